@@ -1,0 +1,165 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { copyDisk, type CopyResult } from '../copy/copy-disk';
+import { inspectDiskLayout, type DiskLayout } from '../guest/disk-layout';
+import { openDiskExport, type DiskExport } from '../source/disk-export';
+import type { VolumeRef } from '../target/target-driver';
+import type { ActivityDeps } from './activity-deps';
+import { failuresTranslated } from './failures';
+import { withVmSession, type VmSession } from './vsphere-session';
+
+export interface ExportSessionReport {
+  disks: Array<{ key: number; exportSize: number; transport: string; allocationKnown: boolean; allocatedBytes?: number }>;
+}
+
+export interface SourceInspection {
+  osFamily: 'linux' | 'windows' | 'other';
+  guestId: string;
+  firmware: 'bios' | 'efi';
+  disks: Array<{ key: number; layout: DiskLayout }>;
+}
+
+/** What exportDisk heartbeats; `bytesDone` is the durable watermark a retried attempt resumes from. */
+export interface ExportDiskProgress {
+  disk: number;
+  bytesDone: number;
+  bytesTotal: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export interface ExportDiskInput {
+  migrationId: string;
+  sourceId: string;
+  vmMoref: string;
+  diskKey: number;
+  target: { project: string; volumeName: string; volumeType: string };
+}
+
+export interface ExportDiskResult extends Omit<CopyResult, 'durationMs'> {
+  disk: number;
+  volume: VolumeRef;
+  durationMs: number;
+  attempt: number;
+}
+
+export function createDiskActivities(deps: ActivityDeps) {
+  /** Open each listed disk's export in turn (one nbdkit at a time) and hand it to `body`. */
+  async function eachDiskExport<T>(
+    session: VmSession,
+    diskKeys: number[] | 'all',
+    body: (disk: { key: number }, exp: DiskExport) => Promise<T>,
+  ): Promise<T[]> {
+    const hw = await session.client.getVmHardware(session.vm);
+    await mkdir(deps.config.workDir, { recursive: true });
+    const out: T[] = [];
+    for (const disk of hw.disks.filter((d) => diskKeys === 'all' || diskKeys.includes(d.key))) {
+      const exp = await openDiskExport({ source: session.source, session: session.client, vm: hw, disk, workDir: deps.config.workDir, connections: 1 });
+      try {
+        out.push(await body(disk, exp));
+      } finally {
+        await exp.close();
+      }
+    }
+    return out;
+  }
+
+  return {
+    /** Export stage: open an export session per disk and check it serves the disk's full capacity. */
+    async openExport(input: { sourceId: string; vmMoref: string }): Promise<ExportSessionReport> {
+      return failuresTranslated(() =>
+        withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async (session) => {
+          const disks = await eachDiskExport(session, 'all', async (disk, exp) => {
+            const conn = exp.connections[0];
+            let allocatedBytes: number | undefined;
+            if (conn.canBlockStatus) {
+              allocatedBytes = 0;
+              for (let off = 0; off < exp.size; ) {
+                const extents = await conn.extents(off, exp.size - off);
+                for (const e of extents) if (!e.zero) allocatedBytes += e.length;
+                off = extents[extents.length - 1].offset + extents[extents.length - 1].length;
+              }
+            }
+            return {
+              key: disk.key,
+              exportSize: exp.size,
+              transport: session.source.transport.plugin,
+              allocationKnown: conn.canBlockStatus,
+              allocatedBytes,
+            };
+          });
+          return { disks };
+        }),
+      );
+    },
+
+    /** Inspect stage: guest OS family and firmware from vSphere, partition tables and file systems from the disks. */
+    async inspectSource(input: { sourceId: string; vmMoref: string }): Promise<SourceInspection> {
+      return failuresTranslated(() =>
+        withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async (session) => {
+          const hw = await session.client.getVmHardware(session.vm);
+          const disks = await eachDiskExport(session, 'all', async (disk, exp) => ({
+            key: disk.key,
+            layout: await inspectDiskLayout((off, len) => exp.connections[0].read(off, len), exp.size),
+          }));
+          const family = (hw.guestFamily ?? '').toLowerCase();
+          const osFamily = family.startsWith('windows') || hw.guestId.startsWith('win') ? 'windows' : family.startsWith('linux') ? 'linux' : 'other';
+          return { osFamily, guestId: hw.guestId, firmware: hw.firmware, disks };
+        }),
+      );
+    },
+
+    /**
+     * Write Volume stage: create the target volume (idempotent) and stream the source disk into it. Heartbeats carry
+     * the durable watermark; a retried attempt resumes from the last one the server recorded.
+     */
+    async exportDisk(input: ExportDiskInput): Promise<ExportDiskResult> {
+      const ctx = Context.current();
+      const resume = ctx.info.heartbeatDetails as ExportDiskProgress | undefined;
+      return failuresTranslated(() =>
+        withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async (session) => {
+          const hw = await session.client.getVmHardware(session.vm);
+          const disk = hw.disks.find((d) => d.key === input.diskKey);
+          if (!disk) throw new Error(`VM ${input.vmMoref} has no disk with key ${input.diskKey}`);
+          const volume = await deps.target.createVolume({
+            project: input.target.project,
+            name: input.target.volumeName,
+            sizeBytes: disk.capacityBytes,
+            volumeType: input.target.volumeType,
+            metadata: { migrationId: input.migrationId, sourceDisk: disk.fileName, sourceDiskKey: String(disk.key) },
+          });
+          const workDir = path.join(deps.config.workDir, input.migrationId);
+          await mkdir(workDir, { recursive: true });
+          const exp = await openDiskExport({ source: session.source, session: session.client, vm: hw, disk, workDir: deps.config.workDir });
+          const target = await deps.target.openVolume(volume);
+          let last: ExportDiskProgress = {
+            disk: disk.key,
+            bytesDone: resume?.bytesDone ?? 0,
+            bytesTotal: disk.capacityBytes,
+            bytesRead: 0,
+            bytesWritten: 0,
+          };
+          const beat = (p: Partial<ExportDiskProgress>) => {
+            last = { ...last, ...p };
+            ctx.heartbeat(last);
+          };
+          try {
+            ctx.log.info('copying disk', { disk: disk.key, resumeFrom: last.bytesDone, attempt: ctx.info.attempt });
+            const result = await copyDisk(exp.connections, target, {
+              resumeFrom: resume?.bytesDone ?? 0,
+              digestLogPath: path.join(workDir, `disk-${disk.key}.digests`),
+              signal: ctx.cancellationSignal,
+              onCheckpoint: (p) => beat({ bytesDone: p.bytesDone, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
+              onProgress: (p) => beat({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
+            });
+            return { ...result, disk: disk.key, volume, attempt: ctx.info.attempt };
+          } finally {
+            await target.close();
+            await exp.close();
+          }
+        }),
+      );
+    },
+  };
+}

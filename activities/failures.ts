@@ -1,0 +1,38 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { ConfigError } from '../config/vmigrate-config';
+import { UnknownSourceError } from '../config/source-credentials';
+import { NetworkMappingError } from '../target/network-plan';
+import { VimFaultError } from '../vsphere/vim-faults';
+
+/**
+ * Errors that retrying cannot fix become non-retryable ApplicationFailures carrying their type and message, so the
+ * workflow fails fast with a reason an operator can act on. Everything else is rethrown for Temporal to retry.
+ */
+export function asActivityFailure(err: unknown): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (!(err instanceof Error)) return err;
+  const permanent =
+    err instanceof ConfigError ||
+    err instanceof UnknownSourceError ||
+    err instanceof NetworkMappingError ||
+    err instanceof PreflightError ||
+    (err instanceof VimFaultError && !err.retryable) ||
+    err.name === 'VerificationError';
+  if (!permanent) return err;
+  const type = err instanceof VimFaultError ? err.faultType : err.name;
+  return ApplicationFailure.create({ type, message: err.message, nonRetryable: true });
+}
+
+/** Run an activity body and translate its failure. */
+export async function failuresTranslated<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw asActivityFailure(err);
+  }
+}
+
+/** The requested migration cannot work on this VM/target (flavor too small, unknown flavor, …). */
+export class PreflightError extends Error {
+  override name = 'PreflightError';
+}

@@ -1,0 +1,20 @@
+import type { ActivityDeps } from './activity-deps';
+import { createDiskActivities } from './disk-activities';
+import { createTargetActivities } from './target-activities';
+import { createVmActivities } from './vm-activities';
+
+export type { ActivityDeps } from './activity-deps';
+export type { SourceVmPlan, PowerOffResult } from './vm-activities';
+export type { ExportSessionReport, SourceInspection, ExportDiskInput, ExportDiskProgress, ExportDiskResult } from './disk-activities';
+export type { GuestFixReport, FinalizeInput } from './target-activities';
+
+/** Every activity a vmigrate worker registers, built from its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createVmActivities(deps),
+    ...createDiskActivities(deps),
+    ...createTargetActivities(deps),
+  };
+}
+
+export type VmigrateActivities = ReturnType<typeof createActivities>;

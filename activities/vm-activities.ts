@@ -1,0 +1,88 @@
+import { Context } from '@temporalio/activity';
+import type { VmSelector, NetworkMapping, TargetSpec } from '../shared/migration-input';
+import { planNics } from '../target/network-plan';
+import type { NicSpec } from '../target/target-driver';
+import type { VmHardware } from '../vsphere/vm-hardware';
+import type { ActivityDeps } from './activity-deps';
+import { failuresTranslated, PreflightError } from './failures';
+import { withVmSession } from './vsphere-session';
+
+/** The parts of the source VM the rest of the migration needs; small enough to live in workflow history. */
+export interface SourceVmPlan {
+  moref: string;
+  name: string;
+  guestId: string;
+  guestFamily?: string;
+  firmware: 'bios' | 'efi';
+  numCPU: number;
+  memoryMB: number;
+  powerState: VmHardware['powerState'];
+  disks: Array<{ key: number; label: string; capacityBytes: number; fileName: string }>;
+  nics: NicSpec[];
+  warnings: string[];
+}
+
+export interface PowerOffResult {
+  /** Power state before we acted, so an operator (or a later cancel) knows what to restore. */
+  previousPowerState: VmHardware['powerState'];
+  powerState: 'poweredOff';
+}
+
+export function createVmActivities(deps: ActivityDeps) {
+  return {
+    /** Queued stage: read-only checks before anything is touched: VM exists, NICs mapped, flavor fits. */
+    async preflight(input: { sourceId: string; vm: VmSelector; target: TargetSpec }): Promise<SourceVmPlan> {
+      return failuresTranslated(() =>
+        withVmSession(deps.config, input.sourceId, input.vm, async ({ client, vm }) => {
+          const hw = await client.getVmHardware(vm);
+          const warnings: string[] = [];
+          if (hw.disks.length === 0) throw new PreflightError(`VM ${hw.name} has no virtual disks to migrate`);
+          const nics = planNics(hw.nics, input.target.networks as NetworkMapping[]);
+          const flavors = await deps.target.listFlavors();
+          const flavor = flavors.find((f) => f.name === input.target.flavor);
+          if (!flavor) {
+            throw new PreflightError(
+              `unknown flavor '${input.target.flavor}'; available: ${flavors.map((f) => f.name).join(', ')}`,
+            );
+          }
+          if (flavor.vcpus < hw.numCPU || flavor.ramMB < hw.memoryMB) {
+            throw new PreflightError(
+              `flavor '${flavor.name}' (${flavor.vcpus} vCPU, ${flavor.ramMB} MB) is smaller than the source VM ` +
+                `(${hw.numCPU} vCPU, ${hw.memoryMB} MB); choose one that matches or exceeds it`,
+            );
+          }
+          if (hw.powerState !== 'poweredOff') warnings.push(`VM ${hw.name} is ${hw.powerState}; it will be powered off`);
+          return {
+            moref: vm.value,
+            name: hw.name,
+            guestId: hw.guestId,
+            guestFamily: hw.guestFamily,
+            firmware: hw.firmware,
+            numCPU: hw.numCPU,
+            memoryMB: hw.memoryMB,
+            powerState: hw.powerState,
+            disks: hw.disks.map((d) => ({ key: d.key, label: d.label, capacityBytes: d.capacityBytes, fileName: d.fileName })),
+            nics,
+            warnings,
+          };
+        }),
+      );
+    },
+
+    /** Export stage: the source must be off before its disks are read; a VM that is already off is left alone. */
+    async powerOff(input: { sourceId: string; vmMoref: string }): Promise<PowerOffResult> {
+      return failuresTranslated(() =>
+        withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async ({ client, vm }) => {
+          const previousPowerState = await client.getPowerState(vm);
+          if (previousPowerState !== 'poweredOff') {
+            Context.current().log.info('powering off source VM', { vm: input.vmMoref, previousPowerState });
+            await client.powerOff(vm);
+          }
+          const now = await client.getPowerState(vm);
+          if (now !== 'poweredOff') throw new Error(`VM ${input.vmMoref} is still ${now} after power-off`);
+          return { previousPowerState, powerState: 'poweredOff' };
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { resolveSource, type ResolvedSource } from '../config/source-credentials';
+import type { VmigrateConfig } from '../config/vmigrate-config';
+import { VimClient } from '../vsphere/vim-client';
+import type { MoRef } from '../vsphere/vim-client';
+import type { VmSelector } from '../shared/migration-input';
+
+export interface VmSession {
+  source: ResolvedSource;
+  client: VimClient;
+  vm: MoRef;
+}
+
+/** Log in to the source named by id (credentials resolved here, on the worker), find the VM, run `body`, log out. */
+export async function withVmSession<T>(
+  config: VmigrateConfig,
+  sourceId: string,
+  vm: VmSelector,
+  body: (session: VmSession) => Promise<T>,
+): Promise<T> {
+  const source = resolveSource(config, sourceId);
+  const client = await VimClient.login({
+    url: source.url,
+    username: source.username,
+    password: source.password,
+    insecure: source.insecure,
+  });
+  try {
+    const moref = await client.findVm(vm);
+    return await body({ source, client, vm: moref });
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+}

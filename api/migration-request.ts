@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/** POST /migrations body. Names end up in volume and instance names, so they are restricted to safe characters. */
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters of letters, digits, ".", "_" or "-", starting with a letter or digit');
+const mac = z.string().regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'must be a MAC address like 00:50:56:aa:bb:cc');
+
+const networkMapping = z
+  .object({
+    sourceMac: mac.optional(),
+    sourceNetwork: z.string().min(1).optional(),
+    targetNetwork: z.string().min(1),
+    targetSubnet: z.string().min(1).optional(),
+    preserveMac: z.boolean().optional(),
+  })
+  .strict()
+  .refine((m) => !!m.sourceMac !== !!m.sourceNetwork, { message: 'give exactly one of sourceMac or sourceNetwork', path: ['sourceMac'] });
+
+export const createMigrationRequest = z
+  .object({
+    sourceId: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'must be a configured source id'),
+    vm: z
+      .object({ name: z.string().min(1).optional(), moref: z.string().regex(/^vm-\d+$/, 'must look like vm-123').optional() })
+      .strict()
+      .refine((v) => v.name || v.moref, { message: 'give the VM name or moref' }),
+    target: z
+      .object({
+        project: name,
+        instanceName: name.optional(),
+        flavor: z.string().min(1),
+        volumeType: z.string().min(1),
+        availabilityZone: z.string().min(1).optional(),
+        networks: z.array(networkMapping).default([]),
+        diskBus: z.enum(['virtio', 'scsi', 'sata', 'ide']).optional(),
+        machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type CreateMigrationRequest = z.infer<typeof createMigrationRequest>;
+
+/** zod issues as `{ field, reason }`, the shape every 400 answer uses. */
+export function fieldErrors(error: z.ZodError): Array<{ field: string; reason: string }> {
+  return error.issues.map((i) => ({ field: i.path.join('.') || '(body)', reason: i.message }));
+}

@@ -1,0 +1,153 @@
+import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult, SourceVmPlan, PowerOffResult, ExportSessionReport } from '../activities';
+import type { ColdMigrationInput } from '../shared/migration-input';
+import type { MigrationEventName } from '../shared/migration-stages';
+import type { InstanceRef } from '../target/target-driver';
+import type { ActivityRecord, WorkflowRecord } from './workflow-history';
+
+/**
+ * Turns a migration's Temporal record into what the API shows: the seed's event stream and a status summary.
+ * Events that happened come from the event history; `live: true` events come from a running activity's last
+ * heartbeat and are replaced by the durable ones once it completes.
+ */
+
+export interface MigrationEvent {
+  name: MigrationEventName;
+  time: string;
+  disk?: number;
+  live?: boolean;
+  data?: Record<string, unknown>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function activityEvents(a: ActivityRecord): MigrationEvent[] {
+  const out: MigrationEvent[] = [];
+  const completed = a.outcome === 'completed';
+  switch (a.type) {
+    case 'powerOff':
+      if (completed) out.push({ name: 'source.powered_off', time: iso(a.endedAt!), data: { ...(a.result as PowerOffResult) } });
+      break;
+    case 'openExport':
+      if (completed) out.push({ name: 'export.started', time: iso(a.endedAt!), data: { disks: (a.result as ExportSessionReport).disks } });
+      break;
+    case 'exportDisk': {
+      const input = a.input as ExportDiskInput;
+      if (a.startedAt !== undefined) {
+        out.push({ name: 'write.started', time: iso(a.startedAt), disk: input.diskKey, data: { volume: input.target.volumeName, attempt: a.attempt } });
+      }
+      if (completed) {
+        const r = a.result as ExportDiskResult;
+        const t = iso(a.endedAt!);
+        out.push({ name: 'export.progress', time: t, disk: r.disk, data: { bytesRead: r.bytesRead, bytesTotal: r.bytesTotal, resumedFrom: r.resumedFrom } });
+        out.push({
+          name: 'write.progress',
+          time: t,
+          disk: r.disk,
+          data: { bytesDone: r.bytesTotal, bytesTotal: r.bytesTotal, bytesWritten: r.bytesWritten, verification: r.verification },
+        });
+      } else if (a.pending?.heartbeat) {
+        const h = a.pending.heartbeat as ExportDiskProgress;
+        const t = iso(a.pending.lastHeartbeatAt ?? Date.now());
+        out.push({ name: 'export.progress', time: t, disk: h.disk, live: true, data: { bytesRead: h.bytesRead, bytesTotal: h.bytesTotal } });
+        out.push({ name: 'write.progress', time: t, disk: h.disk, live: true, data: { bytesDone: h.bytesDone, bytesTotal: h.bytesTotal, bytesWritten: h.bytesWritten } });
+      }
+      break;
+    }
+    case 'guestFix':
+      if (a.startedAt !== undefined) out.push({ name: 'guest_fixes.started', time: iso(a.startedAt) });
+      break;
+    case 'finalize':
+      if (completed) out.push({ name: 'finalize.completed', time: iso(a.endedAt!), data: { instance: a.result as InstanceRef } });
+      break;
+  }
+  return out;
+}
+
+export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
+  const events = rec.activities.flatMap(activityEvents);
+  if (rec.closedAt !== undefined) {
+    if (rec.status === 'COMPLETED') events.push({ name: 'migration.completed', time: iso(rec.closedAt), data: { instance: (rec.result as { instance?: InstanceRef })?.instance } });
+    else if (rec.status === 'CANCELLED') events.push({ name: 'migration.cancelled', time: iso(rec.closedAt) });
+    else events.push({ name: 'migration.failed', time: iso(rec.closedAt), data: { status: rec.status, reason: rec.failure } });
+  }
+  return events;
+}
+
+export interface DiskStatus {
+  key: number;
+  label: string;
+  capacityBytes: number;
+  /** Durably written to the target (the resume watermark while copying). */
+  bytesDone: number;
+  bytesRead: number;
+  state: 'pending' | 'copying' | 'retrying' | 'copied';
+  volume?: string;
+  attempt?: number;
+  verification?: ExportDiskResult['verification'];
+  lastError?: string;
+}
+
+export interface MigrationStatus {
+  id: string;
+  kind: string;
+  status: string;
+  stage: string;
+  startedAt: string;
+  closedAt?: string;
+  sourceId: string;
+  vm: ColdMigrationInput['vm'];
+  target: ColdMigrationInput['target'];
+  sourceVm?: { moref: string; name: string };
+  disks: DiskStatus[];
+  bytesTotal: number;
+  bytesDone: number;
+  instance?: InstanceRef;
+  warnings: string[];
+  error?: string;
+}
+
+export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
+  const input = rec.input as ColdMigrationInput;
+  const plan = rec.activities.find((a) => a.type === 'preflight' && a.outcome === 'completed')?.result as SourceVmPlan | undefined;
+  const copies = rec.activities.filter((a) => a.type === 'exportDisk');
+  const disks: DiskStatus[] = (plan?.disks ?? []).map((d) => {
+    const attempts = copies.filter((a) => (a.input as ExportDiskInput).diskKey === d.key);
+    const a = attempts[attempts.length - 1];
+    const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending' };
+    if (!a) return base;
+    base.volume = (a.input as ExportDiskInput).target.volumeName;
+    base.attempt = a.attempt;
+    if (a.outcome === 'completed') {
+      const r = a.result as ExportDiskResult;
+      return { ...base, state: 'copied', bytesDone: r.bytesTotal, bytesRead: r.bytesRead, verification: r.verification };
+    }
+    const h = a.pending?.heartbeat as ExportDiskProgress | undefined;
+    return {
+      ...base,
+      state: a.pending?.lastFailure && a.pending.state !== 'STARTED' ? 'retrying' : a.pending ? 'copying' : 'pending',
+      bytesDone: h?.bytesDone ?? 0,
+      bytesRead: h?.bytesRead ?? 0,
+      lastError: a.pending?.lastFailure ?? a.failure,
+    };
+  });
+  const stage = rec.searchAttributes.MigrationState;
+  const finalize = rec.activities.find((a) => a.type === 'finalize' && a.outcome === 'completed');
+  return {
+    id: rec.workflowId,
+    kind: String(rec.searchAttributes.MigrationKind ?? 'cold'),
+    status: rec.status,
+    stage: Array.isArray(stage) ? String(stage[0]) : String(stage ?? 'Queued'),
+    startedAt: iso(rec.startedAt),
+    closedAt: rec.closedAt !== undefined ? iso(rec.closedAt) : undefined,
+    sourceId: input.sourceId,
+    vm: input.vm,
+    target: input.target,
+    sourceVm: plan ? { moref: plan.moref, name: plan.name } : undefined,
+    disks,
+    bytesTotal: disks.reduce((s, d) => s + d.capacityBytes, 0),
+    bytesDone: disks.reduce((s, d) => s + d.bytesDone, 0),
+    instance: finalize?.result as InstanceRef | undefined,
+    warnings: plan?.warnings ?? [],
+    error: rec.failure,
+  };
+}

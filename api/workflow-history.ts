@@ -1,0 +1,124 @@
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { fromPayloadsAtIndex, tsToMs, type PayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+
+/**
+ * A migration's record, read from Temporal itself: the workflow's event history (what happened, durably) and its
+ * pending activities (what is happening now, with the latest heartbeat). Nothing here needs a worker to be running.
+ */
+
+export interface ActivityRecord {
+  type: string;
+  activityId: string;
+  scheduledEventId: number;
+  scheduledAt: number;
+  input: unknown;
+  /** Time the (last) attempt started; from history once it ended, from the pending-activity view while it runs. */
+  startedAt?: number;
+  attempt?: number;
+  endedAt?: number;
+  outcome?: 'completed' | 'failed' | 'timedOut' | 'canceled';
+  result?: unknown;
+  failure?: string;
+  /** Present while the activity is still pending. */
+  pending?: { state: string; heartbeat?: unknown; lastHeartbeatAt?: number; lastFailure?: string };
+}
+
+export interface WorkflowRecord {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  status: string;
+  startedAt: number;
+  closedAt?: number;
+  input: unknown;
+  result?: unknown;
+  failure?: string;
+  searchAttributes: Record<string, unknown>;
+  activities: ActivityRecord[];
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+function ms(ts: HistoryEvent['eventTime']): number {
+  return tsToMs(ts);
+}
+
+function failureMessage(f: temporal.api.failure.v1.IFailure | null | undefined): string | undefined {
+  let cur = f;
+  let msg = cur?.message ?? undefined;
+  while (cur?.cause) {
+    cur = cur.cause;
+    if (cur.message) msg = cur.message;
+  }
+  return msg;
+}
+
+export async function readWorkflowRecord(client: Client, workflowId: string): Promise<WorkflowRecord> {
+  const handle = client.workflow.getHandle(workflowId);
+  const [description, history] = await Promise.all([handle.describe(), handle.fetchHistory()]);
+  const converter = client.workflow.options.loadedDataConverter.payloadConverter;
+  return buildRecord(description, history.events ?? [], converter);
+}
+
+export function buildRecord(description: WorkflowExecutionDescription, events: HistoryEvent[], converter: PayloadConverter): WorkflowRecord {
+  const decode = (p: temporal.api.common.v1.IPayloads | null | undefined) => fromPayloadsAtIndex(converter, 0, p?.payloads ?? []);
+  const bySchedule = new Map<number, ActivityRecord>();
+  const record: WorkflowRecord = {
+    workflowId: description.workflowId,
+    runId: description.runId,
+    workflowType: description.type,
+    status: description.status.name,
+    startedAt: description.startTime.getTime(),
+    closedAt: description.closeTime?.getTime(),
+    input: undefined,
+    searchAttributes: Object.fromEntries(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])),
+    activities: [],
+  };
+  for (const ev of events) {
+    const id = Number(ev.eventId);
+    if (ev.workflowExecutionStartedEventAttributes) {
+      record.input = decode(ev.workflowExecutionStartedEventAttributes.input);
+    } else if (ev.activityTaskScheduledEventAttributes) {
+      const a = ev.activityTaskScheduledEventAttributes;
+      const rec: ActivityRecord = { type: a.activityType?.name ?? '?', activityId: a.activityId ?? '', scheduledEventId: id, scheduledAt: ms(ev.eventTime), input: decode(a.input) };
+      bySchedule.set(id, rec);
+      record.activities.push(rec);
+    } else if (ev.activityTaskStartedEventAttributes) {
+      const rec = bySchedule.get(Number(ev.activityTaskStartedEventAttributes.scheduledEventId));
+      if (rec) Object.assign(rec, { startedAt: ms(ev.eventTime), attempt: ev.activityTaskStartedEventAttributes.attempt ?? undefined });
+    } else if (ev.activityTaskCompletedEventAttributes) {
+      const a = ev.activityTaskCompletedEventAttributes;
+      const rec = bySchedule.get(Number(a.scheduledEventId));
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'completed', result: decode(a.result) });
+    } else if (ev.activityTaskFailedEventAttributes) {
+      const a = ev.activityTaskFailedEventAttributes;
+      const rec = bySchedule.get(Number(a.scheduledEventId));
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'failed', failure: failureMessage(a.failure) });
+    } else if (ev.activityTaskTimedOutEventAttributes) {
+      const a = ev.activityTaskTimedOutEventAttributes;
+      const rec = bySchedule.get(Number(a.scheduledEventId));
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'timedOut', failure: failureMessage(a.failure) });
+    } else if (ev.activityTaskCanceledEventAttributes) {
+      const rec = bySchedule.get(Number(ev.activityTaskCanceledEventAttributes.scheduledEventId));
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'canceled' });
+    } else if (ev.workflowExecutionCompletedEventAttributes) {
+      record.result = decode(ev.workflowExecutionCompletedEventAttributes.result);
+    } else if (ev.workflowExecutionFailedEventAttributes) {
+      record.failure = failureMessage(ev.workflowExecutionFailedEventAttributes.failure);
+    }
+  }
+  for (const p of description.raw.pendingActivities ?? []) {
+    const rec = record.activities.find((a) => !a.outcome && a.activityId === p.activityId);
+    if (!rec) continue;
+    rec.attempt = p.attempt ?? rec.attempt;
+    if (p.lastStartedTime) rec.startedAt = ms(p.lastStartedTime);
+    rec.pending = {
+      state: temporal.api.enums.v1.PendingActivityState[p.state ?? 0] ?? 'UNKNOWN',
+      heartbeat: p.heartbeatDetails?.payloads?.length ? decode(p.heartbeatDetails) : undefined,
+      lastHeartbeatAt: p.lastHeartbeatTime ? ms(p.lastHeartbeatTime) : undefined,
+      lastFailure: failureMessage(p.lastFailure),
+    };
+  }
+  return record;
+}

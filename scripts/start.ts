@@ -1,0 +1,72 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import pino from 'pino';
+import { createApp } from '../api/app';
+import { loadConfig, parseConfig, type VmigrateConfig } from '../config/vmigrate-config';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
+import { LocalTargetDriver } from '../target/local/local-target-driver';
+import { REPO_ROOT, startDevServer, type DevServer } from '../tools/temporal-dev-server';
+import { createVmigrateWorker } from '../workers/create-worker';
+
+/**
+ * `npm start`: everything on one machine. Starts the Temporal dev server (SQLite under data/, Web UI on 8233) unless
+ * TEMPORAL_ADDRESS names a cluster to use, then a worker and the API (PORT, default 8080). Ctrl-C stops all of it.
+ */
+async function main(): Promise<void> {
+  const logger = pino({ name: 'vmigrate', level: process.env.LOG_LEVEL ?? 'info' });
+  const configFile = process.env.VMIGRATE_CONFIG ?? path.join(REPO_ROOT, 'vmigrate.config.json');
+  let config: VmigrateConfig;
+  if (existsSync(configFile)) config = loadConfig(configFile);
+  else {
+    logger.warn({ configFile }, 'no configuration file: starting with no sources (see vmigrate.config.example.json)');
+    config = parseConfig({ sources: {} }, REPO_ROOT);
+  }
+
+  let devServer: DevServer | undefined;
+  let address = process.env.TEMPORAL_ADDRESS;
+  if (!address) {
+    devServer = await startDevServer({
+      port: Number(process.env.TEMPORAL_PORT ?? 7233),
+      uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+      dbFile: path.join(config.target.dataDir, 'temporal.db'),
+    });
+    address = devServer.address;
+    logger.info({ address, ui: devServer.uiUrl }, 'Temporal dev server started');
+  }
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const taskQueue = process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker = await createVmigrateWorker({ connection: nativeConnection, namespace, taskQueue, config, logger });
+  const workerRun = worker.run();
+
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
+  const app = createApp({ client, taskQueue, sourceIds: Object.keys(config.sources), listFlavors: () => target.listFlavors(), logger });
+  const port = Number(process.env.PORT ?? 8080);
+  const http = app.listen(port, () => logger.info({ port }, 'API listening'));
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping');
+    await new Promise((r) => http.close(r));
+    worker.shutdown();
+    await workerRun.catch((err) => logger.error({ err }, 'worker stopped with an error'));
+    await connection.close();
+    await nativeConnection.close();
+    await devServer?.stop();
+    logger.info('stopped');
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

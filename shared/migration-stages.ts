@@ -1,0 +1,19 @@
+/** The seed's cold-migration lifecycle, in order, plus the two terminal states a job can also end in. */
+export const COLD_STAGES = ['Queued', 'Export', 'Inspect', 'WriteVolume', 'GuestFixes', 'Finalize', 'Completed'] as const;
+export type ColdStage = (typeof COLD_STAGES)[number];
+export type MigrationStage = ColdStage | 'Failed' | 'Cancelled';
+
+/** The seed's event names (000_*.txt, "Progress and Event Stream"), plus how a job can end other than completing. */
+export const MIGRATION_EVENTS = [
+  'source.powered_off',
+  'export.started',
+  'export.progress',
+  'write.started',
+  'write.progress',
+  'guest_fixes.started',
+  'finalize.completed',
+  'migration.completed',
+  'migration.failed',
+  'migration.cancelled',
+] as const;
+export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];

@@ -1,0 +1,115 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ResolvedSource } from '../config/source-credentials';
+import { NbdClient } from '../nbd/nbd-client';
+import { startNbdkit, type NbdkitFilter, type NbdkitProcess } from '../nbd/nbdkit';
+import type { VimClient } from '../vsphere/vim-client';
+import type { VmHardware } from '../vsphere/vm-hardware';
+
+/**
+ * An export session for one source disk: an nbdkit process (read-only) serving the disk, and NBD connections to it.
+ * The plugin depends on the source's transport: `curl` reads the datastore's `-flat.vmdk` over HTTPS with the
+ * session cookie (works for cold migration against vCenter/ESXi and against the simulator); `vddk` uses VMware's
+ * library where it is installed. Secrets go to nbdkit as `+FILE` parameters, never on its command line.
+ */
+export interface DiskExport {
+  readonly size: number;
+  readonly connections: NbdClient[];
+  close(): Promise<void>;
+}
+
+export type SourceDisk = VmHardware['disks'][number];
+
+export interface OpenDiskExportOptions {
+  source: ResolvedSource;
+  session: VimClient;
+  vm: VmHardware;
+  disk: SourceDisk;
+  /** Scratch directory for the socket and secret files; removed on close. */
+  workDir: string;
+  /** Overrides the configured number of NBD connections. */
+  connections?: number;
+}
+
+export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskExport> {
+  const { source, session, vm, disk } = opts;
+  const scratch = await mkdtemp(path.join(opts.workDir, 'export-'));
+  let nbdkit: NbdkitProcess | undefined;
+  const connections: NbdClient[] = [];
+  try {
+    const plugin = pluginFor(source, session, vm, disk, scratch);
+    const params = await plugin.params();
+    nbdkit = await startNbdkit({
+      plugin: plugin.name,
+      params,
+      filters: source.transport.filters as NbdkitFilter[],
+      readOnly: true,
+      socketDir: scratch,
+    });
+    const count = opts.connections ?? source.transport.connections;
+    for (let i = 0; i < count; i++) connections.push(await NbdClient.connect({ socketPath: nbdkit.socketPath }));
+    const size = connections[0].size;
+    if (size !== disk.capacityBytes) {
+      throw new Error(
+        `export of ${disk.fileName} is ${size} bytes but vSphere reports a capacity of ${disk.capacityBytes} bytes`,
+      );
+    }
+    const server = nbdkit;
+    return {
+      size,
+      connections,
+      async close() {
+        await Promise.allSettled(connections.map((c) => c.close()));
+        await server.stop();
+        await rm(scratch, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await Promise.allSettled(connections.map((c) => c.close()));
+    await nbdkit?.stop().catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+interface PluginChoice {
+  name: string;
+  params(): Promise<Record<string, string>>;
+}
+
+function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, disk: SourceDisk, scratch: string): PluginChoice {
+  switch (source.transport.plugin) {
+    case 'curl':
+      return {
+        name: 'curl',
+        async params() {
+          const cookieFile = path.join(scratch, 'cookie');
+          await writeFile(cookieFile, `vmware_soap_session=${session.sessionCookie}`, { mode: 0o600 });
+          const params: Record<string, string> = {
+            url: session.datastoreFileUrl(disk.flatFileName, vm.datacenter),
+            cookie: `+${cookieFile}`,
+          };
+          if (source.insecure) params.sslverify = 'false';
+          return params;
+        },
+      };
+    case 'vddk':
+      return {
+        name: 'vddk',
+        async params() {
+          const passwordFile = path.join(scratch, 'password');
+          await writeFile(passwordFile, source.password, { mode: 0o600 });
+          const params: Record<string, string> = {
+            server: new URL(source.url).hostname,
+            user: source.username,
+            password: `+${passwordFile}`,
+            vm: `moref=${vm.moref.value}`,
+            file: disk.fileName,
+          };
+          if (source.transport.vddkLibdir) params.libdir = source.transport.vddkLibdir;
+          if (source.transport.thumbprint) params.thumbprint = source.transport.thumbprint;
+          return params;
+        },
+      };
+  }
+}

@@ -1,0 +1,37 @@
+import type { NetworkMapping } from '../shared/migration-input';
+import type { NicSpec } from './target-driver';
+
+export interface SourceNic {
+  macAddress: string;
+  network: string;
+}
+
+export class NetworkMappingError extends Error {
+  override name = 'NetworkMappingError';
+}
+
+/**
+ * Map every source NIC to a target network: a mapping by MAC wins over one by source network name. A NIC with no
+ * mapping is an error (the seed: "For each source NIC, pick a target network"), as is a mapping that matches nothing.
+ */
+export function planNics(nics: SourceNic[], mappings: NetworkMapping[]): NicSpec[] {
+  const used = new Set<NetworkMapping>();
+  const plan = nics.map((nic) => {
+    const mac = nic.macAddress.toLowerCase();
+    const m =
+      mappings.find((x) => x.sourceMac?.toLowerCase() === mac) ?? mappings.find((x) => !x.sourceMac && x.sourceNetwork === nic.network);
+    if (!m) {
+      throw new NetworkMappingError(
+        `source NIC ${nic.macAddress} on network '${nic.network}' has no target network mapping; add one by sourceMac or sourceNetwork`,
+      );
+    }
+    used.add(m);
+    return { sourceMac: nic.macAddress, network: m.targetNetwork, subnet: m.targetSubnet, preserveMac: m.preserveMac ?? false };
+  });
+  const unused = mappings.filter((m) => !used.has(m));
+  if (unused.length) {
+    const what = unused.map((m) => m.sourceMac ?? `network '${m.sourceNetwork}'`).join(', ');
+    throw new NetworkMappingError(`network mapping(s) match no NIC of the source VM: ${what}`);
+  }
+  return plan;
+}

@@ -1,0 +1,26 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import axios, { type AxiosInstance } from 'axios';
+import pino from 'pino';
+import { createApp } from '../../api/app';
+import type { MigrationEnv } from './migration-env';
+
+/** The real Express app on a random local port, talking to the env's Temporal and target. */
+export async function startApi(env: MigrationEnv): Promise<{ http: AxiosInstance; url: string; close(): Promise<void> }> {
+  const app = createApp({
+    client: env.client,
+    taskQueue: env.taskQueue,
+    sourceIds: Object.keys(env.config.sources),
+    listFlavors: () => env.target.listFlavors(),
+    logger: pino({ level: 'silent' }),
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    http: axios.create({ baseURL: url, validateStatus: () => true }),
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

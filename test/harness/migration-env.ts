@@ -1,0 +1,95 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client, Connection } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { parseConfig, type VmigrateConfig } from '../../config/vmigrate-config';
+import { LocalTargetDriver } from '../../target/local/local-target-driver';
+import { startSimulator, type SimSpec, type Simulator } from '../../tools/vcsim/launch';
+import { createVmigrateWorker, type WorkerRole } from '../../workers/create-worker';
+import { connectClient, connectNative, uniqueTaskQueue, workflowBundle } from './temporal';
+
+/**
+ * Everything a migration needs, for real: the vSphere simulator with VMs, a config file naming it as a source (the
+ * password in a file, as in production), a data directory for the local target, and Temporal on a fresh task queue.
+ */
+export interface MigrationEnv {
+  dir: string;
+  sim: Simulator;
+  config: VmigrateConfig;
+  configFile: string;
+  target: LocalTargetDriver;
+  client: Client;
+  taskQueue: string;
+  startWorker(role?: WorkerRole): Promise<Worker>;
+  close(): Promise<void>;
+}
+
+export const SIM_PASSWORD = 'test-password-not-a-secret';
+
+export async function createMigrationEnv(
+  name: string,
+  spec: SimSpec,
+  opts: { filters?: Array<{ name: string; params?: Record<string, string> }>; connections?: number } = {},
+): Promise<MigrationEnv> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `vmigrate-${name}-`));
+  const sim = await startSimulator({ spec, username: 'migrator', password: SIM_PASSWORD });
+  const passwordFile = path.join(dir, 'vc.password');
+  await writeFile(passwordFile, SIM_PASSWORD, { mode: 0o600 });
+  const rawConfig = {
+    sources: {
+      sim: {
+        url: sim.url,
+        username: 'migrator',
+        passwordFile,
+        insecure: true,
+        transport: { plugin: 'curl', filters: opts.filters ?? [], connections: opts.connections ?? 2 },
+      },
+    },
+    target: { driver: 'local', dataDir: path.join(dir, 'data') },
+    workDir: path.join(dir, 'data', 'work'),
+  };
+  const configFile = path.join(dir, 'vmigrate.config.json');
+  await writeFile(configFile, JSON.stringify(rawConfig, null, 2));
+  const config = parseConfig(rawConfig, dir);
+  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
+  const { client, connection } = await connectClient();
+  const taskQueue = uniqueTaskQueue(name);
+  const workers: Array<{ worker: Worker; run: Promise<void>; conn: NativeConnection }> = [];
+  const logger = pino({ level: 'warn' });
+
+  return {
+    dir,
+    sim,
+    config,
+    configFile,
+    target,
+    client,
+    taskQueue,
+    async startWorker(role: WorkerRole = 'all') {
+      const conn = await connectNative();
+      const worker = await createVmigrateWorker({
+        connection: conn,
+        taskQueue,
+        config,
+        logger,
+        role,
+        target,
+        workflowBundle: role === 'activities' ? undefined : await workflowBundle(),
+      });
+      workers.push({ worker, run: worker.run(), conn });
+      return worker;
+    },
+    async close() {
+      for (const w of workers) {
+        if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+        await w.run.catch(() => undefined);
+        await w.conn.close();
+      }
+      await (connection as Connection).close();
+      await sim.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../workers/create-worker';
+
+/** Address of the dev server the jest global setup started. */
+export function testTemporalAddress(): string {
+  const address = process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('no Temporal dev server: run the tests through jest (test/harness/global-setup.ts)');
+  return address;
+}
+
+export function uniqueTaskQueue(name: string): string {
+  return `test-${name}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function connectClient(): Promise<{ client: Client; connection: Connection }> {
+  const connection = await Connection.connect({ address: testTemporalAddress() });
+  return { client: new Client({ connection }), connection };
+}
+
+export async function connectNative(): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: testTemporalAddress() });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds; one bundle per test file is shared by every worker it starts. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(message: string, meta?: Record<string, unknown>) {
+    console.error(message, meta);
+  },
+};

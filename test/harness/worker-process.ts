@@ -1,0 +1,41 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { REPO_ROOT } from '../../tools/temporal-dev-server';
+import { testTemporalAddress } from './temporal';
+
+/** A real worker process (workers/main.ts), so a test can SIGKILL it the way a crashed host dies. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function spawnWorker(env: { configFile: string; taskQueue: string; role?: string }): WorkerProcess {
+  // `node --import tsx` keeps it one process: killing it kills the worker itself, not a wrapper.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      VMIGRATE_CONFIG: env.configFile,
+      VMIGRATE_TASK_QUEUE: env.taskQueue,
+      VMIGRATE_WORKER_ROLE: env.role ?? 'activities',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (b: Buffer) => (out = (out + b.toString()).slice(-8000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return {
+    child,
+    output: () => out,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { VimClient } from '../../vsphere/vim-client';
+import { startApi } from '../harness/api-server';
+import { makeDiskImage, sha256File } from '../../tools/disk-image';
+import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
+
+const GiB = 1024 * 1024 * 1024;
+
+describe('cold migration through the API, end to end (real Temporal, simulator, nbdkit)', () => {
+  let env: MigrationEnv;
+  let api: Awaited<ReturnType<typeof startApi>>;
+  let imageDir: string;
+  let image: string;
+
+  beforeAll(async () => {
+    env = await createMigrationEnv('cold', {
+      vms: [
+        {
+          name: 'web01',
+          guestId: 'debian11_64Guest',
+          firmware: 'bios',
+          numCPUs: 2,
+          memoryMB: 2048,
+          powerState: 'poweredOn',
+          disks: [{ capacityMiB: 1024 }],
+          nics: [{ network: 'VM Network' }],
+        },
+      ],
+    });
+    imageDir = await mkdtemp(path.join(os.tmpdir(), 'vmigrate-img-'));
+    image = path.join(imageDir, 'web01.img');
+    await makeDiskImage(image, GiB);
+    await env.sim.uploadDiskImage('web01', 0, image);
+    await env.startWorker();
+    api = await startApi(env);
+  }, 180_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+    await rm(imageDir, { recursive: true, force: true });
+  });
+
+  it('ends Completed with the seed events in order, identical bytes, and the source untouched and off', async () => {
+    const sourceSha = await sha256File(image);
+    const flatFile = path.join(env.sim.datastoreDir, env.sim.vms[0].disks[0].flatPath);
+    expect(await sha256File(flatFile)).toBe(sourceSha);
+
+    const submit = await api.http.post('/migrations', {
+      sourceId: 'sim',
+      vm: { name: 'web01' },
+      target: {
+        project: 'proj1',
+        flavor: 'm1.medium',
+        volumeType: 'standard',
+        networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'tenant-net', preserveMac: true }],
+      },
+    });
+    expect(submit.status).toBe(202);
+    const id: string = submit.data.id;
+    expect(submit.headers.location).toBe(`/migrations/${id}`);
+
+    // Poll like a client would; progress must never go backwards.
+    const seenBytes: number[] = [];
+    let status: any;
+    const deadline = Date.now() + 150_000;
+    for (;;) {
+      const res = await api.http.get(`/migrations/${id}`);
+      expect(res.status).toBe(200);
+      status = res.data;
+      seenBytes.push(status.bytesDone);
+      if (status.status !== 'RUNNING') break;
+      if (Date.now() > deadline) throw new Error(`migration still ${status.stage} after 150 s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(status.status).toBe('COMPLETED');
+    expect(status.stage).toBe('Completed');
+    expect(seenBytes).toEqual([...seenBytes].sort((a, b) => a - b));
+    expect(status.disks).toHaveLength(1);
+    expect(status.disks[0]).toMatchObject({ capacityBytes: GiB, bytesDone: GiB, state: 'copied' });
+    expect(status.disks[0].verification.match).toBe(true);
+    expect(status.disks[0].verification.source).toBe(status.disks[0].verification.target);
+    expect(status.instance).toMatchObject({ project: 'proj1', name: 'web01' });
+
+    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; live?: boolean }>;
+    const names = events.map((e) => e.name);
+    const order = ['source.powered_off', 'export.started', 'write.started', 'guest_fixes.started', 'finalize.completed', 'migration.completed'];
+    const firstIndex = order.map((n) => names.indexOf(n));
+    expect(firstIndex.every((i) => i >= 0)).toBe(true);
+    expect(firstIndex).toEqual([...firstIndex].sort((a, b) => a - b));
+    // Progress sits between the write starting and the guest fixes.
+    for (const n of ['export.progress', 'write.progress']) {
+      const i = names.indexOf(n);
+      expect(i).toBeGreaterThan(names.indexOf('write.started'));
+      expect(i).toBeLessThan(names.indexOf('guest_fixes.started'));
+    }
+    expect(events.some((e) => e.live)).toBe(false);
+
+    // Target bytes equal the source; the source disk is unchanged and stays powered off.
+    const volume = await env.target.getVolume('proj1', `${id}-disk0`);
+    expect(volume).toBeDefined();
+    expect(await sha256File(env.target.volumePath(volume!.project, volume!.name))).toBe(sourceSha);
+    expect(await sha256File(flatFile)).toBe(sourceSha);
+    const vc = await VimClient.login({ url: env.sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });
+    try {
+      expect(await vc.getPowerState(await vc.findVm({ name: 'web01' }))).toBe('poweredOff');
+    } finally {
+      await vc.logout();
+    }
+    const instance = await env.target.getInstance('proj1', 'web01');
+    expect(instance).toMatchObject({ status: 'SHUTOFF' });
+  });
+});

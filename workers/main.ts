@@ -1,0 +1,50 @@
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import pino from 'pino';
+import { loadConfig } from '../config/vmigrate-config';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
+import { createVmigrateWorker, type WorkerRole } from './create-worker';
+
+function workerRole(value: string | undefined): WorkerRole {
+  if (value === undefined || value === 'all' || value === 'workflows' || value === 'activities') return value ?? 'all';
+  throw new Error(`VMIGRATE_WORKER_ROLE must be all, workflows or activities (got '${value}')`);
+}
+
+/**
+ * Worker process: `npm run worker`. Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
+ * VMIGRATE_TASK_QUEUE, VMIGRATE_CONFIG (the config file with sources and target), VMIGRATE_WORKER_ROLE
+ * (all | workflows | activities). SIGINT/SIGTERM drain and stop.
+ */
+export async function runWorker(): Promise<void> {
+  const logger = pino({ name: 'vmigrate-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  Runtime.install({
+    logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as LogLevel) ?? 'INFO', (entry) => {
+      const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+      logger[level]({ ...entry.meta }, entry.message);
+    }),
+  });
+  const config = loadConfig();
+  const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
+  const connection = await NativeConnection.connect({ address });
+  const taskQueue = process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+  const worker = await createVmigrateWorker({
+    connection,
+    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue,
+    config,
+    logger,
+    role: workerRole(process.env.VMIGRATE_WORKER_ROLE),
+  });
+  logger.info({ address, taskQueue }, 'worker started');
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  runWorker().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,2 @@
+// The workflow bundle's entry point: every workflow type a vmigrate worker runs.
+export { coldMigration } from './cold-migration';
