@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ConfigError } from '../config/vmigrate-config';
 import { UnknownSourceError } from '../config/source-credentials';
 import { NetworkMappingError } from '../target/network-plan';
-import { VimFaultError } from '../vsphere/vim-faults';
+import { VimError, VimFaultError, VmNotFoundError } from '../vsphere/vim-faults';
 
 /**
  * Errors that retrying cannot fix become non-retryable ApplicationFailures carrying their type and message, so the
@@ -16,10 +16,10 @@ export function asActivityFailure(err: unknown): unknown {
     err instanceof UnknownSourceError ||
     err instanceof NetworkMappingError ||
     err instanceof PreflightError ||
-    (err instanceof VimFaultError && !err.retryable) ||
+    (err instanceof VimError && !err.retryable) ||
     err.name === 'VerificationError';
   if (!permanent) return err;
-  const type = err instanceof VimFaultError ? err.faultType : err.name;
+  const type = err instanceof VmNotFoundError ? 'VmNotFound' : err instanceof VimFaultError ? err.faultType : err.name;
   return ApplicationFailure.create({ type, message: err.message, nonRetryable: true });
 }
 

@@ -86,7 +86,7 @@ function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, d
           const cookieFile = path.join(scratch, 'cookie');
           await writeFile(cookieFile, `vmware_soap_session=${session.sessionCookie}`, { mode: 0o600 });
           const params: Record<string, string> = {
-            url: session.datastoreFileUrl(disk.flatFileName, vm.datacenter),
+            url: session.datastoreFileUrl(disk.flatFileName, vm.datacenterPath),
             cookie: `+${cookieFile}`,
           };
           if (source.insecure) params.sslverify = 'false';

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// simSpec mirrors SimSpec in launch.ts.
+type simSpec struct {
+	VMs []vmSpec `json:"vms"`
+}
+
+type vmSpec struct {
+	Name                  string     `json:"name"`
+	GuestID               string     `json:"guestId"`
+	Firmware              string     `json:"firmware"` // bios | efi
+	NumCPUs               int32      `json:"numCPUs"`
+	MemoryMB              int64      `json:"memoryMB"`
+	PowerState            string     `json:"powerState"` // poweredOn | poweredOff
+	ChangeTrackingEnabled bool       `json:"changeTrackingEnabled"`
+	Disks                 []diskSpec `json:"disks"`
+	NICs                  []nicSpec  `json:"nics"`
+}
+
+type diskSpec struct {
+	CapacityMiB int64 `json:"capacityMiB"`
+	Thick       bool  `json:"thick"` // default thin, like most VMs migrated
+}
+
+type nicSpec struct {
+	Network     string `json:"network"`
+	AdapterType string `json:"adapterType"` // vmxnet3 (default) | e1000 | e1000e
+	MacAddress  string `json:"macAddress"`  // optional; vcsim generates one otherwise
+}
+
+type vmReady struct {
+	Name  string      `json:"name"`
+	Moref string      `json:"moref"`
+	Disks []diskReady `json:"disks"`
+	NICs  []nicReady  `json:"nics"`
+}
+
+type diskReady struct {
+	Key           int32  `json:"key"`
+	FileName      string `json:"fileName"`
+	FlatPath      string `json:"flatPath"` // relative to the datastore dir
+	CapacityBytes int64  `json:"capacityBytes"`
+}
+
+type nicReady struct {
+	Key        int32  `json:"key"`
+	MacAddress string `json:"macAddress"`
+	Network    string `json:"network"`
+}
+
+func loadSpec(p string) (*simSpec, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var s simSpec
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields() // a typo in a test spec should fail loudly
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("spec %s: %w", p, err)
+	}
+	seen := map[string]bool{}
+	for i, vm := range s.VMs {
+		if vm.Name == "" || strings.ContainsAny(vm.Name, "/[]") || seen[vm.Name] {
+			return nil, fmt.Errorf("spec %s: vms[%d]: missing, duplicate or invalid name %q", p, i, vm.Name)
+		}
+		seen[vm.Name] = true
+		for j, d := range vm.Disks {
+			if d.CapacityMiB <= 0 {
+				return nil, fmt.Errorf("spec %s: vm %s: disks[%d].capacityMiB must be > 0", p, vm.Name, j)
+			}
+		}
+	}
+	return &s, nil
+}
+
+// createVMs creates the spec VMs on host DC0_H0 over SOAP, then sizes each
+// disk's -flat.vmdk (vcsim creates it empty) to the disk capacity.
+func createVMs(ctx context.Context, u *url.URL, spec *simSpec, dir string, flats *flatFiles) ([]vmReady, error) {
+	out := []vmReady{}
+	if len(spec.VMs) == 0 {
+		return out, nil
+	}
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return nil, fmt.Errorf("connect to self: %w", err)
+	}
+	defer func() { _ = c.Logout(ctx) }()
+
+	finder := find.NewFinder(c.Client, false)
+	dc, err := finder.Datacenter(ctx, datacenterName)
+	if err != nil {
+		return nil, err
+	}
+	finder.SetDatacenter(dc)
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	host, err := finder.HostSystem(ctx, "DC0_H0")
+	if err != nil {
+		return nil, err
+	}
+	pool, err := host.ResourcePool(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := finder.Datastore(ctx, datastoreName)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, vs := range spec.VMs {
+		ready, err := createVM(ctx, finder, folders.VmFolder, pool, host, ds, vs)
+		if err != nil {
+			return nil, fmt.Errorf("create vm %s: %w", vs.Name, err)
+		}
+		for _, d := range ready.Disks {
+			if err := flats.set(d.FlatPath, d.CapacityBytes); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, ready)
+	}
+	return out, nil
+}
+
+func createVM(ctx context.Context, finder *find.Finder, folder *object.Folder, pool *object.ResourcePool,
+	host *object.HostSystem, ds *object.Datastore, vs vmSpec) (vmReady, error) {
+	config := types.VirtualMachineConfigSpec{
+		Name:     vs.Name,
+		GuestId:  vs.GuestID,
+		Firmware: vs.Firmware,
+		NumCPUs:  vs.NumCPUs,
+		MemoryMB: vs.MemoryMB,
+		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + datastoreName + "]"},
+	}
+	if config.GuestId == "" {
+		config.GuestId = string(types.VirtualMachineGuestOsIdentifierOtherGuest)
+	}
+	if vs.ChangeTrackingEnabled {
+		config.ChangeTrackingEnabled = types.NewBool(true)
+	}
+
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("pvscsi")
+	if err != nil {
+		return vmReady{}, err
+	}
+	// Device keys as vSphere numbers them (SCSI controller 1000, disks 2000+,
+	// NICs 4000+) instead of vcsim's sequential ones, so tests see real shapes.
+	scsi.GetVirtualDevice().Key = 1000
+	scsi.GetVirtualDevice().DeviceInfo = &types.Description{Label: "SCSI controller 0"}
+	devices = append(devices, scsi)
+	for i, d := range vs.Disks {
+		// Naming as vSphere does: <vm>/<vm>.vmdk, then <vm>/<vm>_1.vmdk, ...
+		base := vs.Name
+		if i > 0 {
+			base = fmt.Sprintf("%s_%d", vs.Name, i)
+		}
+		name := fmt.Sprintf("[%s] %s", datastoreName, path.Join(vs.Name, base+".vmdk"))
+		disk := devices.CreateDisk(nil, ds.Reference(), name)
+		disk.Key = int32(2000 + i) // set before AssignController, which records it on the controller
+		disk.DeviceInfo = &types.Description{Label: fmt.Sprintf("Hard disk %d", i+1)}
+		devices.AssignController(disk, scsi.(types.BaseVirtualController))
+		disk.CapacityInKB = d.CapacityMiB * 1024
+		if d.Thick {
+			disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ThinProvisioned = types.NewBool(false)
+		}
+		devices = append(devices, disk)
+	}
+	for i, n := range vs.NICs {
+		net, err := finder.Network(ctx, n.Network)
+		if err != nil {
+			return vmReady{}, err
+		}
+		backing, err := net.EthernetCardBackingInfo(ctx)
+		if err != nil {
+			return vmReady{}, err
+		}
+		kind := n.AdapterType
+		if kind == "" {
+			kind = "vmxnet3"
+		}
+		nic, err := devices.CreateEthernetCard(kind, backing)
+		if err != nil {
+			return vmReady{}, err
+		}
+		card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		card.Key = int32(4000 + i)
+		card.DeviceInfo = &types.Description{Label: fmt.Sprintf("Network adapter %d", i+1)}
+		if n.MacAddress != "" {
+			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
+			card.MacAddress = n.MacAddress
+		}
+		devices = append(devices, nic)
+	}
+
+	config.DeviceChange, err = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	if err != nil {
+		return vmReady{}, err
+	}
+	for _, change := range config.DeviceChange {
+		spec := change.GetVirtualDeviceConfigSpec()
+		if _, ok := spec.Device.(*types.VirtualDisk); ok {
+			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+	}
+
+	task, err := folder.CreateVM(ctx, config, pool, host)
+	if err != nil {
+		return vmReady{}, err
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return vmReady{}, err
+	}
+	vm := object.NewVirtualMachine(folder.Client(), info.Result.(types.ManagedObjectReference))
+
+	if vs.PowerState == "" || vs.PowerState == string(types.VirtualMachinePowerStatePoweredOn) {
+		task, err := vm.PowerOn(ctx)
+		if err != nil {
+			return vmReady{}, err
+		}
+		if err := task.Wait(ctx); err != nil {
+			return vmReady{}, err
+		}
+	} else if vs.PowerState != string(types.VirtualMachinePowerStatePoweredOff) {
+		return vmReady{}, fmt.Errorf("unsupported powerState %q", vs.PowerState)
+	}
+
+	ready, err := describeVM(ctx, vm, vs.Name)
+	if err != nil {
+		return vmReady{}, err
+	}
+	// Distributed port group backings carry a key, not a name: the spec has it.
+	for i := range ready.NICs {
+		if ready.NICs[i].Network == "" && i < len(vs.NICs) {
+			ready.NICs[i].Network = vs.NICs[i].Network
+		}
+	}
+	return ready, nil
+}
+
+// describeVM reports the devices as the server assigned them (keys, MACs).
+func describeVM(ctx context.Context, vm *object.VirtualMachine, name string) (vmReady, error) {
+	var mvm mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.hardware.device"}, &mvm); err != nil {
+		return vmReady{}, err
+	}
+	ready := vmReady{Name: name, Moref: vm.Reference().Value, Disks: []diskReady{}, NICs: []nicReady{}}
+	devices := object.VirtualDeviceList(mvm.Config.Hardware.Device)
+	for _, dev := range devices {
+		switch d := dev.(type) {
+		case *types.VirtualDisk:
+			b := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			var p object.DatastorePath
+			if !p.FromString(b.FileName) {
+				return vmReady{}, fmt.Errorf("unexpected backing file name %q", b.FileName)
+			}
+			ready.Disks = append(ready.Disks, diskReady{
+				Key:           d.Key,
+				FileName:      b.FileName,
+				FlatPath:      strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk",
+				CapacityBytes: d.CapacityInKB * 1024,
+			})
+		case types.BaseVirtualEthernetCard:
+			card := d.GetVirtualEthernetCard()
+			nic := nicReady{Key: card.Key, MacAddress: card.MacAddress}
+			if nb, ok := card.Backing.(*types.VirtualEthernetCardNetworkBackingInfo); ok {
+				nic.Network = nb.DeviceName
+			}
+			ready.NICs = append(ready.NICs, nic)
+		}
+	}
+	return ready, nil
+}

@@ -1,0 +1,275 @@
+/**
+ * A minimal vim25 (vSphere Web Services) client for what vmigrate needs:
+ * session, finding a VM, reading its hardware, powering it off, tasks, and
+ * datastore file URLs for the data plane.
+ */
+import { XNode, child, children, textAt } from './soap-reply';
+import { SoapTransport, safeUrl } from './soap-transport';
+import { req, PropertyFilterSpec } from './vim-requests';
+import { VimError, VimFaultError, VimTaskTimeoutError, VmNotFoundError, faultError } from './vim-faults';
+import { MoRef, ObjectContent, objectContentOf, requireMoRef, moRefOf, toPlain, moRefToString } from './vim-types';
+import { PowerState, VM_HARDWARE_PATHS, VmHardware, devicesOf, isNic, networkRefOf, parseDatastorePath, parsePowerState, vmHardwareFrom } from './vm-hardware';
+
+export type { MoRef } from './vim-types';
+
+export interface VimConnectOptions {
+  /** vCenter URL: https://vc.example.com or https://vc.example.com/sdk */
+  url: string;
+  username: string;
+  password: string;
+  /** Accept self-signed / untrusted TLS certificates. */
+  insecure?: boolean;
+  /** Per-request HTTP timeout (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** The parts of ServiceContent the client uses. */
+export interface ServiceContent {
+  rootFolder: MoRef;
+  propertyCollector: MoRef;
+  viewManager: MoRef;
+  sessionManager: MoRef;
+  apiVersion: string;
+  apiType: string;
+  instanceUuid?: string;
+}
+
+const DEFAULT_TASK_TIMEOUT_MS = 10 * 60_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class VimClient {
+  private constructor(
+    private readonly transport: SoapTransport,
+    readonly serviceContent: ServiceContent,
+  ) {}
+
+  /** Connects and logs in. Throws InvalidLoginError for bad credentials, VimConnectionError if unreachable. */
+  static async login(opts: VimConnectOptions): Promise<VimClient> {
+    const transport = new SoapTransport({ url: opts.url, insecure: opts.insecure, timeoutMs: opts.timeoutMs });
+    const sc = child(await transport.call('RetrieveServiceContent', req.retrieveServiceContent()), 'returnval');
+    const content: ServiceContent = {
+      rootFolder: requireMoRef(child(sc, 'rootFolder'), 'rootFolder'),
+      propertyCollector: requireMoRef(child(sc, 'propertyCollector'), 'propertyCollector'),
+      viewManager: requireMoRef(child(sc, 'viewManager'), 'viewManager'),
+      sessionManager: requireMoRef(child(sc, 'sessionManager'), 'sessionManager'),
+      apiVersion: textAt(sc, 'about.apiVersion') ?? '6.5',
+      apiType: textAt(sc, 'about.apiType') ?? '',
+      instanceUuid: textAt(sc, 'about.instanceUuid'),
+    };
+    transport.apiVersion = content.apiVersion;
+    await transport.call('Login', req.login(content.sessionManager, opts.username, opts.password));
+    if (!transport.sessionCookie) {
+      throw new VimError(`vSphere at ${safeUrl(transport.url)} accepted the login but set no session cookie`, false);
+    }
+    return new VimClient(transport, content);
+  }
+
+  /** Ends the session. Safe to call twice; an already expired session is not an error. */
+  async logout(): Promise<void> {
+    if (!this.transport.sessionCookie) return;
+    try {
+      await this.transport.call('Logout', req.logout(this.serviceContent.sessionManager));
+    } catch (err) {
+      if (!(err instanceof VimFaultError && err.faultType === 'NotAuthenticated')) throw err;
+    } finally {
+      this.transport.clearSession();
+    }
+  }
+
+  /** The session cookie value (verbatim, possibly quoted), so data-plane requests can send `vmware_soap_session=<value>`. */
+  get sessionCookie(): string {
+    return this.transport.sessionCookie;
+  }
+
+  /** The SOAP endpoint in use (…/sdk), without credentials. */
+  get url(): string {
+    return this.transport.url;
+  }
+
+  /** Low-level: invokes any vim25 method with a hand-built body; returns the `<Method>Response` element. */
+  call(method: string, innerXml: string): Promise<XNode> {
+    return this.transport.call(method, innerXml);
+  }
+
+  /**
+   * RetrievePropertiesEx, following ContinueRetrievePropertiesEx tokens until
+   * every object is returned. `maxObjects` is the page size asked of the server.
+   */
+  async retrieveProperties(specSet: PropertyFilterSpec[], opts: { maxObjects?: number } = {}): Promise<ObjectContent[]> {
+    const pc = this.serviceContent.propertyCollector;
+    const out: ObjectContent[] = [];
+    let result = child(await this.call('RetrievePropertiesEx', req.retrievePropertiesEx(pc, specSet, opts.maxObjects)), 'returnval');
+    for (;;) {
+      for (const o of children(result, 'objects')) out.push(objectContentOf(o));
+      const token = textAt(result, 'token');
+      if (!token) return out;
+      result = child(await this.call('ContinueRetrievePropertiesEx', req.continueRetrievePropertiesEx(pc, token)), 'returnval');
+    }
+  }
+
+  /** Properties of one object; maps a missing object to VmNotFoundError when it is a VM. */
+  private async getProperties(obj: MoRef, pathSet: string[]): Promise<Map<string, XNode>> {
+    try {
+      const [content] = await this.retrieveProperties([{ propSet: [{ type: obj.type, pathSet }], objectSet: [{ obj }] }]);
+      if (!content) throw new VimFaultError('ManagedObjectNotFound', `${moRefToString(obj)} not found`, { retryable: false });
+      return content.props;
+    } catch (err) {
+      if (obj.type === 'VirtualMachine' && err instanceof VimFaultError && err.faultType === 'ManagedObjectNotFound') {
+        throw new VmNotFoundError({ moref: obj.value });
+      }
+      throw err;
+    }
+  }
+
+  /** Finds a VM by moref (e.g. "vm-42"; takes precedence) or by exact name. Throws VmNotFoundError if absent. */
+  async findVm(ref: { name?: string; moref?: string }): Promise<MoRef> {
+    if (ref.moref) {
+      const vm: MoRef = { type: 'VirtualMachine', value: ref.moref };
+      await this.getProperties(vm, ['name']); // existence check
+      return vm;
+    }
+    if (!ref.name) throw new VimFaultError('InvalidArgument', 'findVm needs a name or a moref', { retryable: false });
+
+    const matches = (await this.listVms()).filter((v) => v.name === ref.name);
+    if (matches.length === 0) throw new VmNotFoundError({ name: ref.name });
+    if (matches.length > 1) {
+      const ids = matches.map((m) => m.moref.value).join(', ');
+      throw new VimFaultError('AmbiguousName', `VM name "${ref.name}" is ambiguous (${ids}); use a moref`, { retryable: false });
+    }
+    return matches[0].moref;
+  }
+
+  /** Every VM (and template) of the inventory with its name, via a container view. */
+  async listVms(opts: { maxObjects?: number } = {}): Promise<Array<{ moref: MoRef; name: string }>> {
+    const view = requireMoRef(
+      child(
+        await this.call('CreateContainerView', req.createContainerView(this.serviceContent.viewManager, this.serviceContent.rootFolder, ['VirtualMachine'], true)),
+        'returnval',
+      ),
+      'CreateContainerView result',
+    );
+    try {
+      const objects = await this.retrieveProperties(
+        [
+          {
+            propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }],
+            objectSet: [{ obj: view, skip: true, selectSet: [{ name: 'traverseView', type: 'ContainerView', path: 'view', skip: false }] }],
+          },
+        ],
+        { maxObjects: opts.maxObjects ?? 500 },
+      );
+      return objects.map((o) => ({ moref: o.obj, name: o.props.get('name')?.text ?? '' }));
+    } finally {
+      await this.call('DestroyView', req.destroyView(view)).catch(() => undefined);
+    }
+  }
+
+  async getVmHardware(vm: MoRef): Promise<VmHardware> {
+    const props = await this.getProperties(vm, VM_HARDWARE_PATHS);
+    const dc = await this.datacenterOf(moRefOf(props.get('parent')) ?? moRefOf(props.get('parentVApp')), vm);
+
+    // Distributed port groups are named by a separate object: look them up together.
+    const refs = new Map<string, MoRef>();
+    for (const dev of devicesOf(props).filter(isNic)) {
+      const ref = networkRefOf(dev);
+      if (ref) refs.set(moRefToString(ref), ref);
+    }
+    const names = new Map<string, string>();
+    if (refs.size > 0) {
+      const byType = new Map<string, MoRef[]>();
+      for (const r of refs.values()) byType.set(r.type, [...(byType.get(r.type) ?? []), r]);
+      const objects = await this.retrieveProperties([
+        { propSet: [...byType.keys()].map((type) => ({ type, pathSet: ['name'] })), objectSet: [...refs.values()].map((obj) => ({ obj })) },
+      ]);
+      for (const o of objects) {
+        const name = o.props.get('name')?.text;
+        if (name) names.set(moRefToString(o.obj), name);
+      }
+    }
+    return vmHardwareFrom(vm, props, dc, names);
+  }
+
+  /** Walks `parent` up to the Datacenter; returns its name and inventory path. */
+  private async datacenterOf(start: MoRef | undefined, vm: MoRef): Promise<{ name: string; path: string }> {
+    let cur = start;
+    let dcName: string | undefined;
+    const pathNames: string[] = [];
+    for (let depth = 0; cur && depth < 64; depth++) {
+      const props = await this.getProperties(cur, ['name', 'parent']);
+      const parent = moRefOf(props.get('parent'));
+      const name = props.get('name')?.text ?? '';
+      if (cur.type === 'Datacenter') dcName = name;
+      // Path below the root folder (which has no parent): folders above the datacenter, then its name.
+      if (dcName !== undefined && parent) pathNames.unshift(name);
+      cur = parent;
+    }
+    if (dcName === undefined) throw new VimError(`VM ${vm.value} is not inside a datacenter`, false);
+    return { name: dcName, path: pathNames.join('/') };
+  }
+
+  async getPowerState(vm: MoRef): Promise<PowerState> {
+    const props = await this.getProperties(vm, ['runtime.powerState']);
+    return parsePowerState(props.get('runtime.powerState')?.text);
+  }
+
+  /** Hard power-off (PowerOffVM_Task) and wait. An already-off VM fails with faultType InvalidPowerState. */
+  async powerOff(vm: MoRef, opts: { timeoutMs?: number } = {}): Promise<void> {
+    let task: MoRef;
+    try {
+      task = requireMoRef(child(await this.call('PowerOffVM_Task', req.powerOffVmTask(vm)), 'returnval'), 'PowerOffVM_Task result');
+    } catch (err) {
+      if (err instanceof VimFaultError && err.faultType === 'ManagedObjectNotFound') throw new VmNotFoundError({ moref: vm.value });
+      throw err;
+    }
+    await this.waitForTask(task, opts);
+  }
+
+  /**
+   * Polls Task.info until success (returns info.result as plain JS, see
+   * toPlain) or error (throws the task's fault as VimFaultError).
+   */
+  async waitForTask(task: MoRef, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS);
+    let delay = 50;
+    for (;;) {
+      const info = (await this.getProperties(task, ['info'])).get('info');
+      const state = textAt(info, 'state');
+      if (state === 'success') {
+        const result = child(info, 'result');
+        return result ? toPlain(result) : undefined;
+      }
+      if (state === 'error') throw taskError(task, info);
+      if (Date.now() + delay > deadline) {
+        throw new VimTaskTimeoutError(`task ${task.value} (${describeTask(info)}) still ${state ?? 'unknown'} after ${opts.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS} ms`);
+      }
+      await sleep(delay);
+      delay = Math.min(1000, Math.round(delay * 1.5));
+    }
+  }
+
+  /** https://host/folder/<path>?dcPath=..&dsName=.. for a datastore path like "[LocalDS_0] vm/vm-flat.vmdk". */
+  datastoreFileUrl(datastorePath: string, datacenter: string): string {
+    const { datastore, path } = parseDatastorePath(datastorePath);
+    const base = new URL(this.transport.url);
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    return `${base.origin}/folder/${encoded}?dcPath=${encodeURIComponent(datacenter)}&dsName=${encodeURIComponent(datastore)}`;
+  }
+}
+
+function describeTask(info: XNode | undefined): string {
+  const what = textAt(info, 'descriptionId') ?? 'task';
+  const entity = textAt(info, 'entityName');
+  return entity ? `${what} on ${entity}` : what;
+}
+
+/** The fault of a failed task (TaskInfo.error is a LocalizedMethodFault). */
+function taskError(task: MoRef, info: XNode | undefined): VimFaultError {
+  const err = child(info, 'error');
+  const fault = child(err, 'fault');
+  const type = fault?.xsiType ?? 'SystemError';
+  const message = textAt(err, 'localizedMessage') || type;
+  return faultError(type, `task ${task.value} (${describeTask(info)}) failed: ${message}`, fault);
+}
