@@ -56,7 +56,9 @@ function failureMessage(f: temporal.api.failure.v1.IFailure | null | undefined):
 
 export async function readWorkflowRecord(client: Client, workflowId: string): Promise<WorkflowRecord> {
   const handle = client.workflow.getHandle(workflowId);
-  const [description, history] = await Promise.all([handle.describe(), handle.fetchHistory()]);
+  // describe() first: it turns an unknown id into WorkflowNotFoundError, where fetchHistory() throws a bare gRPC error.
+  const description = await handle.describe();
+  const history = await handle.fetchHistory();
   const converter = client.workflow.options.loadedDataConverter.payloadConverter;
   return buildRecord(description, history.events ?? [], converter);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/create-worker';
 
 /** Address of the dev server the jest global setup started. */
@@ -19,7 +19,20 @@ export async function connectClient(): Promise<{ client: Client; connection: Con
   return { client: new Client({ connection }), connection };
 }
 
+let runtimeInstalled = false;
+/** Keep the SDK's INFO chatter out of test output (the Runtime is process-wide and can be installed once). */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Already installed by an earlier test file in this process.
+  }
+}
+
 export async function connectNative(): Promise<NativeConnection> {
+  quietRuntime();
   return NativeConnection.connect({ address: testTemporalAddress() });
 }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { VimClient } from '../../vsphere/vim-client';
@@ -111,5 +111,18 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     }
     const instance = await env.target.getInstance('proj1', 'web01');
     expect(instance).toMatchObject({ status: 'SHUTOFF' });
+
+    // No secret reached the history: inputs, results and failures are all payloads in it.
+    const historyText = JSON.stringify(await env.client.workflow.getHandle(id).fetchHistory());
+    const decoded = [...historyText.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8')).join('\n');
+    expect(decoded).toContain('web01');
+    expect(decoded).not.toContain(SIM_PASSWORD);
+    expect(decoded).not.toContain('vmware_soap_session');
+
+    // Re-record the replay test's history with VMIGRATE_RECORD_HISTORY=test/replay/histories/<name>.json.
+    if (process.env.VMIGRATE_RECORD_HISTORY) {
+      const history = await env.client.workflow.getHandle(id).fetchHistory();
+      await writeFile(process.env.VMIGRATE_RECORD_HISTORY, JSON.stringify(history, null, 1));
+    }
   });
 });

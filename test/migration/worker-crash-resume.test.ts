@@ -77,6 +77,10 @@ describe('a worker killed with SIGKILL during exportDisk', () => {
     // The replacement read only what lay above the watermark: the curl source reports no holes, so exactly that.
     expect(disk.bytesRead).toBe(DISK - disk.resumedFrom);
     expect(disk.verification.match).toBe(true);
+    process.stdout.write(
+      `crash-resume: killed at watermark ${killedAt.bytesDone / MiB} MiB, resumed from ${disk.resumedFrom / MiB} MiB, ` +
+        `re-read ${disk.bytesRead / MiB} MiB of ${DISK / MiB} MiB (attempt ${disk.attempt})\n`,
+    );
     const volume = await env.target.getVolume('p-crash', 'mig-crash-1-disk0');
     expect(await sha256File(env.target.volumePath(volume!.project, volume!.name))).toBe(sourceSha);
   });
