@@ -84,5 +84,16 @@ export function createVmActivities(deps: ActivityDeps) {
         }),
       );
     },
+
+    /** After a cancel: a source we powered off is powered on again, so cancelling gives the workload back. */
+    async restoreSourcePower(input: { sourceId: string; vmMoref: string; powerState: VmHardware['powerState'] }): Promise<{ powerState: string }> {
+      return failuresTranslated(() =>
+        withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async ({ client, vm }) => {
+          const now = await client.getPowerState(vm);
+          if (input.powerState === 'poweredOn' && now === 'poweredOff') await client.powerOn(vm);
+          return { powerState: await client.getPowerState(vm) };
+        }),
+      );
+    },
   };
 }

@@ -217,9 +217,18 @@ export class VimClient {
 
   /** Hard power-off (PowerOffVM_Task) and wait. An already-off VM fails with faultType InvalidPowerState. */
   async powerOff(vm: MoRef, opts: { timeoutMs?: number } = {}): Promise<void> {
+    await this.runVmTask('PowerOffVM_Task', vm, req.powerOffVmTask(vm), opts);
+  }
+
+  /** PowerOnVM_Task + wait: used to give a source back its power state when a migration is cancelled. */
+  async powerOn(vm: MoRef, opts: { timeoutMs?: number } = {}): Promise<void> {
+    await this.runVmTask('PowerOnVM_Task', vm, req.powerOnVmTask(vm), opts);
+  }
+
+  private async runVmTask(method: string, vm: MoRef, body: string, opts: { timeoutMs?: number }): Promise<void> {
     let task: MoRef;
     try {
-      task = requireMoRef(child(await this.call('PowerOffVM_Task', req.powerOffVmTask(vm)), 'returnval'), 'PowerOffVM_Task result');
+      task = requireMoRef(child(await this.call(method, body), 'returnval'), `${method} result`);
     } catch (err) {
       if (err instanceof VimFaultError && err.faultType === 'ManagedObjectNotFound') throw new VmNotFoundError({ moref: vm.value });
       throw err;

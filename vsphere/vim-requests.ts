@@ -78,4 +78,5 @@ export const req = {
   destroyView: (view: MoRef) => moRefEl('_this', view),
 
   powerOffVmTask: (vm: MoRef) => moRefEl('_this', vm),
+  powerOnVmTask: (vm: MoRef) => moRefEl('_this', vm),
 };

@@ -1,5 +1,7 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
+  CancellationScope,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -26,6 +28,8 @@ function transferActivities(heartbeatTimeoutSeconds: number) {
   return proxyActivities<VmigrateActivities>({
     startToCloseTimeout: '7 days',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
+    // On cancel, wait until the copy has really stopped (nbdkit gone, volume closed) before the workflow moves on.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
   });
 }
@@ -112,6 +116,12 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     return { migrationId: input.migrationId, instance, disks: copies, guestFix };
   } catch (err) {
     if (isCancellation(err)) {
+      // Give the workload back: a source we powered off is powered on again. Target volumes are kept for inspection.
+      await CancellationScope.nonCancellable(async () => {
+        if (state.sourceVm && state.sourcePowerStateBefore === 'poweredOn') {
+          await control.restoreSourcePower({ sourceId: input.sourceId, vmMoref: state.sourceVm.moref, powerState: 'poweredOn' });
+        }
+      });
       enter('Cancelled');
       throw err;
     }
