@@ -1,0 +1,68 @@
+import { VimClient } from '../../vsphere/vim-client';
+import { startApi } from '../harness/api-server';
+import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
+
+/** Problems that retrying cannot fix fail the migration fast, in Queued, before the source is touched. */
+describe('a migration that cannot work fails in preflight with the reason, leaving the source alone', () => {
+  let env: MigrationEnv;
+  let api: Awaited<ReturnType<typeof startApi>>;
+
+  beforeAll(async () => {
+    env = await createMigrationEnv('preflight', {
+      vms: [{ name: 'big01', guestId: 'debian11_64Guest', firmware: 'bios', numCPUs: 4, memoryMB: 8192, powerState: 'poweredOn', disks: [{ capacityMiB: 16 }], nics: [{ network: 'VM Network' }] }],
+    });
+    await env.startWorker();
+    api = await startApi(env);
+  }, 120_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+  });
+
+  async function runToEnd(target: Record<string, unknown>, vm: Record<string, unknown> = { name: 'big01' }) {
+    const submit = await api.http.post('/migrations', { sourceId: 'sim', vm, target: { project: 'p-pre', volumeType: 'standard', ...target } });
+    expect(submit.status).toBe(202);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const s = (await api.http.get(`/migrations/${submit.data.id}`)).data;
+      if (s.status !== 'RUNNING') {
+        const events = (await api.http.get(`/migrations/${submit.data.id}/events`)).data.events;
+        return { status: s, events: events.map((e: { name: string }) => e.name) as string[] };
+      }
+      if (Date.now() > deadline) throw new Error('migration did not end');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async function powerState(): Promise<string> {
+    const vc = await VimClient.login({ url: env.sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });
+    try {
+      return await vc.getPowerState(await vc.findVm({ name: 'big01' }));
+    } finally {
+      await vc.logout();
+    }
+  }
+
+  it('an unmapped NIC', async () => {
+    const { status, events } = await runToEnd({ flavor: 'm1.xlarge', networks: [] });
+    expect(status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
+    expect(status.error).toMatch(/source NIC [0-9a-f:]+ on network 'VM Network' has no target network mapping/);
+    expect(events).toEqual(['migration.failed']);
+    expect(await powerState()).toBe('poweredOn');
+  });
+
+  it('a flavor smaller than the source VM', async () => {
+    const { status, events } = await runToEnd({ flavor: 'm1.small', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'n1' }] });
+    expect(status.status).toBe('FAILED');
+    expect(status.error).toMatch(/flavor 'm1.small' \(1 vCPU, 2048 MB\) is smaller than the source VM \(4 vCPU, 8192 MB\)/);
+    expect(events).toEqual(['migration.failed']);
+    expect(await powerState()).toBe('poweredOn');
+  });
+
+  it('a VM that does not exist', async () => {
+    const { status } = await runToEnd({ flavor: 'm1.xlarge', networks: [] }, { name: 'no-such-vm' });
+    expect(status.status).toBe('FAILED');
+    expect(status.error).toMatch(/VM named "no-such-vm" not found/);
+  });
+});
