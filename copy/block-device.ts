@@ -14,7 +14,7 @@ export interface Extent {
 export interface BlockSource {
   /** Size of the export in bytes. */
   readonly size: number;
-  /** Read exactly `length` bytes at `offset`. Rejects if `signal` aborts. */
+  /** Read exactly `length` bytes at `offset` into a new buffer the caller then owns. Rejects if `signal` aborts. */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
   /**
    * Allocation map of [offset, offset+length). May describe fewer bytes than asked (the caller loops from the end of

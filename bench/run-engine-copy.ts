@@ -1,0 +1,57 @@
+/**
+ * One timed run of OUR engine from an NBD socket to a fresh sparse file: connect, copy (durable: fdatasync before the
+ * final checkpoint), verify, close. The time covers all of it, as a migration would pay it.
+ */
+import { rm } from 'node:fs/promises';
+import { copyDisk } from '../copy/copy-disk';
+import type { CopyResult } from '../copy/copy-options';
+import { NbdClient } from '../nbd/nbd-client';
+import { FileBlockTarget } from '../target/local/file-block-target';
+import { createSparseFile } from './bench-files';
+
+export interface EngineTuning {
+  connections: number;
+  chunkSize: number;
+  inFlight: number;
+  /** Worker threads for sha256; undefined = the engine's default. */
+  hashThreads?: number;
+}
+
+export interface EngineRun {
+  totalMs: number;
+  /** Until the final durable checkpoint (copy + flush), before the verification pass. */
+  copyMs: number;
+  verifyMs: number;
+  connections: number;
+  result: CopyResult;
+}
+
+export async function runEngineCopy(socketPath: string, outPath: string, digestLogPath: string, tuning: EngineTuning): Promise<EngineRun> {
+  await rm(outPath, { force: true });
+  await rm(digestLogPath, { force: true });
+  await rm(`${digestLogPath}.json`, { force: true });
+  const started = performance.now();
+  const first = await NbdClient.connect({ socketPath });
+  // Extra connections only when the server promises they see the same data (NBD_FLAG_CAN_MULTI_CONN).
+  const extra = first.canMultiConn ? tuning.connections - 1 : 0;
+  const sources = [first, ...(await Promise.all(Array.from({ length: extra }, () => NbdClient.connect({ socketPath }))))];
+  await createSparseFile(outPath, first.size);
+  const target = await FileBlockTarget.open(outPath, first.size);
+  let copiedAt = 0;
+  try {
+    const result = await copyDisk(sources, target, {
+      digestLogPath,
+      chunkSize: tuning.chunkSize,
+      inFlight: tuning.inFlight,
+      hashThreads: tuning.hashThreads,
+      onCheckpoint: (c) => {
+        if (c.bytesDone === c.bytesTotal) copiedAt = performance.now();
+      },
+    });
+    const ended = performance.now();
+    return { totalMs: ended - started, copyMs: copiedAt - started, verifyMs: ended - copiedAt, connections: sources.length, result };
+  } finally {
+    await target.close();
+    await Promise.all(sources.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Source chunk digests, persisted so a resumed attempt can verify the whole disk without re-reading what lies below
+ * its watermark. Record i (32 bytes) sits at i*32; an all-zero record means "not written" (sha256 never yields that).
+ * A small JSON sidecar pins the geometry: a log written with another chunk size or disk size is discarded, which costs
+ * a re-read from zero but can never verify against the wrong digests.
+ */
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { DIGEST_LEAF_SIZE } from './copy-options';
+
+export const DIGEST_RECORD_SIZE = 32;
+
+interface DigestLogGeometry {
+  format: 'vmigrate-digest-log/1';
+  algorithm: 'sha256-chunked';
+  chunkSize: number;
+  leafSize: number;
+  diskSize: number;
+}
+
+export class DigestLog {
+  private constructor(
+    readonly filePath: string,
+    private readonly file: fs.FileHandle,
+  ) {}
+
+  static async open(filePath: string, chunkSize: number, diskSize: number): Promise<DigestLog> {
+    const geometry: DigestLogGeometry = {
+      format: 'vmigrate-digest-log/1',
+      algorithm: 'sha256-chunked',
+      chunkSize,
+      leafSize: DIGEST_LEAF_SIZE,
+      diskSize,
+    };
+    const sidecar = `${filePath}.json`;
+    await fs.mkdir(path.dirname(filePath), { recursive: true });
+    const file = await fs.open(filePath, fsConstants.O_RDWR | fsConstants.O_CREAT);
+    try {
+      if ((await readGeometry(sidecar)) !== JSON.stringify(geometry)) {
+        await file.truncate(0);
+        await file.sync();
+        await writeFileDurably(sidecar, JSON.stringify(geometry));
+      }
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+    return new DigestLog(filePath, file);
+  }
+
+  /** How many leading records (up to `limit`) are present. */
+  async presentPrefix(limit: number): Promise<number> {
+    const batch = 4096;
+    for (let index = 0; index < limit; index += batch) {
+      const count = Math.min(batch, limit - index);
+      const records = await this.read(index, count);
+      for (let i = 0; i < count; i++) {
+        const record = records.subarray(i * DIGEST_RECORD_SIZE, (i + 1) * DIGEST_RECORD_SIZE);
+        if (record.length < DIGEST_RECORD_SIZE || record.every((b) => b === 0)) return index + i;
+      }
+    }
+    return limit;
+  }
+
+  /** Records [firstIndex, firstIndex + count); missing ones read as zeros. */
+  async read(firstIndex: number, count: number): Promise<Buffer> {
+    const out = Buffer.alloc(count * DIGEST_RECORD_SIZE);
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await this.file.read(out, done, out.length - done, firstIndex * DIGEST_RECORD_SIZE + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  async write(firstIndex: number, digests: readonly Buffer[]): Promise<void> {
+    if (digests.length === 0) return;
+    const data = Buffer.concat(digests as Buffer[]);
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.file.write(data, done, data.length - done, firstIndex * DIGEST_RECORD_SIZE + done);
+      done += bytesWritten;
+    }
+  }
+
+  sync(): Promise<void> {
+    return this.file.datasync();
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
+
+async function readGeometry(sidecar: string): Promise<string | undefined> {
+  try {
+    return JSON.stringify(JSON.parse(await fs.readFile(sidecar, 'utf8')));
+  } catch {
+    return undefined; // absent or torn: treat as a fresh log
+  }
+}
+
+async function writeFileDurably(filePath: string, content: string): Promise<void> {
+  const tmp = `${filePath}.tmp-${process.pid}`;
+  const handle = await fs.open(tmp, 'w');
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, filePath);
+}

@@ -1,0 +1,138 @@
+/**
+ * LeafHasher on worker threads. Buffers are transferred (not copied) to a worker and back when they own their whole
+ * ArrayBuffer; others are copied once. The worker source is inline JavaScript so it runs the same under tsx, jest
+ * and compiled output, and it only does the primitive (zero check + sha256 per slice), never the digest format.
+ */
+import { Worker } from 'node:worker_threads';
+import type { LeafHasher, LeafHashes, Slices } from './leaf-hasher';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+let zeros = Buffer.alloc(0);
+const isZero = (b) => {
+  if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
+  return b.equals(zeros.subarray(0, b.length));
+};
+parentPort.on('message', (m) => {
+  try {
+    const data = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+    const n = m.slices.length / 2;
+    const digests = new Uint8Array(n * 32);
+    const zeroMask = new Uint8Array(n);
+    let allSlicesZero = true;
+    for (let i = 0; i < n; i++) {
+      const leaf = data.subarray(m.slices[2 * i], m.slices[2 * i + 1]);
+      if (isZero(leaf)) { zeroMask[i] = 1; continue; }
+      allSlicesZero = false;
+      digests.set(createHash('sha256').update(leaf).digest(), i * 32);
+    }
+    const allZero = allSlicesZero && isZero(data);
+    const transfer = m.keepData ? [m.buffer, digests.buffer] : [digests.buffer];
+    parentPort.postMessage({ id: m.id, buffer: m.keepData ? m.buffer : null, digests, zeroMask, allZero }, transfer);
+  } catch (err) {
+    parentPort.postMessage({ id: m.id, error: String(err && err.stack || err) });
+  }
+});
+`;
+
+interface Reply {
+  id: number;
+  buffer: ArrayBuffer | null;
+  digests: Uint8Array;
+  zeroMask: Uint8Array;
+  allZero: boolean;
+  error?: string;
+}
+
+interface Pending {
+  resolve: (r: LeafHashes) => void;
+  reject: (e: Error) => void;
+  byteOffset: number;
+  byteLength: number;
+  slices: number;
+}
+
+class HashWorker {
+  readonly pending = new Map<number, Pending>();
+  private readonly worker: Worker;
+  private failure: Error | undefined;
+
+  constructor() {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker.unref(); // never keeps the process alive on its own
+    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`digest worker exited (code ${code})`)));
+  }
+
+  get load(): number {
+    return this.pending.size;
+  }
+
+  post(id: number, message: object, transfer: ArrayBuffer[], pending: Pending): void {
+    if (this.failure) return pending.reject(this.failure);
+    this.pending.set(id, pending);
+    this.worker.postMessage(message, transfer);
+  }
+
+  terminate(): Promise<number> {
+    this.failure ??= new Error('digest worker pool closed');
+    return this.worker.terminate();
+  }
+
+  private settle(reply: Reply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (reply.error) return p.reject(new Error(`digest worker failed: ${reply.error}`));
+    const digests: Array<Buffer | undefined> = [];
+    for (let i = 0; i < p.slices; i++) {
+      digests.push(reply.zeroMask[i] ? undefined : Buffer.from(reply.digests.buffer, reply.digests.byteOffset + i * 32, 32));
+    }
+    const data = reply.buffer ? Buffer.from(reply.buffer, p.byteOffset, p.byteLength) : Buffer.alloc(0);
+    p.resolve({ data, digests, allZero: reply.allZero });
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+  }
+}
+
+export class WorkerLeafHasher implements LeafHasher {
+  private readonly workers: HashWorker[];
+  private nextId = 1;
+
+  constructor(threads: number) {
+    this.workers = Array.from({ length: Math.max(1, threads) }, () => new HashWorker());
+  }
+
+  hash(data: Buffer, slices: Slices, keepData: boolean): Promise<LeafHashes> {
+    // The engine owns what a read returned, so a buffer that spans its whole ArrayBuffer is moved, not copied;
+    // anything else (a view into a bigger or pooled allocation) is first copied into an ArrayBuffer of its own.
+    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+    const movable = owned ? data : Buffer.from(new Uint8Array(data).buffer);
+    const buffer = movable.buffer as ArrayBuffer;
+    const flat = new Array<number>(slices.length * 2);
+    slices.forEach(([s, e], i) => {
+      flat[2 * i] = s;
+      flat[2 * i + 1] = e;
+    });
+    const id = this.nextId++;
+    const worker = this.workers.reduce((best, w) => (w.load < best.load ? w : best));
+    return new Promise<LeafHashes>((resolve, reject) => {
+      worker.post(
+        id,
+        { id, buffer, byteOffset: movable.byteOffset, byteLength: movable.byteLength, slices: flat, keepData },
+        [buffer],
+        { resolve, reject, byteOffset: movable.byteOffset, byteLength: movable.byteLength, slices: slices.length },
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
