@@ -1,6 +1,15 @@
-import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult, SourceVmPlan, PowerOffResult, ExportSessionReport } from '../activities';
+import type {
+  ExportDiskInput,
+  ExportDiskProgress,
+  ExportDiskResult,
+  ExportSessionReport,
+  GuestFixReport,
+  PowerOffResult,
+  SourceInspection,
+  SourceVmPlan,
+} from '../activities';
 import type { ColdMigrationInput } from '../shared/migration-input';
-import type { MigrationEventName } from '../shared/migration-stages';
+import type { MigrationEventName, MigrationStage } from '../shared/migration-stages';
 import type { InstanceRef } from '../target/target-driver';
 import type { ActivityRecord, WorkflowRecord } from './workflow-history';
 
@@ -12,6 +21,8 @@ import type { ActivityRecord, WorkflowRecord } from './workflow-history';
 
 export interface MigrationEvent {
   name: MigrationEventName;
+  /** The lifecycle stage the event belongs to. */
+  stage: MigrationStage;
   time: string;
   disk?: number;
   live?: boolean;
@@ -20,8 +31,23 @@ export interface MigrationEvent {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function activityEvents(a: ActivityRecord): MigrationEvent[] {
-  const out: MigrationEvent[] = [];
+const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
+  'source.powered_off': 'Export',
+  'export.started': 'Export',
+  'export.progress': 'WriteVolume',
+  'write.started': 'WriteVolume',
+  'write.progress': 'WriteVolume',
+  'guest_fixes.started': 'GuestFixes',
+  'finalize.completed': 'Finalize',
+  'migration.completed': 'Completed',
+  'migration.failed': 'Failed',
+  'migration.cancelled': 'Cancelled',
+};
+
+type Unstaged = Omit<MigrationEvent, 'stage'>;
+
+function activityEvents(a: ActivityRecord): Unstaged[] {
+  const out: Unstaged[] = [];
   const completed = a.outcome === 'completed';
   switch (a.type) {
     case 'powerOff':
@@ -64,13 +90,13 @@ function activityEvents(a: ActivityRecord): MigrationEvent[] {
 }
 
 export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
-  const events = rec.activities.flatMap(activityEvents);
+  const events: Unstaged[] = rec.activities.flatMap(activityEvents);
   if (rec.closedAt !== undefined) {
     if (rec.status === 'COMPLETED') events.push({ name: 'migration.completed', time: iso(rec.closedAt), data: { instance: (rec.result as { instance?: InstanceRef })?.instance } });
     else if (rec.status === 'CANCELLED') events.push({ name: 'migration.cancelled', time: iso(rec.closedAt) });
     else events.push({ name: 'migration.failed', time: iso(rec.closedAt), data: { status: rec.status, reason: rec.failure } });
   }
-  return events;
+  return events.map((e) => ({ ...e, stage: STAGE_OF[e.name] }));
 }
 
 export interface DiskStatus {
@@ -101,6 +127,8 @@ export interface MigrationStatus {
   disks: DiskStatus[];
   bytesTotal: number;
   bytesDone: number;
+  inspection?: { osFamily: string; guestId: string; firmware: string };
+  guestConversion?: { converted: boolean; reason?: string };
   instance?: InstanceRef;
   warnings: string[];
   error?: string;
@@ -108,7 +136,7 @@ export interface MigrationStatus {
 
 export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
   const input = rec.input as ColdMigrationInput;
-  const plan = rec.activities.find((a) => a.type === 'preflight' && a.outcome === 'completed')?.result as SourceVmPlan | undefined;
+  const plan = completedResult<SourceVmPlan>(rec, 'preflight');
   const copies = rec.activities.filter((a) => a.type === 'exportDisk');
   const disks: DiskStatus[] = (plan?.disks ?? []).map((d) => {
     const attempts = copies.filter((a) => (a.input as ExportDiskInput).diskKey === d.key);
@@ -131,7 +159,9 @@ export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
     };
   });
   const stage = rec.searchAttributes.MigrationState;
-  const finalize = rec.activities.find((a) => a.type === 'finalize' && a.outcome === 'completed');
+  const instance = completedResult<InstanceRef>(rec, 'finalize');
+  const inspection = completedResult<SourceInspection>(rec, 'inspectSource');
+  const guestFix = completedResult<GuestFixReport>(rec, 'guestFix');
   return {
     id: rec.workflowId,
     kind: String(rec.searchAttributes.MigrationKind ?? 'cold'),
@@ -146,8 +176,14 @@ export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
     disks,
     bytesTotal: disks.reduce((s, d) => s + d.capacityBytes, 0),
     bytesDone: disks.reduce((s, d) => s + d.bytesDone, 0),
-    instance: finalize?.result as InstanceRef | undefined,
-    warnings: plan?.warnings ?? [],
+    inspection: inspection && { osFamily: inspection.osFamily, guestId: inspection.guestId, firmware: inspection.firmware },
+    guestConversion: guestFix && { converted: guestFix.converted, reason: guestFix.reason },
+    instance,
+    warnings: [...(plan?.warnings ?? []), ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : [])],
     error: rec.failure,
   };
+}
+
+function completedResult<T>(rec: WorkflowRecord, type: string): T | undefined {
+  return rec.activities.find((a) => a.type === type && a.outcome === 'completed')?.result as T | undefined;
 }

@@ -64,6 +64,7 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
 
     // Poll like a client would; progress must never go backwards.
     const seenBytes: number[] = [];
+    let liveEvents: Array<{ name: string; live?: boolean; data?: any }> = [];
     let status: any;
     const deadline = Date.now() + 150_000;
     for (;;) {
@@ -71,6 +72,9 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
       expect(res.status).toBe(200);
       status = res.data;
       seenBytes.push(status.bytesDone);
+      if (liveEvents.length === 0 && status.bytesDone > 0 && status.bytesDone < GiB) {
+        liveEvents = (await api.http.get(`/migrations/${id}/events`)).data.events.filter((e: { live?: boolean }) => e.live);
+      }
       if (status.status !== 'RUNNING') break;
       if (Date.now() > deadline) throw new Error(`migration still ${status.stage} after 150 s`);
       await new Promise((r) => setTimeout(r, 250));
@@ -78,13 +82,22 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     expect(status.status).toBe('COMPLETED');
     expect(status.stage).toBe('Completed');
     expect(seenBytes).toEqual([...seenBytes].sort((a, b) => a - b));
+    // While the disk was copying, the API showed partial, live progress from the activity's heartbeats.
+    expect(seenBytes.some((b) => b > 0 && b < GiB)).toBe(true);
+    expect(liveEvents.map((e) => e.name)).toEqual(['export.progress', 'write.progress']);
+    expect(liveEvents[1].data.bytesDone).toBeGreaterThan(0);
+    expect(liveEvents[1].data.bytesTotal).toBe(GiB);
     expect(status.disks).toHaveLength(1);
     expect(status.disks[0]).toMatchObject({ capacityBytes: GiB, bytesDone: GiB, state: 'copied' });
     expect(status.disks[0].verification.match).toBe(true);
     expect(status.disks[0].verification.source).toBe(status.disks[0].verification.target);
     expect(status.instance).toMatchObject({ project: 'proj1', name: 'web01' });
+    expect(status.inspection).toEqual({ osFamily: 'linux', guestId: 'debian11_64Guest', firmware: 'bios' });
+    // Guest conversion is not in this release, and the migration says so instead of pretending.
+    expect(status.guestConversion.converted).toBe(false);
+    expect(status.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/guest conversion is not configured/)]));
 
-    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; live?: boolean }>;
+    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; stage: string; live?: boolean }>;
     const names = events.map((e) => e.name);
     const order = ['source.powered_off', 'export.started', 'write.started', 'guest_fixes.started', 'finalize.completed', 'migration.completed'];
     const firstIndex = order.map((n) => names.indexOf(n));
@@ -97,6 +110,8 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
       expect(i).toBeLessThan(names.indexOf('guest_fixes.started'));
     }
     expect(events.some((e) => e.live)).toBe(false);
+    expect(events.find((e) => e.name === 'source.powered_off')!.stage).toBe('Export');
+    expect(events.find((e) => e.name === 'write.started')!.stage).toBe('WriteVolume');
 
     // Target bytes equal the source; the source disk is unchanged and stays powered off.
     const volume = await env.target.getVolume('proj1', `${id}-disk0`);
