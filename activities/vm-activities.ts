@@ -51,7 +51,7 @@ export function createVmActivities(deps: ActivityDeps) {
                 `(${hw.numCPU} vCPU, ${hw.memoryMB} MB); choose one that matches or exceeds it`,
             );
           }
-          if (hw.powerState !== 'poweredOff') warnings.push(`VM ${hw.name} is ${hw.powerState}; it will be powered off`);
+          if (hw.powerState !== 'poweredOff') warnings.push(`VM ${hw.name} was ${hw.powerState}; it is powered off for the migration`);
           return {
             moref: vm.value,
             name: hw.name,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import axios from 'axios';
 import pino from 'pino';
 import { createApp } from '../api/app';
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const say = (msg: string) => console.log(`[demo] ${msg}`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vmigrate-demo-'));
   const logger = pino({ level: 'warn' });
+  Runtime.install({ logger: new DefaultLogger('WARN') }); // keep the SDK's INFO lines out of the demo's output
 
   say('starting Temporal dev server');
   const temporal = await startDevServer({ uiPort: await freePort() });
@@ -102,7 +103,8 @@ async function main(): Promise<void> {
 
   const stop = async () => {
     await new Promise((r) => server.close(r));
-    worker.shutdown();
+    // The SDK's Runtime also reacts to SIGINT/SIGTERM by shutting workers down; only ask if it hasn't yet.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerRun.catch(() => undefined);
     await connection.close();
     await nativeConnection.close();

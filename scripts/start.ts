@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('stopping');
     await new Promise((r) => http.close(r));
-    worker.shutdown();
+    // The SDK's Runtime also reacts to SIGINT/SIGTERM by shutting workers down; only ask if it hasn't yet.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerRun.catch((err) => logger.error({ err }, 'worker stopped with an error'));
     await connection.close();
     await nativeConnection.close();

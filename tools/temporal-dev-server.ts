@@ -64,9 +64,22 @@ async function waitForPort(host: string, port: number, child: ChildProcess, time
   }
 }
 
+async function assertPortFree(ip: string, port: number, what: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', () =>
+      reject(new Error(`${what} port ${port} on ${ip} is already in use; stop whatever holds it, or use that server with TEMPORAL_ADDRESS`)),
+    );
+    srv.listen(port, ip, () => srv.close(() => resolve()));
+  });
+}
+
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port || (await freePort());
+  // Otherwise a server already listening there would look like ours coming up.
+  await assertPortFree(ip, port, 'Temporal');
+  if (opts.uiPort) await assertPortFree(ip, opts.uiPort, 'Temporal Web UI');
   const namespace = opts.namespace ?? 'default';
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--namespace', namespace, '--log-level', opts.logLevel ?? 'warn'];
   if (opts.dbFile) {
@@ -82,6 +95,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const keep = (b: Buffer) => (output = (output + b.toString()).slice(-4000));
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  // If this process ends without stop() (an uncaught error), don't leave an orphaned server holding the port.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
   await waitForPort(ip, port, child, 30_000, () => output);
   // The frontend answers before the namespace is registered; give it a moment via a real RPC in callers
   // (Connection.connect retries) rather than sleeping here.
@@ -91,6 +107,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     namespace,
     process: child,
     async stop() {
+      process.off('exit', killOnExit);
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

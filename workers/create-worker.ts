@@ -40,6 +40,6 @@ export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise
     ...(role !== 'workflows' ? { activities: createActivities({ config: opts.config, target, logger: opts.logger }) } : {}),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 8,
     // Heartbeats carry the resume watermark: send them at least this often even with long heartbeat timeouts.
-    maxHeartbeatThrottleInterval: '5s',
+    maxHeartbeatThrottleInterval: '2s',
   });
 }
