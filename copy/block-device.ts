@@ -17,6 +17,11 @@ export interface BlockSource {
   /** Read exactly `length` bytes at `offset` into a new buffer the caller then owns. Rejects if `signal` aborts. */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
   /**
+   * Optional: read exactly `dest.length` bytes at `offset` into `dest` (a reusable buffer of the caller's). Once the
+   * promise settles (even rejected by `signal`), the source no longer writes into `dest`.
+   */
+  readInto?(offset: number, dest: Buffer, signal?: AbortSignal): Promise<void>;
+  /**
    * Allocation map of [offset, offset+length). May describe fewer bytes than asked (the caller loops from the end of
    * the last extent), never more. A source that cannot tell returns one extent with zero=false (all data).
    */
@@ -30,6 +35,8 @@ export interface BlockTarget {
   write(offset: number, data: Buffer): Promise<void>;
   /** Read back (used for verification). */
   read(offset: number, length: number): Promise<Buffer>;
+  /** Optional: read back exactly `dest.length` bytes at `offset` into `dest`. */
+  readInto?(offset: number, dest: Buffer): Promise<void>;
   /** Make every completed write durable (fdatasync or the backend's equivalent). */
   flush(): Promise<void>;
   close(): Promise<void>;

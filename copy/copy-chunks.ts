@@ -5,6 +5,7 @@
  */
 import { abortable } from './abortable';
 import type { BlockSource, BlockTarget } from './block-device';
+import type { BufferPool } from './buffer-pool';
 import type { Checkpointer } from './checkpointer';
 import { digestChunk, zeroChunkDigest, type DataPiece } from './chunk-digest';
 import type { ByteRange, ChunkPlan, ChunkPlanner } from './chunk-planner';
@@ -21,6 +22,8 @@ export interface CopyPhase {
   progress: ProgressReporter;
   inFlight: number;
   hasher: LeafHasher;
+  /** chunkSize slots: a chunk's ranges are read into one slot at their offsets within the chunk. */
+  pool: BufferPool;
   stop: AbortController;
 }
 
@@ -28,9 +31,15 @@ export async function copyChunks(phase: CopyPhase): Promise<void> {
   const { sources, target, counters, stop } = phase;
   let turn = 0;
 
-  const read = async (range: ByteRange): Promise<DataPiece> => {
+  const read = async (range: ByteRange, slot: Buffer, chunkOffset: number): Promise<DataPiece> => {
     const source = sources[turn++ % sources.length];
-    const data = await abortable(source.read(range.offset, range.length, stop.signal), stop.signal);
+    let data: Buffer;
+    if (source.readInto) {
+      data = slot.subarray(range.offset - chunkOffset, range.offset - chunkOffset + range.length);
+      await abortable(source.readInto(range.offset, data, stop.signal), stop.signal);
+    } else {
+      data = await abortable(source.read(range.offset, range.length, stop.signal), stop.signal);
+    }
     if (data.length !== range.length) {
       throw new Error(`short read from source at offset ${range.offset}: got ${data.length} of ${range.length} bytes`);
     }
@@ -44,7 +53,9 @@ export async function copyChunks(phase: CopyPhase): Promise<void> {
       phase.checkpointer.finish(plan.index, zeroChunkDigest(plan.length));
       return;
     }
-    const pieces = await Promise.all(plan.dataRanges.map(read));
+    // On failure the slot is dropped, not released: an abandoned read or hash might still touch it.
+    const slot = phase.pool.acquire();
+    const pieces = await Promise.all(plan.dataRanges.map((range) => read(range, slot, plan.offset)));
     stop.signal.throwIfAborted();
     const { digest, pieces: digested } = await digestChunk(phase.hasher, plan.offset, plan.length, pieces);
     stop.signal.throwIfAborted();
@@ -59,6 +70,7 @@ export async function copyChunks(phase: CopyPhase): Promise<void> {
       counters.bytesWritten += piece.data.length;
     }
     counters.bytesZeroSkipped += plan.length - dataBytes;
+    phase.pool.release(slot);
     phase.checkpointer.finish(plan.index, digest);
     phase.progress.tick();
   };

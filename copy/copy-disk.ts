@@ -12,6 +12,7 @@ import type { BlockSource, BlockTarget } from './block-device';
 import { Checkpointer } from './checkpointer';
 import { ChunkPlanner } from './chunk-planner';
 import { copyChunks } from './copy-chunks';
+import { BufferPool } from './buffer-pool';
 import { CopyCounters, ProgressReporter } from './copy-counters';
 import {
   DEFAULT_CHECKPOINT_INTERVAL_MS,
@@ -66,9 +67,11 @@ export async function copyDisk(sources: BlockSource[], target: BlockTarget, opts
       (error) => stop.abort(error),
     );
 
+    // One slot per lane at a time, reused by the copy and then the verify phase.
+    const pool = new BufferPool(chunkSize);
     try {
       const planner = new ChunkPlanner(sources[0], size, chunkSize, firstIndex);
-      await copyChunks({ sources, target, planner, checkpointer, counters, progress, inFlight, hasher, stop });
+      await copyChunks({ sources, target, planner, checkpointer, counters, progress, inFlight, hasher, pool, stop });
       await checkpointer.complete(); // final flush + log fsync + checkpoint at bytesTotal
     } catch (error) {
       await checkpointer.settle();
@@ -85,6 +88,7 @@ export async function copyDisk(sources: BlockSource[], target: BlockTarget, opts
       chunkSize,
       inFlight,
       hasher,
+      pool,
       counters,
       progress,
       stop,

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { abortable } from './abortable';
 import type { BlockTarget } from './block-device';
+import type { BufferPool } from './buffer-pool';
 import { digestChunk, zeroChunkDigest, type DataPiece } from './chunk-digest';
 import { ChunkPlanner, type AllocationMap, type ChunkPlan } from './chunk-planner';
 import type { CopyCounters, ProgressReporter } from './copy-counters';
@@ -21,6 +22,8 @@ export interface VerifyPhase {
   chunkSize: number;
   inFlight: number;
   hasher: LeafHasher;
+  /** chunkSize slots, as in the copy phase. */
+  pool: BufferPool;
   counters: CopyCounters;
   progress: ProgressReporter;
   stop: AbortController;
@@ -45,15 +48,23 @@ export async function verifyTarget(phase: VerifyPhase): Promise<VerifyOutcome> {
   const digestTargetChunk = async (plan: ChunkPlan): Promise<void> => {
     let digest = zeroChunkDigest(plan.length);
     if (plan.dataRanges.length > 0) {
+      const slot = phase.pool.acquire();
       const pieces: DataPiece[] = await Promise.all(
         plan.dataRanges.map(async (r) => {
-          const data = await abortable(target.read(r.offset, r.length), stop.signal);
+          let data: Buffer;
+          if (target.readInto) {
+            data = slot.subarray(r.offset - plan.offset, r.offset - plan.offset + r.length);
+            await abortable(target.readInto(r.offset, data), stop.signal);
+          } else {
+            data = await abortable(target.read(r.offset, r.length), stop.signal);
+          }
           // A short read would otherwise count as trailing zeros and could "match".
           if (data.length !== r.length) throw new Error(`short read from target at offset ${r.offset}: ${data.length} of ${r.length} bytes`);
           return { offset: r.offset, data };
         }),
       );
       digest = (await digestChunk(phase.hasher, plan.offset, plan.length, pieces, false)).digest;
+      phase.pool.release(slot); // not on failure: an abandoned read might still land in it
     }
     digest.copy(targetDigests, plan.index * DIGEST_RECORD_SIZE);
     counters.bytesVerified += plan.length;

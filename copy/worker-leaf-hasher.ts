@@ -1,6 +1,7 @@
 /**
- * LeafHasher on worker threads. Buffers are transferred (not copied) to a worker and back when they own their whole
- * ArrayBuffer; others are copied once. The worker source is inline JavaScript so it runs the same under tsx, jest
+ * LeafHasher on worker threads. SharedArrayBuffer-backed buffers (the engine's pool slots) are read in place by the
+ * worker: nothing is moved or copied and the caller keeps using its Buffer. Other buffers are transferred (not
+ * copied) to a worker and back when they own their whole ArrayBuffer; the rest are copied once. The worker source is inline JavaScript so it runs the same under tsx, jest
  * and compiled output, and it only does the primitive (zero check + sha256 per slice), never the digest format.
  */
 import { Worker } from 'node:worker_threads';
@@ -28,8 +29,9 @@ parentPort.on('message', (m) => {
       digests.set(createHash('sha256').update(leaf).digest(), i * 32);
     }
     const allZero = allSlicesZero && isZero(data);
-    const transfer = m.keepData ? [m.buffer, digests.buffer] : [digests.buffer];
-    parentPort.postMessage({ id: m.id, buffer: m.keepData ? m.buffer : null, digests, zeroMask, allZero }, transfer);
+    const giveBack = m.keepData && !m.shared;
+    const transfer = giveBack ? [m.buffer, digests.buffer] : [digests.buffer];
+    parentPort.postMessage({ id: m.id, buffer: giveBack ? m.buffer : null, digests, zeroMask, allZero }, transfer);
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String(err && err.stack || err) });
   }
@@ -51,6 +53,8 @@ interface Pending {
   byteOffset: number;
   byteLength: number;
   slices: number;
+  /** The caller's own Buffer when it was shared with the worker (not moved). */
+  shared?: Buffer;
 }
 
 class HashWorker {
@@ -90,7 +94,7 @@ class HashWorker {
     for (let i = 0; i < p.slices; i++) {
       digests.push(reply.zeroMask[i] ? undefined : Buffer.from(reply.digests.buffer, reply.digests.byteOffset + i * 32, 32));
     }
-    const data = reply.buffer ? Buffer.from(reply.buffer, p.byteOffset, p.byteLength) : Buffer.alloc(0);
+    const data = p.shared ?? (reply.buffer ? Buffer.from(reply.buffer, p.byteOffset, p.byteLength) : Buffer.alloc(0));
     p.resolve({ data, digests, allZero: reply.allZero });
   }
 
@@ -110,11 +114,27 @@ export class WorkerLeafHasher implements LeafHasher {
   }
 
   hash(data: Buffer, slices: Slices, keepData: boolean): Promise<LeafHashes> {
+    if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
+      // Shared memory: the worker reads it in place; the caller must not modify it until the promise settles.
+      return this.post(data.buffer, data.byteOffset, data.byteLength, slices, keepData, [], data);
+    }
     // The engine owns what a read returned, so a buffer that spans its whole ArrayBuffer is moved, not copied;
     // anything else (a view into a bigger or pooled allocation) is first copied into an ArrayBuffer of its own.
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
     const movable = owned ? data : Buffer.from(new Uint8Array(data).buffer);
     const buffer = movable.buffer as ArrayBuffer;
+    return this.post(buffer, movable.byteOffset, movable.byteLength, slices, keepData, [buffer]);
+  }
+
+  private post(
+    buffer: ArrayBuffer | SharedArrayBuffer,
+    byteOffset: number,
+    byteLength: number,
+    slices: Slices,
+    keepData: boolean,
+    transfer: ArrayBuffer[],
+    shared?: Buffer,
+  ): Promise<LeafHashes> {
     const flat = new Array<number>(slices.length * 2);
     slices.forEach(([s, e], i) => {
       flat[2 * i] = s;
@@ -125,9 +145,9 @@ export class WorkerLeafHasher implements LeafHasher {
     return new Promise<LeafHashes>((resolve, reject) => {
       worker.post(
         id,
-        { id, buffer, byteOffset: movable.byteOffset, byteLength: movable.byteLength, slices: flat, keepData },
-        [buffer],
-        { resolve, reject, byteOffset: movable.byteOffset, byteLength: movable.byteLength, slices: slices.length },
+        { id, buffer, byteOffset, byteLength, slices: flat, keepData, shared: shared !== undefined },
+        transfer,
+        { resolve, reject, byteOffset, byteLength, slices: slices.length, shared },
       );
     });
   }

@@ -227,6 +227,19 @@ export class NbdClient implements BlockSource {
     return this.readAligned(offset, length, signal);
   }
 
+  /** Like read(), but into the caller's (reusable) buffer; once settled, nothing more lands in `dest`. */
+  readInto(offset: number, dest: Buffer, signal?: AbortSignal): Promise<void> {
+    const length = dest.length;
+    const bad = this.checkRange('read', offset, length);
+    if (bad) return Promise.reject(bad);
+    if (signal?.aborted) return Promise.reject(this.abortError(offset, length, signal));
+    if (length === 0) return Promise.resolve();
+    if (this.minBlock > 1 && (offset % this.minBlock !== 0 || length % this.minBlock !== 0)) {
+      return this.read(offset, length, signal).then((b) => void b.copy(dest));
+    }
+    return this.readAligned(offset, length, signal, dest).then(() => undefined);
+  }
+
   async extents(offset: number, length: number): Promise<Extent[]> {
     const bad = this.checkRange('block-status', offset, length);
     if (bad) throw bad;
@@ -301,12 +314,12 @@ export class NbdClient implements BlockSource {
     });
   }
 
-  private readAligned(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+  private readAligned(offset: number, length: number, signal?: AbortSignal, dest?: Buffer): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const op: ReadOp = {
         offset,
         length,
-        buf: Buffer.allocUnsafe(length),
+        buf: dest ?? Buffer.allocUnsafe(length),
         outstanding: 0,
         settled: false,
         resolve,

@@ -34,15 +34,20 @@ export class FileBlockTarget implements AllocationAwareTarget {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    this.checkRange('read', offset, length);
     const out = Buffer.allocUnsafe(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Buffer): Promise<void> {
+    const length = out.length;
+    this.checkRange('read', offset, length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.file.read(out, done, length - done, offset + done);
       if (bytesRead === 0) throw new Error(`unexpected end of ${this.filePath} at ${offset + done} (size ${this.size})`);
       done += bytesRead;
     }
-    return out;
   }
 
   flush(): Promise<void> {

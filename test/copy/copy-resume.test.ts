@@ -143,6 +143,7 @@ describe('copyDisk checkpoints and resume', () => {
     await expect(
       copyDisk([new ScriptedSource(disk.content, disk.allocation, { failAfterBytes: 30 * MiB })], target, {
         digestLogPath: fx.digestLogPath,
+        inFlight: 1, // otherwise every read up to the failure can be issued before any chunk (and checkpoint) finishes
         checkpointBytes: 1,
         onCheckpoint: (c) => void checkpoints.push(c),
       }),
