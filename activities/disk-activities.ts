@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { copyDisk, type CopyResult } from '../copy/copy-disk';
 import { inspectDiskLayout, type DiskLayout } from '../guest/disk-layout';
 import { openDiskExport, type DiskExport } from '../source/disk-export';
 import type { VolumeRef } from '../target/target-driver';
 import type { ActivityDeps } from './activity-deps';
-import { failuresTranslated } from './failures';
+import { failuresTranslated, SourceChangedError } from './failures';
 import { withVmSession, type VmSession } from './vsphere-session';
 
 export interface ExportSessionReport {
@@ -77,8 +77,11 @@ export function createDiskActivities(deps: ActivityDeps) {
               allocatedBytes = 0;
               for (let off = 0; off < exp.size; ) {
                 const extents = await conn.extents(off, exp.size - off);
+                const end = extents.length ? extents[extents.length - 1].offset + extents[extents.length - 1].length : off;
+                if (end <= off) throw new Error(`export of disk ${disk.key} answered block status at ${off} without progress`);
                 for (const e of extents) if (!e.zero) allocatedBytes += e.length;
-                off = extents[extents.length - 1].offset + extents[extents.length - 1].length;
+                off = end;
+                Context.current().heartbeat();
               }
             }
             return {
@@ -117,11 +120,25 @@ export function createDiskActivities(deps: ActivityDeps) {
     async exportDisk(input: ExportDiskInput): Promise<ExportDiskResult> {
       const ctx = Context.current();
       const resume = ctx.info.heartbeatDetails as ExportDiskProgress | undefined;
-      return failuresTranslated(() =>
+      let last: ExportDiskProgress = {
+        disk: input.diskKey,
+        bytesDone: resume?.bytesDone ?? 0,
+        bytesTotal: resume?.bytesTotal ?? 0,
+        bytesRead: 0,
+        bytesWritten: 0,
+      };
+      // Every heartbeat carries the durable watermark, so even one sent during setup keeps the resume point.
+      const beat = (p: Partial<ExportDiskProgress> = {}) => {
+        last = { ...last, ...p };
+        ctx.heartbeat(last);
+      };
+      beat();
+      const copy = failuresTranslated(() =>
         withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async (session) => {
           const hw = await session.client.getVmHardware(session.vm);
           const disk = hw.disks.find((d) => d.key === input.diskKey);
-          if (!disk) throw new Error(`VM ${input.vmMoref} has no disk with key ${input.diskKey}`);
+          if (!disk) throw new SourceChangedError(`VM ${input.vmMoref} no longer has the disk with key ${input.diskKey} it had at preflight`);
+          beat({ bytesTotal: disk.capacityBytes });
           const volume = await deps.target.createVolume({
             project: input.target.project,
             name: input.target.volumeName,
@@ -129,37 +146,45 @@ export function createDiskActivities(deps: ActivityDeps) {
             volumeType: input.target.volumeType,
             metadata: { migrationId: input.migrationId, sourceDisk: disk.fileName, sourceDiskKey: String(disk.key) },
           });
+          beat();
           const workDir = path.join(deps.config.workDir, input.migrationId);
           await mkdir(workDir, { recursive: true });
           const exp = await openDiskExport({ source: session.source, session: session.client, vm: hw, disk, workDir: deps.config.workDir });
-          const target = await deps.target.openVolume(volume);
-          let last: ExportDiskProgress = {
-            disk: disk.key,
-            bytesDone: resume?.bytesDone ?? 0,
-            bytesTotal: disk.capacityBytes,
-            bytesRead: 0,
-            bytesWritten: 0,
-          };
-          const beat = (p: Partial<ExportDiskProgress>) => {
-            last = { ...last, ...p };
-            ctx.heartbeat(last);
-          };
           try {
-            ctx.log.info('copying disk', { disk: disk.key, resumeFrom: last.bytesDone, attempt: ctx.info.attempt });
-            const result = await copyDisk(exp.connections, target, {
-              resumeFrom: resume?.bytesDone ?? 0,
-              digestLogPath: path.join(workDir, `disk-${disk.key}.digests`),
-              signal: ctx.cancellationSignal,
-              onCheckpoint: (p) => beat({ bytesDone: p.bytesDone, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
-              onProgress: (p) => beat({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
-            });
-            return { ...result, disk: disk.key, volume, attempt: ctx.info.attempt };
+            beat();
+            const target = await deps.target.openVolume(volume);
+            try {
+              ctx.log.info('copying disk', { disk: disk.key, resumeFrom: last.bytesDone, attempt: ctx.info.attempt });
+              const result = await copyDisk(exp.connections, target, {
+                resumeFrom: resume?.bytesDone ?? 0,
+                digestLogPath: path.join(workDir, `disk-${disk.key}.digests`),
+                signal: ctx.cancellationSignal,
+                onCheckpoint: (p) => beat({ bytesDone: p.bytesDone, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
+                onProgress: (p) => beat({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
+              });
+              return { ...result, disk: disk.key, volume, attempt: ctx.info.attempt };
+            } finally {
+              await target.close();
+            }
           } finally {
-            await target.close();
             await exp.close();
           }
         }),
       );
+      // A copy that ends without completing still reports how far it durably got, in its failure's details.
+      return copy.catch((err) => {
+        throw withProgressDetails(err, last);
+      });
     },
   };
+}
+
+/** The same failure, carrying the copy's last progress as details (history keeps failure details; the API reads them). */
+function withProgressDetails(err: unknown, progress: ExportDiskProgress): unknown {
+  if (err instanceof CancelledFailure) return new CancelledFailure(err.message, [progress], err.cause);
+  if (err instanceof ApplicationFailure) {
+    return ApplicationFailure.create({ type: err.type ?? undefined, message: err.message, nonRetryable: err.nonRetryable ?? undefined, details: [progress], cause: err.cause });
+  }
+  if (err instanceof Error) return ApplicationFailure.create({ type: err.name, message: err.message, details: [progress], cause: err });
+  return err;
 }

@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ConfigError } from '../config/vmigrate-config';
 import { UnknownSourceError } from '../config/source-credentials';
+import { NbdkitError } from '../nbd/nbdkit';
+import { ExportSizeMismatchError } from '../source/disk-export';
 import { NetworkMappingError } from '../target/network-plan';
 import { VimError, VimFaultError, VmNotFoundError } from '../vsphere/vim-faults';
 
@@ -16,6 +18,9 @@ export function asActivityFailure(err: unknown): unknown {
     err instanceof UnknownSourceError ||
     err instanceof NetworkMappingError ||
     err instanceof PreflightError ||
+    err instanceof SourceChangedError ||
+    err instanceof ExportSizeMismatchError ||
+    (err instanceof NbdkitError && err.code === 'ENOENT') ||
     (err instanceof VimError && !err.retryable) ||
     err.name === 'VerificationError';
   if (!permanent) return err;
@@ -35,4 +40,9 @@ export async function failuresTranslated<T>(body: () => Promise<T>): Promise<T> 
 /** The requested migration cannot work on this VM/target (flavor too small, unknown flavor, …). */
 export class PreflightError extends Error {
   override name = 'PreflightError';
+}
+
+/** The source VM no longer matches what preflight saw (a disk removed or replaced mid-migration). */
+export class SourceChangedError extends Error {
+  override name = 'SourceChangedError';
 }

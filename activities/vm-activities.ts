@@ -28,6 +28,9 @@ export interface PowerOffResult {
   powerState: 'poweredOff';
 }
 
+/** Below the workflow's 5-minute start-to-close timeout, so an attempt gives up before its retry starts. */
+const VM_TASK_TIMEOUT_MS = 4 * 60 * 1000;
+
 export function createVmActivities(deps: ActivityDeps) {
   return {
     /** Queued stage: read-only checks before anything is touched: VM exists, NICs mapped, flavor fits. */
@@ -76,7 +79,7 @@ export function createVmActivities(deps: ActivityDeps) {
           const previousPowerState = await client.getPowerState(vm);
           if (previousPowerState !== 'poweredOff') {
             Context.current().log.info('powering off source VM', { vm: input.vmMoref, previousPowerState });
-            await client.powerOff(vm);
+            await client.powerOff(vm, { timeoutMs: VM_TASK_TIMEOUT_MS });
           }
           const now = await client.getPowerState(vm);
           if (now !== 'poweredOff') throw new Error(`VM ${input.vmMoref} is still ${now} after power-off`);
@@ -90,7 +93,7 @@ export function createVmActivities(deps: ActivityDeps) {
       return failuresTranslated(() =>
         withVmSession(deps.config, input.sourceId, { moref: input.vmMoref }, async ({ client, vm }) => {
           const now = await client.getPowerState(vm);
-          if (input.powerState === 'poweredOn' && now === 'poweredOff') await client.powerOn(vm);
+          if (input.powerState === 'poweredOn' && now === 'poweredOff') await client.powerOn(vm, { timeoutMs: VM_TASK_TIMEOUT_MS });
           return { powerState: await client.getPowerState(vm) };
         }),
       );

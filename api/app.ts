@@ -7,7 +7,10 @@ import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/se
 import type { Flavor } from '../target/target-driver';
 import { createMigrationRequest, fieldErrors } from './migration-request';
 import { migrationEvents, migrationStatus } from './migration-view';
-import { readWorkflowRecord } from './workflow-history';
+import { readWorkflowRecord, type WorkflowRecord } from './workflow-history';
+
+/** Workflow types the API shows as migrations. */
+const MIGRATION_WORKFLOW_TYPES = ['coldMigration'];
 
 export interface ApiDeps {
   client: Client;
@@ -23,6 +26,16 @@ export interface ApiDeps {
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.use(express.json({ limit: '1mb' }));
+
+  /** A running migration of the same source VM, found through the SourceVm search attribute. */
+  async function runningMigrationOf(sourceVm: string): Promise<string | undefined> {
+    // List-filter string literals have no escape syntax we can rely on; names with quotes skip this check.
+    if (/['"\\]/.test(sourceVm)) return undefined;
+    for await (const wf of deps.client.workflow.list({ query: `SourceVm = '${sourceVm}' AND ExecutionStatus = 'Running'` })) {
+      return wf.workflowId;
+    }
+    return undefined;
+  }
 
   app.post('/migrations', async (req, res) => {
     const parsed = createMigrationRequest.safeParse(req.body);
@@ -46,6 +59,12 @@ export function createApp(deps: ApiDeps): express.Express {
       });
       return;
     }
+    const sourceVm = `${body.sourceId}/${body.vm.moref ?? body.vm.name!}`;
+    const running = await runningMigrationOf(sourceVm);
+    if (running) {
+      res.status(409).json({ error: `VM ${sourceVm} is already being migrated by ${running}; cancel it or wait for it to end` });
+      return;
+    }
     const migrationId = `mig-${randomUUID().slice(0, 13)}`;
     const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target: body.target };
     try {
@@ -57,7 +76,7 @@ export function createApp(deps: ApiDeps): express.Express {
           { key: MigrationState, value: 'Queued' },
           { key: MigrationKind, value: 'cold' },
           { key: ProjectId, value: body.target.project },
-          { key: SourceVm, value: body.vm.moref ?? body.vm.name! },
+          { key: SourceVm, value: sourceVm },
         ],
         staticSummary: `Cold migration of ${body.vm.name ?? body.vm.moref} from ${body.sourceId} into ${body.target.project}`,
       });
@@ -98,16 +117,38 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ migrations: items });
   });
 
+  /** The migration's record, or a 404 for ids that are not migrations (other workflows may share the namespace). */
+  async function readMigration(id: string, res: Response): Promise<WorkflowRecord | undefined> {
+    const rec = await readWorkflowRecord(deps.client, id);
+    if (!MIGRATION_WORKFLOW_TYPES.includes(rec.workflowType)) {
+      res.status(404).json({ error: `no migration with id '${id}'` });
+      return undefined;
+    }
+    return rec;
+  }
+
   app.get('/migrations/:id', async (req, res) => {
-    res.json(migrationStatus(await readWorkflowRecord(deps.client, req.params.id)));
+    const rec = await readMigration(req.params.id, res);
+    if (rec) res.json(migrationStatus(rec));
   });
 
   app.get('/migrations/:id/events', async (req, res) => {
-    res.json({ id: req.params.id, events: migrationEvents(await readWorkflowRecord(deps.client, req.params.id)) });
+    const rec = await readMigration(req.params.id, res);
+    if (rec) res.json({ id: req.params.id, events: migrationEvents(rec) });
   });
 
   app.post('/migrations/:id/cancel', async (req, res) => {
-    await deps.client.workflow.getHandle(req.params.id).cancel();
+    const handle = deps.client.workflow.getHandle(req.params.id);
+    const description = await handle.describe();
+    if (!MIGRATION_WORKFLOW_TYPES.includes(description.type)) {
+      res.status(404).json({ error: `no migration with id '${req.params.id}'` });
+      return;
+    }
+    if (description.status.name !== 'RUNNING') {
+      res.status(409).json({ error: `migration ${req.params.id} has already ended (${description.status.name}); nothing to cancel` });
+      return;
+    }
+    await handle.cancel();
     res.status(202).json({ id: req.params.id, cancelRequested: true });
   });
 

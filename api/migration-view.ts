@@ -106,7 +106,7 @@ export interface DiskStatus {
   /** Durably written to the target (the resume watermark while copying). */
   bytesDone: number;
   bytesRead: number;
-  state: 'pending' | 'copying' | 'retrying' | 'copied';
+  state: 'pending' | 'copying' | 'retrying' | 'copied' | 'failed' | 'cancelled';
   volume?: string;
   attempt?: number;
   verification?: ExportDiskResult['verification'];
@@ -149,16 +149,21 @@ export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
       const r = a.result as ExportDiskResult;
       return { ...base, state: 'copied', bytesDone: r.bytesTotal, bytesRead: r.bytesRead, verification: r.verification };
     }
+    if (a.outcome) {
+      // Ended without completing: how far it durably got comes from the failure's details (see exportDisk).
+      const p = a.endDetails as ExportDiskProgress | undefined;
+      return { ...base, state: a.outcome === 'canceled' ? 'cancelled' : 'failed', bytesDone: p?.bytesDone ?? 0, bytesRead: p?.bytesRead ?? 0, lastError: a.failure };
+    }
     const h = a.pending?.heartbeat as ExportDiskProgress | undefined;
     return {
       ...base,
       state: a.pending?.lastFailure && a.pending.state !== 'STARTED' ? 'retrying' : a.pending ? 'copying' : 'pending',
       bytesDone: h?.bytesDone ?? 0,
       bytesRead: h?.bytesRead ?? 0,
-      lastError: a.pending?.lastFailure ?? a.failure,
+      lastError: a.pending?.lastFailure,
     };
   });
-  const stage = rec.searchAttributes.MigrationState;
+  const recorded = rec.searchAttributes.MigrationState;
   const instance = completedResult<InstanceRef>(rec, 'finalize');
   const inspection = completedResult<SourceInspection>(rec, 'inspectSource');
   const guestFix = completedResult<GuestFixReport>(rec, 'guestFix');
@@ -166,7 +171,7 @@ export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
     id: rec.workflowId,
     kind: String(rec.searchAttributes.MigrationKind ?? 'cold'),
     status: rec.status,
-    stage: Array.isArray(stage) ? String(stage[0]) : String(stage ?? 'Queued'),
+    stage: stageOf(rec.status, String(recorded ?? 'Queued')),
     startedAt: iso(rec.startedAt),
     closedAt: rec.closedAt !== undefined ? iso(rec.closedAt) : undefined,
     sourceId: input.sourceId,
@@ -186,4 +191,15 @@ export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
 
 function completedResult<T>(rec: WorkflowRecord, type: string): T | undefined {
   return rec.activities.find((a) => a.type === type && a.outcome === 'completed')?.result as T | undefined;
+}
+
+/**
+ * The stage the workflow last recorded, except when Temporal itself ended the run (terminated, timed out) and the
+ * workflow never got to record how it ended.
+ */
+function stageOf(status: string, recorded: string): string {
+  if (status === 'COMPLETED') return 'Completed';
+  if (status === 'CANCELLED') return 'Cancelled';
+  if (status === 'FAILED' || status === 'TERMINATED' || status === 'TIMED_OUT') return recorded === 'Cancelled' ? recorded : 'Failed';
+  return recorded;
 }

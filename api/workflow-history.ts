@@ -20,6 +20,8 @@ export interface ActivityRecord {
   outcome?: 'completed' | 'failed' | 'timedOut' | 'canceled';
   result?: unknown;
   failure?: string;
+  /** Details an attempt that did not complete left behind (failure details, or the last heartbeat on a timeout). */
+  endDetails?: unknown;
   /** Present while the activity is still pending. */
   pending?: { state: string; heartbeat?: unknown; lastHeartbeatAt?: number; lastFailure?: string };
 }
@@ -65,6 +67,7 @@ export async function readWorkflowRecord(client: Client, workflowId: string): Pr
 
 export function buildRecord(description: WorkflowExecutionDescription, events: HistoryEvent[], converter: PayloadConverter): WorkflowRecord {
   const decode = (p: temporal.api.common.v1.IPayloads | null | undefined) => fromPayloadsAtIndex(converter, 0, p?.payloads ?? []);
+  const decodeOptional = (p: temporal.api.common.v1.IPayloads | null | undefined) => (p?.payloads?.length ? decode(p) : undefined);
   const bySchedule = new Map<number, ActivityRecord>();
   const record: WorkflowRecord = {
     workflowId: description.workflowId,
@@ -96,14 +99,15 @@ export function buildRecord(description: WorkflowExecutionDescription, events: H
     } else if (ev.activityTaskFailedEventAttributes) {
       const a = ev.activityTaskFailedEventAttributes;
       const rec = bySchedule.get(Number(a.scheduledEventId));
-      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'failed', failure: failureMessage(a.failure) });
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'failed', failure: failureMessage(a.failure), endDetails: decodeOptional(a.failure?.applicationFailureInfo?.details) });
     } else if (ev.activityTaskTimedOutEventAttributes) {
       const a = ev.activityTaskTimedOutEventAttributes;
       const rec = bySchedule.get(Number(a.scheduledEventId));
-      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'timedOut', failure: failureMessage(a.failure) });
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'timedOut', failure: failureMessage(a.failure), endDetails: decodeOptional(a.failure?.timeoutFailureInfo?.lastHeartbeatDetails) });
     } else if (ev.activityTaskCanceledEventAttributes) {
-      const rec = bySchedule.get(Number(ev.activityTaskCanceledEventAttributes.scheduledEventId));
-      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'canceled' });
+      const a = ev.activityTaskCanceledEventAttributes;
+      const rec = bySchedule.get(Number(a.scheduledEventId));
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'canceled', endDetails: decodeOptional(a.details) });
     } else if (ev.workflowExecutionCompletedEventAttributes) {
       record.result = decode(ev.workflowExecutionCompletedEventAttributes.result);
     } else if (ev.workflowExecutionFailedEventAttributes) {
@@ -117,7 +121,7 @@ export function buildRecord(description: WorkflowExecutionDescription, events: H
     if (p.lastStartedTime) rec.startedAt = ms(p.lastStartedTime);
     rec.pending = {
       state: temporal.api.enums.v1.PendingActivityState[p.state ?? 0] ?? 'UNKNOWN',
-      heartbeat: p.heartbeatDetails?.payloads?.length ? decode(p.heartbeatDetails) : undefined,
+      heartbeat: decodeOptional(p.heartbeatDetails),
       lastHeartbeatAt: p.lastHeartbeatTime ? ms(p.lastHeartbeatTime) : undefined,
       lastFailure: failureMessage(p.lastFailure),
     };

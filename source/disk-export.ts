@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedSource } from '../config/source-credentials';
 import { NbdClient } from '../nbd/nbd-client';
@@ -39,18 +39,23 @@ export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskE
   try {
     const plugin = pluginFor(source, session, vm, disk, scratch);
     const params = await plugin.params();
-    nbdkit = await startNbdkit({
-      plugin: plugin.name,
-      params,
-      filters: source.transport.filters as NbdkitFilter[],
-      readOnly: true,
-      socketDir: scratch,
-    });
+    try {
+      nbdkit = await startNbdkit({
+        plugin: plugin.name,
+        params,
+        filters: source.transport.filters as NbdkitFilter[],
+        readOnly: true,
+        socketDir: scratch,
+      });
+    } finally {
+      // nbdkit reads `+FILE` parameters once, at start-up: the secrets need not outlive that.
+      await Promise.all(plugin.secretFiles.map((f) => rm(f, { force: true })));
+    }
     const count = opts.connections ?? source.transport.connections;
     for (let i = 0; i < count; i++) connections.push(await NbdClient.connect({ socketPath: nbdkit.socketPath }));
     const size = connections[0].size;
     if (size !== disk.capacityBytes) {
-      throw new Error(
+      throw new ExportSizeMismatchError(
         `export of ${disk.fileName} is ${size} bytes but vSphere reports a capacity of ${disk.capacityBytes} bytes`,
       );
     }
@@ -60,8 +65,11 @@ export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskE
       connections,
       async close() {
         await Promise.allSettled(connections.map((c) => c.close()));
-        await server.stop();
-        await rm(scratch, { recursive: true, force: true });
+        try {
+          await server.stop();
+        } finally {
+          await rm(scratch, { recursive: true, force: true });
+        }
       },
     };
   } catch (err) {
@@ -75,15 +83,18 @@ export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskE
 interface PluginChoice {
   name: string;
   params(): Promise<Record<string, string>>;
+  /** Files holding secrets that params() wrote, removed as soon as nbdkit has read them. */
+  secretFiles: string[];
 }
 
 function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, disk: SourceDisk, scratch: string): PluginChoice {
   switch (source.transport.plugin) {
-    case 'curl':
+    case 'curl': {
+      const cookieFile = path.join(scratch, 'cookie');
       return {
         name: 'curl',
+        secretFiles: [cookieFile],
         async params() {
-          const cookieFile = path.join(scratch, 'cookie');
           await writeFile(cookieFile, `vmware_soap_session=${session.sessionCookie}`, { mode: 0o600 });
           const params: Record<string, string> = {
             url: session.datastoreFileUrl(disk.flatFileName, vm.datacenterPath),
@@ -93,11 +104,13 @@ function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, d
           return params;
         },
       };
-    case 'vddk':
+    }
+    case 'vddk': {
+      const passwordFile = path.join(scratch, 'password');
       return {
         name: 'vddk',
+        secretFiles: [passwordFile],
         async params() {
-          const passwordFile = path.join(scratch, 'password');
           await writeFile(passwordFile, source.password, { mode: 0o600 });
           const params: Record<string, string> = {
             server: new URL(source.url).hostname,
@@ -111,5 +124,30 @@ function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, d
           return params;
         },
       };
+    }
   }
+}
+
+/**
+ * Scratch directories of exports whose worker died (SIGKILL skips close()). Removed at worker start once older than
+ * `maxAgeMs`, so a live export of another worker sharing the directory is never touched.
+ */
+export async function removeStaleExportDirs(workDir: string, maxAgeMs = 60 * 60 * 1000): Promise<number> {
+  let removed = 0;
+  const entries = await readdir(workDir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory() || !e.name.startsWith('export-')) continue;
+    const dir = path.join(workDir, e.name);
+    const info = await stat(dir).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > maxAgeMs) {
+      await rm(dir, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** The transport serves a different size than vSphere reports: reading it would copy the wrong thing. */
+export class ExportSizeMismatchError extends Error {
+  override name = 'ExportSizeMismatchError';
 }

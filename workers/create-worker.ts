@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { LocalTargetDriver } from '../target/local/local-target-driver';
+import { removeStaleExportDirs } from '../source/disk-export';
 import type { TargetDriver } from '../target/target-driver';
 
 export interface VmigrateWorkerOptions {
@@ -30,6 +31,7 @@ export const WORKFLOWS_PATH = require.resolve('../workflows');
 /** A worker serves the migration workflows and/or their activities on one task queue. */
 export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise<Worker> {
   const role = opts.role ?? 'all';
+  if (role !== 'workflows') await removeStaleExportDirs(opts.config.workDir);
   const target = opts.target ?? new LocalTargetDriver({ dataDir: opts.config.target.dataDir });
   const workflows = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
   return Worker.create({

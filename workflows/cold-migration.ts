@@ -65,8 +65,9 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     const vmRef = { sourceId: input.sourceId, vmMoref: plan.moref };
 
     enter('Export');
-    const power = await control.powerOff(vmRef);
-    state.sourcePowerStateBefore = power.previousPowerState;
+    // Recorded before acting: a retried powerOff would see the VM already off and report that instead.
+    state.sourcePowerStateBefore = plan.powerState;
+    await control.powerOff(vmRef);
     state.export = await control.openExport(vmRef);
 
     enter('Inspect');
@@ -74,19 +75,10 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     state.inspection = inspection;
 
     enter('WriteVolume');
-    const copies = await Promise.all(
-      plan.disks.map(async (disk, index) => {
-        const result = await transfer.exportDisk({
-          migrationId: input.migrationId,
-          ...vmRef,
-          diskKey: disk.key,
-          target: { project: input.target.project, volumeName: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
-        });
-        const s = state.disks.find((d) => d.key === disk.key)!;
-        Object.assign(s, { bytesDone: result.bytesTotal, volume: result.volume.name, verification: result.verification });
-        return result;
-      }),
-    );
+    const copies = await copyDisks(transfer, input, plan, (result) => {
+      const s = state.disks.find((d) => d.key === result.disk)!;
+      Object.assign(s, { bytesDone: result.bytesTotal, volume: result.volume.name, verification: result.verification });
+    });
 
     enter('GuestFixes');
     const guestFix = await transfer.guestFix({
@@ -116,10 +108,14 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     return { migrationId: input.migrationId, instance, disks: copies, guestFix };
   } catch (err) {
     if (isCancellation(err)) {
-      // Give the workload back: a source we powered off is powered on again. Target volumes are kept for inspection.
+      // Give the workload back: a source that was on is powered on again (every copy has stopped by now, see
+      // copyDisks). Target volumes are kept for inspection.
       await CancellationScope.nonCancellable(async () => {
-        if (state.sourceVm && state.sourcePowerStateBefore === 'poweredOn') {
+        if (!state.sourceVm || state.sourcePowerStateBefore !== 'poweredOn') return;
+        try {
           await control.restoreSourcePower({ sourceId: input.sourceId, vmMoref: state.sourceVm.moref, powerState: 'poweredOn' });
+        } catch (restoreErr) {
+          state.warnings.push(`could not power the source VM back on: ${rootCauseMessage(restoreErr)}`);
         }
       });
       enter('Cancelled');
@@ -135,6 +131,43 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
       nonRetryable: true,
     });
   }
+}
+
+/**
+ * Write Volume: every disk in parallel. The first failure cancels the other copies, and this returns only once all
+ * of them have stopped, so nothing still reads the source when the caller reacts (e.g. powers it back on).
+ */
+async function copyDisks(
+  transfer: ReturnType<typeof transferActivities>,
+  input: ColdMigrationInput,
+  plan: SourceVmPlan,
+  onCopied: (result: ExportDiskResult) => void,
+): Promise<ExportDiskResult[]> {
+  const scope = new CancellationScope();
+  const outcomes = await scope.run(() =>
+    Promise.allSettled(
+      plan.disks.map(async (disk, index) => {
+        try {
+          const result = await transfer.exportDisk({
+            migrationId: input.migrationId,
+            sourceId: input.sourceId,
+            vmMoref: plan.moref,
+            diskKey: disk.key,
+            target: { project: input.target.project, volumeName: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
+          });
+          onCopied(result);
+          return result;
+        } catch (err) {
+          scope.cancel();
+          throw err;
+        }
+      }),
+    ),
+  );
+  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
+  // Report the failure that caused the others to be cancelled, not one of the cancellations it caused.
+  if (failures.length) throw failures.find((f) => !isCancellation(f)) ?? failures[0];
+  return outcomes.map((o) => (o as PromiseFulfilledResult<ExportDiskResult>).value);
 }
 
 /** Activity failures wrap the real reason; an operator wants the innermost message. */

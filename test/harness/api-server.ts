@@ -24,3 +24,20 @@ export async function startApi(env: MigrationEnv): Promise<{ http: AxiosInstance
     close: () => new Promise((r) => server.close(() => r())),
   };
 }
+
+/** Poll GET /migrations/:id (as a client would) until `done` says so, or the migration leaves RUNNING. */
+export async function waitForMigration(
+  http: AxiosInstance,
+  id: string,
+  opts: { done?: (status: any) => boolean; timeoutMs?: number; onPoll?: (status: any) => Promise<void> | void } = {},
+): Promise<any> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  for (;;) {
+    const res = await http.get(`/migrations/${id}`);
+    if (res.status !== 200) throw new Error(`GET /migrations/${id} answered ${res.status}: ${JSON.stringify(res.data)}`);
+    await opts.onPoll?.(res.data);
+    if (opts.done ? opts.done(res.data) : res.data.status !== 'RUNNING') return res.data;
+    if (Date.now() > deadline) throw new Error(`migration ${id} still ${res.data.status}/${res.data.stage} after ${opts.timeoutMs ?? 120_000} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

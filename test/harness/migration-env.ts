@@ -6,6 +6,8 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { parseConfig, type VmigrateConfig } from '../../config/vmigrate-config';
 import { LocalTargetDriver } from '../../target/local/local-target-driver';
+import { makeDiskImage } from '../../tools/disk-image';
+import { VimClient } from '../../vsphere/vim-client';
 import { startSimulator, type SimSpec, type Simulator } from '../../tools/vcsim/launch';
 import { createVmigrateWorker, type WorkerRole } from '../../workers/create-worker';
 import { connectClient, connectNative, uniqueTaskQueue, workflowBundle } from './temporal';
@@ -22,7 +24,11 @@ export interface MigrationEnv {
   target: LocalTargetDriver;
   client: Client;
   taskQueue: string;
+  /** Disk images written onto the simulator VMs' disks, by VM name (see `diskImages`). */
+  images: Record<string, string>;
   startWorker(role?: WorkerRole): Promise<Worker>;
+  /** The source VM's power state, read through a fresh vSphere session. */
+  powerState(vmName: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -31,10 +37,21 @@ export const SIM_PASSWORD = 'test-password-not-a-secret';
 export async function createMigrationEnv(
   name: string,
   spec: SimSpec,
-  opts: { filters?: Array<{ name: string; params?: Record<string, string> }>; connections?: number } = {},
+  opts: {
+    filters?: Array<{ name: string; params?: Record<string, string> }>;
+    connections?: number;
+    /** VM name → size in bytes: build a real disk image (tools/disk-image.ts) and upload it over the VM's first disk. */
+    diskImages?: Record<string, number>;
+  } = {},
 ): Promise<MigrationEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `vmigrate-${name}-`));
   const sim = await startSimulator({ spec, username: 'migrator', password: SIM_PASSWORD });
+  const images: Record<string, string> = {};
+  for (const [vm, size] of Object.entries(opts.diskImages ?? {})) {
+    images[vm] = path.join(dir, `${vm}.img`);
+    await makeDiskImage(images[vm], size);
+    await sim.uploadDiskImage(vm, 0, images[vm]);
+  }
   const passwordFile = path.join(dir, 'vc.password');
   await writeFile(passwordFile, SIM_PASSWORD, { mode: 0o600 });
   const rawConfig = {
@@ -67,6 +84,15 @@ export async function createMigrationEnv(
     target,
     client,
     taskQueue,
+    images,
+    async powerState(vmName: string) {
+      const vc = await VimClient.login({ url: sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });
+      try {
+        return await vc.getPowerState(await vc.findVm({ name: vmName }));
+      } finally {
+        await vc.logout();
+      }
+    },
     async startWorker(role: WorkerRole = 'all') {
       const conn = await connectNative();
       const worker = await createVmigrateWorker({

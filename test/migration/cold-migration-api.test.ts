@@ -1,9 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { VimClient } from '../../vsphere/vim-client';
-import { startApi } from '../harness/api-server';
-import { makeDiskImage, sha256File } from '../../tools/disk-image';
+import { sha256File } from '../../tools/disk-image';
+import { startApi, waitForMigration } from '../harness/api-server';
 import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
 
 const GiB = 1024 * 1024 * 1024;
@@ -11,28 +9,26 @@ const GiB = 1024 * 1024 * 1024;
 describe('cold migration through the API, end to end (real Temporal, simulator, nbdkit)', () => {
   let env: MigrationEnv;
   let api: Awaited<ReturnType<typeof startApi>>;
-  let imageDir: string;
-  let image: string;
 
   beforeAll(async () => {
-    env = await createMigrationEnv('cold', {
-      vms: [
-        {
-          name: 'web01',
-          guestId: 'debian11_64Guest',
-          firmware: 'bios',
-          numCPUs: 2,
-          memoryMB: 2048,
-          powerState: 'poweredOn',
-          disks: [{ capacityMiB: 1024 }],
-          nics: [{ network: 'VM Network' }],
-        },
-      ],
-    });
-    imageDir = await mkdtemp(path.join(os.tmpdir(), 'vmigrate-img-'));
-    image = path.join(imageDir, 'web01.img');
-    await makeDiskImage(image, GiB);
-    await env.sim.uploadDiskImage('web01', 0, image);
+    env = await createMigrationEnv(
+      'cold',
+      {
+        vms: [
+          {
+            name: 'web01',
+            guestId: 'debian11_64Guest',
+            firmware: 'bios',
+            numCPUs: 2,
+            memoryMB: 2048,
+            powerState: 'poweredOn',
+            disks: [{ capacityMiB: 1024 }],
+            nics: [{ network: 'VM Network' }],
+          },
+        ],
+      },
+      { diskImages: { web01: GiB } },
+    );
     await env.startWorker();
     api = await startApi(env);
   }, 180_000);
@@ -40,11 +36,10 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
   afterAll(async () => {
     await api?.close();
     await env?.close();
-    await rm(imageDir, { recursive: true, force: true });
   });
 
   it('ends Completed with the seed events in order, identical bytes, and the source untouched and off', async () => {
-    const sourceSha = await sha256File(image);
+    const sourceSha = await sha256File(env.images.web01);
     const flatFile = path.join(env.sim.datastoreDir, env.sim.vms[0].disks[0].flatPath);
     expect(await sha256File(flatFile)).toBe(sourceSha);
 
@@ -65,20 +60,15 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     // Poll like a client would; progress must never go backwards.
     const seenBytes: number[] = [];
     let liveEvents: Array<{ name: string; live?: boolean; data?: any }> = [];
-    let status: any;
-    const deadline = Date.now() + 150_000;
-    for (;;) {
-      const res = await api.http.get(`/migrations/${id}`);
-      expect(res.status).toBe(200);
-      status = res.data;
-      seenBytes.push(status.bytesDone);
-      if (liveEvents.length === 0 && status.bytesDone > 0 && status.bytesDone < GiB) {
-        liveEvents = (await api.http.get(`/migrations/${id}/events`)).data.events.filter((e: { live?: boolean }) => e.live);
-      }
-      if (status.status !== 'RUNNING') break;
-      if (Date.now() > deadline) throw new Error(`migration still ${status.stage} after 150 s`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const status = await waitForMigration(api.http, id, {
+      timeoutMs: 150_000,
+      async onPoll(s) {
+        seenBytes.push(s.bytesDone);
+        if (liveEvents.length === 0 && s.bytesDone > 0 && s.bytesDone < GiB) {
+          liveEvents = (await api.http.get(`/migrations/${id}/events`)).data.events.filter((e: { live?: boolean }) => e.live);
+        }
+      },
+    });
     expect(status.status).toBe('COMPLETED');
     expect(status.stage).toBe('Completed');
     expect(seenBytes).toEqual([...seenBytes].sort((a, b) => a - b));
@@ -118,12 +108,7 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     expect(volume).toBeDefined();
     expect(await sha256File(env.target.volumePath(volume!.project, volume!.name))).toBe(sourceSha);
     expect(await sha256File(flatFile)).toBe(sourceSha);
-    const vc = await VimClient.login({ url: env.sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });
-    try {
-      expect(await vc.getPowerState(await vc.findVm({ name: 'web01' }))).toBe('poweredOff');
-    } finally {
-      await vc.logout();
-    }
+    expect(await env.powerState('web01')).toBe('poweredOff');
     const instance = await env.target.getInstance('proj1', 'web01');
     expect(instance).toMatchObject({ status: 'SHUTOFF' });
 

@@ -1,6 +1,5 @@
-import { VimClient } from '../../vsphere/vim-client';
-import { startApi } from '../harness/api-server';
-import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
+import { startApi, waitForMigration } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
 /** Problems that retrying cannot fix fail the migration fast, in Queued, before the source is touched. */
 describe('a migration that cannot work fails in preflight with the reason, leaving the source alone', () => {
@@ -23,26 +22,12 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
   async function runToEnd(target: Record<string, unknown>, vm: Record<string, unknown> = { name: 'big01' }) {
     const submit = await api.http.post('/migrations', { sourceId: 'sim', vm, target: { project: 'p-pre', volumeType: 'standard', ...target } });
     expect(submit.status).toBe(202);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const s = (await api.http.get(`/migrations/${submit.data.id}`)).data;
-      if (s.status !== 'RUNNING') {
-        const events = (await api.http.get(`/migrations/${submit.data.id}/events`)).data.events;
-        return { status: s, events: events.map((e: { name: string }) => e.name) as string[] };
-      }
-      if (Date.now() > deadline) throw new Error('migration did not end');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const status = await waitForMigration(api.http, submit.data.id, { timeoutMs: 60_000 });
+    const events = (await api.http.get(`/migrations/${submit.data.id}/events`)).data.events;
+    return { status, events: events.map((e: { name: string }) => e.name) as string[] };
   }
 
-  async function powerState(): Promise<string> {
-    const vc = await VimClient.login({ url: env.sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });
-    try {
-      return await vc.getPowerState(await vc.findVm({ name: 'big01' }));
-    } finally {
-      await vc.logout();
-    }
-  }
+  const powerState = () => env.powerState('big01');
 
   it('an unmapped NIC', async () => {
     const { status, events } = await runToEnd({ flavor: 'm1.xlarge', networks: [] });

@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { readWorkflowRecord } from '../../api/workflow-history';
 import type { ExportDiskProgress } from '../../activities';
 import type { ColdMigrationInput } from '../../shared/migration-input';
 import type { ColdMigrationResult } from '../../workflows/cold-migration';
-import { makeDiskImage, sha256File } from '../../tools/disk-image';
+import { sha256File } from '../../tools/disk-image';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process';
 
@@ -14,7 +11,6 @@ const DISK = 512 * MiB;
 
 describe('a worker killed with SIGKILL during exportDisk', () => {
   let env: MigrationEnv;
-  let imageDir: string;
   const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
@@ -22,22 +18,18 @@ describe('a worker killed with SIGKILL during exportDisk', () => {
     env = await createMigrationEnv(
       'crash',
       { vms: [{ name: 'db01', guestId: 'debian11_64Guest', firmware: 'efi', numCPUs: 1, memoryMB: 1024, powerState: 'poweredOff', disks: [{ capacityMiB: 512 }], nics: [] }] },
-      { filters: [{ name: 'rate', params: { rate: `${320 * 1000 * 1000}` } }] },
+      { filters: [{ name: 'rate', params: { rate: `${320 * 1000 * 1000}` } }], diskImages: { db01: DISK } },
     );
-    imageDir = await mkdtemp(path.join(os.tmpdir(), 'vmigrate-img-'));
-    await makeDiskImage(path.join(imageDir, 'db01.img'), DISK);
-    await env.sim.uploadDiskImage('db01', 0, path.join(imageDir, 'db01.img'));
     await env.startWorker('workflows');
   }, 120_000);
 
   afterAll(async () => {
     for (const w of workers) await w.kill();
     await env?.close();
-    await rm(imageDir, { recursive: true, force: true });
   });
 
   it('is replaced, and the copy resumes from the heartbeat watermark instead of starting over', async () => {
-    const sourceSha = await sha256File(path.join(imageDir, 'db01.img'));
+    const sourceSha = await sha256File(env.images.db01);
     const first = spawnWorker({ configFile: env.configFile, taskQueue: env.taskQueue });
     workers.push(first);
     const input: ColdMigrationInput = {
