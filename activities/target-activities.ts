@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { inspectDiskLayout, type DiskLayout } from '../guest/disk-layout';
 import type { InstanceRef, InstanceSpec, NicSpec, VolumeRef } from '../target/target-driver';
@@ -65,7 +67,7 @@ export function createTargetActivities(deps: ActivityDeps) {
       return failuresTranslated(async () => {
         const [boot] = input.volumes;
         await deps.target.setVolumeBootable(boot, { migrationId: input.migrationId, sourceVm: input.sourceVm });
-        return deps.target.createInstance({
+        const instance = await deps.target.createInstance({
           project: input.project,
           name: input.instanceName,
           flavor: input.flavor,
@@ -77,6 +79,9 @@ export function createTargetActivities(deps: ActivityDeps) {
           nics: input.nics,
           metadata: { migrationId: input.migrationId, sourceVm: input.sourceVm },
         });
+        // Every disk is copied and verified: the resume digests on this worker are no longer needed.
+        await rm(path.join(deps.config.workDir, input.migrationId), { recursive: true, force: true });
+        return instance;
       });
     },
   };

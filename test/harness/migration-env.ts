@@ -34,18 +34,32 @@ export interface MigrationEnv {
 
 export const SIM_PASSWORD = 'test-password-not-a-secret';
 
+export interface EnvOptions {
+  filters?: Array<{ name: string; params?: Record<string, string> }>;
+  connections?: number;
+  /** VM name → size in bytes: build a real disk image (tools/disk-image.ts) and upload it over the VM's first disk. */
+  diskImages?: Record<string, number>;
+}
+
 export async function createMigrationEnv(
   name: string,
   spec: SimSpec,
-  opts: {
-    filters?: Array<{ name: string; params?: Record<string, string> }>;
-    connections?: number;
-    /** VM name → size in bytes: build a real disk image (tools/disk-image.ts) and upload it over the VM's first disk. */
-    diskImages?: Record<string, number>;
-  } = {},
+  opts: EnvOptions = {},
 ): Promise<MigrationEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `vmigrate-${name}-`));
-  const sim = await startSimulator({ spec, username: 'migrator', password: SIM_PASSWORD });
+  let sim: Simulator | undefined;
+  try {
+    sim = await startSimulator({ spec, username: 'migrator', password: SIM_PASSWORD });
+    return await assembleEnv(name, dir, sim, opts);
+  } catch (err) {
+    // A half-built env must not leak its simulator or files into the rest of the run.
+    await sim?.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvOptions): Promise<MigrationEnv> {
   const images: Record<string, string> = {};
   for (const [vm, size] of Object.entries(opts.diskImages ?? {})) {
     images[vm] = path.join(dir, `${vm}.img`);
@@ -108,14 +122,17 @@ export async function createMigrationEnv(
       return worker;
     },
     async close() {
-      for (const w of workers) {
-        if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
-        await w.run.catch(() => undefined);
-        await w.conn.close();
+      try {
+        for (const w of workers) {
+          if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+          await w.run.catch(() => undefined);
+          await w.conn.close().catch(() => undefined);
+        }
+        await (connection as Connection).close().catch(() => undefined);
+      } finally {
+        await sim.stop();
+        await rm(dir, { recursive: true, force: true });
       }
-      await (connection as Connection).close();
-      await sim.stop();
-      await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,4 @@
-/** JSON records written so a crash leaves either the old or the new content, never a torn file. */
+/** Files (JSON records, sidecars) written so a crash leaves either the old or the new content, never a torn file. */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
