@@ -37,6 +37,11 @@ export interface BlockTarget {
   read(offset: number, length: number): Promise<Buffer>;
   /** Optional: read back exactly `dest.length` bytes at `offset` into `dest`. */
   readInto?(offset: number, dest: Buffer): Promise<void>;
+  /**
+   * Optional: a SharedArrayBuffer-backed buffer of `size` bytes the target does its fastest I/O with (e.g. memory
+   * aligned for O_DIRECT); the engine's chunk slots come from here. Any Buffer still works with write/readInto.
+   */
+  allocateIoBuffer?(size: number): Buffer;
   /** Make every completed write durable (fdatasync or the backend's equivalent). */
   flush(): Promise<void>;
   close(): Promise<void>;

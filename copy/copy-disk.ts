@@ -68,7 +68,8 @@ export async function copyDisk(sources: BlockSource[], target: BlockTarget, opts
     );
 
     // One slot per lane at a time, reused by the copy and then the verify phase.
-    const pool = new BufferPool(chunkSize);
+    // Slot memory from the target when it has a preference (O_DIRECT alignment), so writes and re-reads go direct.
+    const pool = new BufferPool(chunkSize, target.allocateIoBuffer?.bind(target));
     try {
       const planner = new ChunkPlanner(sources[0], size, chunkSize, firstIndex);
       await copyChunks({ sources, target, planner, checkpointer, counters, progress, inFlight, hasher, pool, stop });

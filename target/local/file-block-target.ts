@@ -1,36 +1,92 @@
-/** A volume's raw file as a BlockTarget: positional I/O, fdatasync flushes, holes reported for verification. */
+/**
+ * A volume's raw file as a BlockTarget: positional I/O, fdatasync flushes, holes reported for verification.
+ *
+ * Bulk I/O bypasses the page cache (O_DIRECT) when it can: buffered writes into a fresh sparse file cost ~2.3 s of
+ * kernel time per GiB, direct ones ~0.3 s, and real targets (attached block devices) want direct I/O anyway. Direct
+ * I/O needs the file offset, the length and the memory address aligned; Node cannot tell a Buffer's address, so
+ * only memory handed out by allocateIoBuffer() (aligned by probing, see below) goes direct, and only its whole
+ * DIRECT_ALIGN pages. Everything else (other callers' buffers, the unaligned head/tail of a range) uses the buffered
+ * fd. A page is therefore written direct only by a write that covers all of it, while a partly covered page always
+ * goes through the page cache, so two non-overlapping writes never mix the two paths on one page. For overlapping
+ * writes done one after the other the kernel keeps both paths coherent (a direct write/read first writes back and
+ * then invalidates the cached pages of its range). Without O_DIRECT (open fails, e.g. some tmpfs/FUSE) everything
+ * is buffered, as before.
+ */
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { Extent } from '../../copy/block-device';
 import type { AllocationAwareTarget } from '../../copy/allocation-aware-target';
 import { fileAllocationMap } from './file-allocation-map';
 
+/** File offsets, lengths and memory addresses of direct I/O are multiples of this. */
+export const DIRECT_ALIGN = 4096;
+/** Candidate address steps for the probe: every allocation is at least 16-byte aligned. */
+const PROBE_STEP = 16;
+
+export interface FileBlockTargetOptions {
+  /** false: never use O_DIRECT (default true: use it when the filesystem supports it). */
+  directIo?: boolean;
+}
+
 export class FileBlockTarget implements AllocationAwareTarget {
   private closed = false;
+  /** ArrayBuffers from allocateIoBuffer → a byteOffset in them whose address is aligned for this file's direct I/O. */
+  private readonly alignedAt = new WeakMap<ArrayBufferLike, number>();
+  /** Fd of a scratch file (already unlinked) next to the volume, opened O_DIRECT: probes memory alignment. */
+  private probeFd: number | undefined | null = undefined;
+  private lastProbeOffset = 0;
 
   private constructor(
     readonly filePath: string,
     readonly size: number,
     private readonly file: fs.FileHandle,
+    /** Same file opened O_DIRECT; undefined when unsupported, disabled, or dropped after an unexpected EINVAL. */
+    private direct: fs.FileHandle | undefined,
   ) {}
 
   /** Opens an existing file read-write; its length must be `expectedSize` (a volume never changes size). */
-  static async open(filePath: string, expectedSize: number): Promise<FileBlockTarget> {
+  static async open(filePath: string, expectedSize: number, options: FileBlockTargetOptions = {}): Promise<FileBlockTarget> {
     const file = await fs.open(filePath, 'r+');
     const { size } = await file.stat();
     if (size !== expectedSize) {
       await file.close();
       throw new Error(`volume file ${filePath} is ${size} bytes, expected ${expectedSize}`);
     }
-    return new FileBlockTarget(filePath, size, file);
+    let direct: fs.FileHandle | undefined;
+    if (options.directIo !== false && fsSync.constants.O_DIRECT !== undefined) {
+      direct = await fs.open(filePath, fsSync.constants.O_RDWR | fsSync.constants.O_DIRECT).catch(() => undefined);
+    }
+    return new FileBlockTarget(filePath, size, file, direct);
+  }
+
+  /** Whether bulk I/O currently bypasses the page cache. */
+  get directIo(): boolean {
+    return this.direct !== undefined;
+  }
+
+  /**
+   * A SharedArrayBuffer-backed buffer of `size` bytes that this target can write from / read into with O_DIRECT
+   * (its start and every DIRECT_ALIGN step from it are aligned). Without direct I/O, or if the alignment cannot be
+   * established, it is a plain shared buffer (then all I/O on it is buffered).
+   */
+  allocateIoBuffer(size: number): Buffer {
+    const shared = new SharedArrayBuffer(size + DIRECT_ALIGN);
+    const at = this.direct ? this.probeAlignedOffset(Buffer.from(shared)) : undefined;
+    if (at === undefined) return Buffer.from(shared, 0, size);
+    this.alignedAt.set(shared, at);
+    return Buffer.from(shared, at, size);
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
     this.checkRange('write', offset, data.length);
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
+    const [head, tail] = this.directSpan(offset, data);
+    if (head > 0) await this.writeBuffered(offset, data.subarray(0, head));
+    if (tail > head) {
+      const mid = data.subarray(head, tail);
+      if (!(await this.transferDirect('write', offset + head, mid))) await this.writeBuffered(offset + head, mid);
     }
+    if (data.length > tail) await this.writeBuffered(offset + tail, data.subarray(tail));
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -40,18 +96,20 @@ export class FileBlockTarget implements AllocationAwareTarget {
   }
 
   async readInto(offset: number, out: Buffer): Promise<void> {
-    const length = out.length;
-    this.checkRange('read', offset, length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.file.read(out, done, length - done, offset + done);
-      if (bytesRead === 0) throw new Error(`unexpected end of ${this.filePath} at ${offset + done} (size ${this.size})`);
-      done += bytesRead;
+    this.checkRange('read', offset, out.length);
+    const [head, tail] = this.directSpan(offset, out);
+    if (head > 0) await this.readBuffered(offset, out.subarray(0, head));
+    if (tail > head) {
+      const mid = out.subarray(head, tail);
+      if (!(await this.transferDirect('read', offset + head, mid))) await this.readBuffered(offset + head, mid);
     }
+    if (out.length > tail) await this.readBuffered(offset + tail, out.subarray(tail));
   }
 
-  flush(): Promise<void> {
-    return this.file.datasync();
+  /** Durable: both fds (fdatasync is per inode, but the contract is "everything written through either"). */
+  async flush(): Promise<void> {
+    await this.file.datasync();
+    await this.direct?.datasync();
   }
 
   /** Holes and data of [offset, offset+length); all data when the filesystem cannot tell. */
@@ -70,7 +128,130 @@ export class FileBlockTarget implements AllocationAwareTarget {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.file.close();
+    if (typeof this.probeFd === 'number') fsSync.closeSync(this.probeFd);
+    this.probeFd = null;
+    const direct = this.direct;
+    this.direct = undefined;
+    await Promise.all([this.file.close(), direct?.close()]);
+  }
+
+  /**
+   * [head, tail): the bytes of `buf` (at file `offset`) that can go direct: whole aligned pages whose memory is
+   * aligned too. [0, 0) when none can.
+   */
+  private directSpan(offset: number, buf: Buffer): [number, number] {
+    const base = this.direct ? this.alignedAt.get(buf.buffer) : undefined;
+    if (base === undefined) return [0, 0];
+    // File offset x sits at byteOffset buf.byteOffset + (x - offset); both must be aligned at once.
+    if ((((buf.byteOffset - base - offset) % DIRECT_ALIGN) + DIRECT_ALIGN) % DIRECT_ALIGN !== 0) return [0, 0];
+    const head = Math.min(buf.length, (DIRECT_ALIGN - (offset % DIRECT_ALIGN)) % DIRECT_ALIGN);
+    const tail = head + Math.floor((buf.length - head) / DIRECT_ALIGN) * DIRECT_ALIGN;
+    return tail > head ? [head, tail] : [0, 0];
+  }
+
+  /**
+   * Direct I/O of an aligned range. false (nothing done) if the kernel refuses it (EINVAL: alignment rules we did
+   * not anticipate); direct I/O is then dropped for good and the caller does it buffered.
+   */
+  private async transferDirect(op: 'read' | 'write', offset: number, buf: Buffer): Promise<boolean> {
+    const direct = this.direct;
+    if (!direct) return false;
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n =
+          op === 'write'
+            ? (await direct.write(buf, done, buf.length - done, offset + done)).bytesWritten
+            : (await direct.read(buf, done, buf.length - done, offset + done)).bytesRead;
+        if (n === 0) throw new Error(`unexpected end of ${this.filePath} at ${offset + done} (size ${this.size})`);
+        done += n;
+        // A short transfer that leaves the rest unaligned: finish it buffered.
+        if (done < buf.length && done % DIRECT_ALIGN !== 0) break;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL' || done > 0) throw error;
+      this.dropDirect(direct);
+      return false;
+    }
+    if (done < buf.length) {
+      const rest = buf.subarray(done);
+      await (op === 'write' ? this.writeBuffered(offset + done, rest) : this.readBuffered(offset + done, rest));
+    }
+    return true;
+  }
+
+  private dropDirect(direct: fs.FileHandle): void {
+    if (this.direct !== direct) return;
+    this.direct = undefined;
+    // Writes already issued on it are durable via the buffered fd's fdatasync (same inode); close it after a flush.
+    void direct
+      .datasync()
+      .catch(() => undefined)
+      .finally(() => direct.close().catch(() => undefined));
+  }
+
+  private async writeBuffered(offset: number, data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  private async readBuffered(offset: number, out: Buffer): Promise<void> {
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await this.file.read(out, done, out.length - done, offset + done);
+      if (bytesRead === 0) throw new Error(`unexpected end of ${this.filePath} at ${offset + done} (size ${this.size})`);
+      done += bytesRead;
+    }
+  }
+
+  /**
+   * The first byteOffset of `scratch` (which has DIRECT_ALIGN spare bytes) whose address the kernel accepts for
+   * direct I/O on this filesystem, or undefined. The probe is a direct read of a data block of a scratch file in the
+   * volume's directory: it has to be allocated data, since a direct read of a hole (or of tmpfs) is served without
+   * any alignment check, which would make every address look fine.
+   */
+  private probeAlignedOffset(scratch: Buffer): number | undefined {
+    const fd = this.openProbe();
+    if (fd === undefined) return undefined;
+    const accepts = (at: number): boolean => {
+      try {
+        fsSync.readSync(fd, scratch, at, DIRECT_ALIGN, 0);
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EINVAL') return false;
+        throw error;
+      }
+    };
+    // Same-sized allocations usually come back with the same misalignment: try the last answer first.
+    if (accepts(this.lastProbeOffset)) return this.lastProbeOffset;
+    for (let at = 0; at < DIRECT_ALIGN; at += PROBE_STEP) {
+      if (accepts(at)) return (this.lastProbeOffset = at);
+    }
+    return undefined;
+  }
+
+  private openProbe(): number | undefined {
+    if (this.probeFd !== undefined) return this.probeFd ?? undefined;
+    this.probeFd = null;
+    const probePath = path.join(path.dirname(this.filePath), `.${path.basename(this.filePath)}.dio-probe-${process.pid}-${Date.now()}`);
+    try {
+      const fill = fsSync.openSync(probePath, 'wx');
+      try {
+        fsSync.writeSync(fill, Buffer.alloc(DIRECT_ALIGN, 0xa5), 0, DIRECT_ALIGN, 0);
+        fsSync.fdatasyncSync(fill); // allocated on disk, so the probe read really goes to the device
+      } finally {
+        fsSync.closeSync(fill);
+      }
+      this.probeFd = fsSync.openSync(probePath, fsSync.constants.O_RDONLY | fsSync.constants.O_DIRECT);
+    } catch {
+      this.probeFd = null;
+    } finally {
+      fsSync.rmSync(probePath, { force: true });
+    }
+    return this.probeFd ?? undefined;
   }
 
   private checkRange(op: string, offset: number, length: number): void {
