@@ -1,5 +1,5 @@
 /** Fast incompressible test data (AES-CTR keystream, GB/s) and small file helpers for the benchmarks. */
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 
 const BLOCK = 8 * 1024 * 1024;
@@ -32,23 +32,6 @@ export async function createSparseFile(filePath: string, size: number): Promise<
   } finally {
     await fh.close();
   }
-}
-
-export async function sha256File(filePath: string): Promise<string> {
-  const hash = createHash('sha256');
-  const fh = await fs.open(filePath, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(BLOCK);
-    for (let off = 0; ; ) {
-      const { bytesRead } = await fh.read(buf, 0, BLOCK, off);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      off += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return hash.digest('hex');
 }
 
 export function envNumber(name: string, fallback: number): number {

@@ -16,19 +16,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { startNbdkit } from '../nbd/nbdkit';
-import { envNumber, median, MiB, sha256File, writeRandomFile } from './bench-files';
-import { runEngineCopy, type EngineRun } from './run-engine-copy';
+import { envNumber, median, MiB, writeRandomFile } from './bench-files';
+import { sha256File } from '../tools/disk-image';
+import { engineTuningFromEnv, runEngineCopy, type EngineRun } from './run-engine-copy';
 
 const run = promisify(execFile);
 
 async function main(): Promise<void> {
   const size = envNumber('BENCH_SIZE_MIB', 1024) * MiB;
   const runs = envNumber('BENCH_RUNS', 3);
-  const tuning = {
-    connections: envNumber('BENCH_CONNECTIONS', 2),
-    chunkSize: envNumber('BENCH_CHUNK_MIB', 2) * MiB,
-    inFlight: envNumber('BENCH_IN_FLIGHT', 8),
-  };
+  const tuning = engineTuningFromEnv();
   const dir = await mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'vmigrate-bench-copy-'));
   let nbdkit: Awaited<ReturnType<typeof startNbdkit>> | undefined;
   try {

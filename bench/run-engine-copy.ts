@@ -7,7 +7,7 @@ import { copyDisk } from '../copy/copy-disk';
 import type { CopyResult } from '../copy/copy-options';
 import { NbdClient } from '../nbd/nbd-client';
 import { FileBlockTarget } from '../target/local/file-block-target';
-import { createSparseFile } from './bench-files';
+import { createSparseFile, envNumber, MiB } from './bench-files';
 
 export interface EngineTuning {
   connections: number;
@@ -15,6 +15,15 @@ export interface EngineTuning {
   inFlight: number;
   /** Worker threads for sha256; undefined = the engine's default. */
   hashThreads?: number;
+}
+
+/** Engine settings for both benches: BENCH_CONNECTIONS, BENCH_CHUNK_MIB, BENCH_IN_FLIGHT. */
+export function engineTuningFromEnv(): EngineTuning {
+  return {
+    connections: envNumber('BENCH_CONNECTIONS', 2),
+    chunkSize: envNumber('BENCH_CHUNK_MIB', 2) * MiB,
+    inFlight: envNumber('BENCH_IN_FLIGHT', 8),
+  };
 }
 
 export interface EngineRun {

@@ -13,8 +13,9 @@ import { promisify } from 'node:util';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startNbdkit } from '../nbd/nbdkit';
-import { createSparseFile, envNumber, keystream, median, MiB, sha256File } from './bench-files';
-import { runEngineCopy, type EngineRun } from './run-engine-copy';
+import { createSparseFile, envNumber, keystream, median, MiB } from './bench-files';
+import { sha256File } from '../tools/disk-image';
+import { engineTuningFromEnv, runEngineCopy, type EngineRun } from './run-engine-copy';
 
 const run = promisify(execFile);
 const GRAIN = 64 * 1024; // extents start and end on 64 KiB, like VMFS/VMDK grains
@@ -42,11 +43,7 @@ async function main(): Promise<void> {
   const size = envNumber('BENCH_SPARSE_GIB', 4) * 1024 * MiB;
   const pct = envNumber('BENCH_ALLOC_PCT', 5);
   const runs = envNumber('BENCH_RUNS', 3);
-  const tuning = {
-    connections: envNumber('BENCH_CONNECTIONS', 2),
-    chunkSize: envNumber('BENCH_CHUNK_MIB', 2) * MiB,
-    inFlight: envNumber('BENCH_IN_FLIGHT', 8),
-  };
+  const tuning = engineTuningFromEnv();
   const dir = await mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'vmigrate-bench-sparse-'));
   const servers: Array<Awaited<ReturnType<typeof startNbdkit>>> = [];
   try {
