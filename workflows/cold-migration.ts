@@ -15,7 +15,18 @@ import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
 import { coldMigrationStateQuery, type ColdMigrationState } from './cold-migration-state';
 
-const NON_RETRYABLE = ['InvalidLogin', 'VmNotFound', 'UnknownSourceError', 'ConfigError', 'PreflightError', 'NetworkMappingError', 'VerificationError'];
+// Activities already mark these non-retryable (activities/failures.ts); listed here too so the policy says so.
+const NON_RETRYABLE = [
+  'InvalidLogin',
+  'VmNotFound',
+  'UnknownSourceError',
+  'ConfigError',
+  'PreflightError',
+  'NetworkMappingError',
+  'VerificationError',
+  'SourceChangedError',
+  'ExportSizeMismatchError',
+];
 
 /** Short calls against the vSphere API or the target cloud. */
 const control = proxyActivities<VmigrateActivities>({

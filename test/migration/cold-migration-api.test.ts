@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
+import { coldMigrationStateQuery } from '../../workflows/cold-migration-state';
 import { startApi, waitForMigration } from '../harness/api-server';
 import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
 
@@ -111,6 +112,11 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     expect(await env.powerState('web01')).toBe('poweredOff');
     const instance = await env.target.getInstance('proj1', 'web01');
     expect(instance).toMatchObject({ status: 'SHUTOFF' });
+
+    // The workflow's own `state` query (what the Web UI's Queries tab shows) agrees.
+    const state = await env.client.workflow.getHandle(id).query(coldMigrationStateQuery);
+    expect(state).toMatchObject({ stage: 'Completed', sourcePowerStateBefore: 'poweredOn', instance: { name: 'web01' } });
+    expect(state.disks[0]).toMatchObject({ bytesDone: GiB, volume: `${id}-disk0`, verification: { match: true } });
 
     // No secret reached the history: inputs, results and failures are all payloads in it.
     const historyText = JSON.stringify(await env.client.workflow.getHandle(id).fetchHistory());
