@@ -79,14 +79,7 @@ export class FileBlockTarget implements AllocationAwareTarget {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
-    this.checkRange('write', offset, data.length);
-    const [head, tail] = this.directSpan(offset, data);
-    if (head > 0) await this.writeBuffered(offset, data.subarray(0, head));
-    if (tail > head) {
-      const mid = data.subarray(head, tail);
-      if (!(await this.transferDirect('write', offset + head, mid))) await this.writeBuffered(offset + head, mid);
-    }
-    if (data.length > tail) await this.writeBuffered(offset + tail, data.subarray(tail));
+    await this.transfer('write', offset, data);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -96,14 +89,20 @@ export class FileBlockTarget implements AllocationAwareTarget {
   }
 
   async readInto(offset: number, out: Buffer): Promise<void> {
-    this.checkRange('read', offset, out.length);
-    const [head, tail] = this.directSpan(offset, out);
-    if (head > 0) await this.readBuffered(offset, out.subarray(0, head));
+    await this.transfer('read', offset, out);
+  }
+
+  /** The aligned middle of `buf` goes through the O_DIRECT fd when it can; the unaligned head and tail are buffered. */
+  private async transfer(op: 'read' | 'write', offset: number, buf: Buffer): Promise<void> {
+    this.checkRange(op, offset, buf.length);
+    const buffered = (at: number, part: Buffer) => (op === 'write' ? this.writeBuffered(at, part) : this.readBuffered(at, part));
+    const [head, tail] = this.directSpan(offset, buf);
+    if (head > 0) await buffered(offset, buf.subarray(0, head));
     if (tail > head) {
-      const mid = out.subarray(head, tail);
-      if (!(await this.transferDirect('read', offset + head, mid))) await this.readBuffered(offset + head, mid);
+      const mid = buf.subarray(head, tail);
+      if (!(await this.transferDirect(op, offset + head, mid))) await buffered(offset + head, mid);
     }
-    if (out.length > tail) await this.readBuffered(offset + tail, out.subarray(tail));
+    if (buf.length > tail) await buffered(offset + tail, buf.subarray(tail));
   }
 
   /** Durable: both fds (fdatasync is per inode, but the contract is "everything written through either"). */

@@ -13,6 +13,23 @@ beforeEach(() => {
 });
 afterEach(() => fx.cleanup());
 
+/**
+ * A first attempt whose source fails after 30 MiB, checkpointing after every chunk; returns its last watermark.
+ * One chunk in flight, otherwise every read up to the failure can be issued before any chunk (and checkpoint) ends.
+ */
+async function failedFirstAttempt(disk: ReturnType<typeof scatteredDisk>, target: Parameters<typeof copyDisk>[1]): Promise<number> {
+  const checkpoints: CopyCheckpoint[] = [];
+  await expect(
+    copyDisk([new ScriptedSource(disk.content, disk.allocation, { failAfterBytes: 30 * MiB })], target, {
+      digestLogPath: fx.digestLogPath,
+      inFlight: 1,
+      checkpointBytes: 1,
+      onCheckpoint: (c) => void checkpoints.push(c),
+    }),
+  ).rejects.toThrow();
+  return checkpoints[checkpoints.length - 1].bytesDone;
+}
+
 /** 64 MiB, data scattered over the whole disk with holes between. */
 function scatteredDisk() {
   const ranges: Array<[number, number]> = [];
@@ -120,16 +137,7 @@ describe('copyDisk checkpoints and resume', () => {
   test('rounds an off-grid resume point down to the chunk grid', async () => {
     const disk = scatteredDisk();
     const { target } = await fx.volume(disk.content.length);
-    const checkpoints: CopyCheckpoint[] = [];
-    await expect(
-      copyDisk([new ScriptedSource(disk.content, disk.allocation, { failAfterBytes: 30 * MiB })], target, {
-        digestLogPath: fx.digestLogPath,
-        inFlight: 1,
-        checkpointBytes: 1,
-        onCheckpoint: (c) => void checkpoints.push(c),
-      }),
-    ).rejects.toThrow();
-    const watermark = checkpoints[checkpoints.length - 1].bytesDone;
+    const watermark = await failedFirstAttempt(disk, target);
     const fresh = new ScriptedSource(disk.content, disk.allocation);
     const result = await copyDisk([fresh], target, { digestLogPath: fx.digestLogPath, resumeFrom: watermark + 12345 });
     expect(result.resumedFrom).toBe(watermark);
@@ -139,16 +147,7 @@ describe('copyDisk checkpoints and resume', () => {
   test('without the digest log (or with another chunk size) a resume starts over instead of trusting it', async () => {
     const disk = scatteredDisk();
     const { target } = await fx.volume(disk.content.length);
-    const checkpoints: CopyCheckpoint[] = [];
-    await expect(
-      copyDisk([new ScriptedSource(disk.content, disk.allocation, { failAfterBytes: 30 * MiB })], target, {
-        digestLogPath: fx.digestLogPath,
-        inFlight: 1, // otherwise every read up to the failure can be issued before any chunk (and checkpoint) finishes
-        checkpointBytes: 1,
-        onCheckpoint: (c) => void checkpoints.push(c),
-      }),
-    ).rejects.toThrow();
-    const watermark = checkpoints[checkpoints.length - 1].bytesDone;
+    const watermark = await failedFirstAttempt(disk, target);
     expect(watermark).toBeGreaterThan(0);
 
     const otherGrid = await copyDisk([new ScriptedSource(disk.content, disk.allocation)], target, {
