@@ -1,5 +1,3 @@
-import type { VerificationResult } from './copy-options';
-
 /** The target does not hold what the source held. Names the first chunk that differs so it can be inspected. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';
@@ -7,7 +5,7 @@ export class VerificationError extends Error {
   constructor(
     readonly firstMismatchOffset: number,
     readonly chunkSize: number,
-    readonly verification: VerificationResult,
+    readonly verification: { algorithm: string; source: string; target: string; match: boolean },
   ) {
     super(
       `verification failed: target differs from source in the chunk at offset ${firstMismatchOffset} ` +
