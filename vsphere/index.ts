@@ -1,5 +1,7 @@
 /** Public surface of the vSphere (vim25 SOAP) client. */
 export { VimClient } from './vim-client';
+export { queryAllChangedAreas, ChangedAreasError } from './changed-areas';
+export type { ChangedAreasErrorReason, ChangedArea, QueryAllChangedAreasOptions } from './changed-areas';
 export type { VimConnectOptions, ServiceContent } from './vim-client';
 export type { MoRef, ObjectContent } from './vim-types';
 export type { VmHardware, VmDisk, VmNic, PowerState } from './vm-hardware';

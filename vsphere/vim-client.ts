@@ -1,14 +1,15 @@
 /**
  * A minimal vim25 (vSphere Web Services) client for what vmigrate needs:
- * session, finding a VM, reading its hardware, powering it off, tasks, and
+ * session, finding a VM, reading its hardware, powering it off (or shutting
+ * the guest down), tasks, snapshots and Changed Block Tracking queries, and
  * datastore file URLs for the data plane.
  */
 import { XNode, child, children, textAt } from './soap-reply';
 import { SoapTransport, safeUrl } from './soap-transport';
 import { req, PropertyFilterSpec } from './vim-requests';
 import { VimError, VimFaultError, VimTaskTimeoutError, VmNotFoundError, faultError } from './vim-faults';
-import { MoRef, ObjectContent, objectContentOf, requireMoRef, moRefOf, toPlain, moRefToString } from './vim-types';
-import { PowerState, VM_HARDWARE_PATHS, VmHardware, devicesOf, isNic, networkRefOf, parseDatastorePath, parsePowerState, vmHardwareFrom } from './vm-hardware';
+import { MoRef, ObjectContent, intOf, objectContentOf, requireMoRef, moRefOf, toPlain, moRefToString } from './vim-types';
+import { PowerState, VM_HARDWARE_PATHS, VmHardware, devicesOf, disksOf, isNic, networkRefOf, parseDatastorePath, parsePowerState, vmHardwareFrom } from './vm-hardware';
 
 export type { MoRef } from './vim-types';
 
@@ -225,7 +226,106 @@ export class VimClient {
     await this.runVmTask('PowerOnVM_Task', vm, req.powerOnVmTask(vm), opts);
   }
 
-  private async runVmTask(method: string, vm: MoRef, body: string, opts: { timeoutMs?: number }): Promise<void> {
+  /**
+   * Guest OS shutdown (ShutdownGuest). Returns once vSphere accepted the request, not when the guest is off:
+   * poll the power state and fall back to powerOff. Faults: ToolsUnavailable (no VMware Tools running),
+   * InvalidPowerState (not powered on).
+   */
+  async shutdownGuest(vm: MoRef): Promise<void> {
+    try {
+      await this.call('ShutdownGuest', req.shutdownGuest(vm));
+    } catch (err) {
+      if (err instanceof VimFaultError && err.faultType === 'ManagedObjectNotFound') throw new VmNotFoundError({ moref: vm.value });
+      throw err;
+    }
+  }
+
+  /** Turns Changed Block Tracking on or off (ReconfigVM_Task with changeTrackingEnabled) and waits. */
+  async setChangeTracking(vm: MoRef, enabled: boolean, opts: { timeoutMs?: number } = {}): Promise<void> {
+    await this.runVmTask('ReconfigVM_Task', vm, req.reconfigVmTask(vm, { changeTrackingEnabled: enabled }), opts);
+  }
+
+  /** CreateSnapshot_Task without memory and without quiescing; returns the new VirtualMachineSnapshot. */
+  async createSnapshot(vm: MoRef, name: string, description: string, opts: { timeoutMs?: number } = {}): Promise<MoRef> {
+    const result = await this.runVmTask('CreateSnapshot_Task', vm, req.createSnapshotTask(vm, name, description, false, false), opts);
+    const ref = result as MoRef | undefined;
+    if (!ref || typeof ref !== 'object' || typeof ref.value !== 'string' || ref.type !== 'VirtualMachineSnapshot') {
+      throw new VimError(`CreateSnapshot_Task on ${vm.value} returned no snapshot reference`, false);
+    }
+    return { type: ref.type, value: ref.value };
+  }
+
+  /** RemoveSnapshot_Task (children kept, disks consolidated) and wait. */
+  async removeSnapshot(snapshot: MoRef, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const task = requireMoRef(
+      child(await this.call('RemoveSnapshot_Task', req.removeSnapshotTask(snapshot, false, true)), 'returnval'),
+      'RemoveSnapshot_Task result',
+    );
+    await this.waitForTask(task, opts);
+  }
+
+  /** The VM's snapshots (snapshot.rootSnapshotList flattened, parents before children); [] when it has none. */
+  async listSnapshots(vm: MoRef): Promise<Array<{ snapshot: MoRef; name: string; description: string; createTime: string }>> {
+    const info = (await this.getProperties(vm, ['snapshot'])).get('snapshot');
+    const out: Array<{ snapshot: MoRef; name: string; description: string; createTime: string }> = [];
+    const walk = (trees: XNode[]) => {
+      for (const t of trees) {
+        out.push({
+          snapshot: requireMoRef(child(t, 'snapshot'), 'VirtualMachineSnapshotTree.snapshot'),
+          name: textAt(t, 'name') ?? '',
+          description: textAt(t, 'description') ?? '',
+          createTime: textAt(t, 'createTime') ?? '',
+        });
+        walk(children(t, 'childSnapshotList'));
+      }
+    };
+    walk(children(info, 'rootSnapshotList'));
+    return out;
+  }
+
+  /**
+   * The disks of a snapshot (its config.hardware.device), shaped as getVmHardware's: `flatFileName` is the
+   * snapshot's frozen base file and `changeId` the snapshot's change id (unset when CBT was off).
+   */
+  async getSnapshotDisks(snapshot: MoRef): Promise<VmHardware['disks']> {
+    const props = await this.getProperties(snapshot, ['config.hardware.device']);
+    if (!props.has('config.hardware.device')) {
+      throw new VimError(`snapshot ${snapshot.value} has no readable configuration`, false);
+    }
+    return disksOf(props);
+  }
+
+  /**
+   * One QueryChangedDiskAreas call: the changed areas of one window [startOffset, startOffset+length), which
+   * may end before the disk does (see queryAllChangedAreas in changed-areas.ts for the loop). `snapshot`
+   * unset compares against the current disk, which vSphere allows only for a powered-off VM. changeId "*"
+   * returns the allocated areas. Faults come as VimFaultError (e.g. InvalidArgument for a stale change id
+   * or a startOffset at or past the capacity, FileFault for unusable tracking data).
+   */
+  async queryChangedDiskAreas(
+    vm: MoRef,
+    snapshot: MoRef | undefined,
+    deviceKey: number,
+    startOffset: number,
+    changeId: string,
+  ): Promise<{ startOffset: number; length: number; changedArea: Array<{ start: number; length: number }> }> {
+    const rv = child(
+      await this.call('QueryChangedDiskAreas', req.queryChangedDiskAreas(vm, snapshot, deviceKey, startOffset, changeId)),
+      'returnval',
+    );
+    const int = (node: XNode | undefined, what: string): number => {
+      const n = intOf(node);
+      if (n === undefined) throw new VimError(`malformed QueryChangedDiskAreas reply: ${what} is missing or not an integer`, false);
+      return n;
+    };
+    return {
+      startOffset: int(child(rv, 'startOffset'), 'startOffset'),
+      length: int(child(rv, 'length'), 'length'),
+      changedArea: children(rv, 'changedArea').map((a) => ({ start: int(child(a, 'start'), 'changedArea.start'), length: int(child(a, 'length'), 'changedArea.length') })),
+    };
+  }
+
+  private async runVmTask(method: string, vm: MoRef, body: string, opts: { timeoutMs?: number }): Promise<unknown> {
     let task: MoRef;
     try {
       task = requireMoRef(child(await this.call(method, body), 'returnval'), `${method} result`);
@@ -233,7 +333,7 @@ export class VimClient {
       if (err instanceof VimFaultError && err.faultType === 'ManagedObjectNotFound') throw new VmNotFoundError({ moref: vm.value });
       throw err;
     }
-    await this.waitForTask(task, opts);
+    return this.waitForTask(task, opts);
   }
 
   /**

@@ -79,4 +79,23 @@ export const req = {
 
   powerOffVmTask: (vm: MoRef) => moRefEl('_this', vm),
   powerOnVmTask: (vm: MoRef) => moRefEl('_this', vm),
+
+  shutdownGuest: (vm: MoRef) => moRefEl('_this', vm),
+
+  /** ReconfigVM_Task with a VirtualMachineConfigSpec holding only what is given. */
+  reconfigVmTask: (vm: MoRef, spec: { changeTrackingEnabled?: boolean }) =>
+    moRefEl('_this', vm) + raw('spec', el('changeTrackingEnabled', spec.changeTrackingEnabled)),
+
+  createSnapshotTask: (vm: MoRef, name: string, description: string, memory: boolean, quiesce: boolean) =>
+    moRefEl('_this', vm) + el('name', name) + el('description', description) + el('memory', memory) + el('quiesce', quiesce),
+
+  removeSnapshotTask: (snapshot: MoRef, removeChildren: boolean, consolidate?: boolean) =>
+    moRefEl('_this', snapshot) + el('removeChildren', removeChildren) + el('consolidate', consolidate),
+
+  queryChangedDiskAreas: (vm: MoRef, snapshot: MoRef | undefined, deviceKey: number, startOffset: number, changeId: string) =>
+    moRefEl('_this', vm) +
+    (snapshot ? moRefEl('snapshot', snapshot) : '') +
+    el('deviceKey', deviceKey) +
+    el('startOffset', startOffset) +
+    el('changeId', changeId),
 };

@@ -148,6 +148,13 @@ export function devicesOf(props: ReadonlyMap<string, XNode>): XNode[] {
   return children(props.get('config.hardware.device'), 'VirtualDevice');
 }
 
+/** The virtual disks of a config.hardware.device property, of a VM or of a VirtualMachineSnapshot. */
+export function disksOf(props: ReadonlyMap<string, XNode>): VmDisk[] {
+  return devicesOf(props)
+    .filter((d) => d.xsiType === 'VirtualDisk')
+    .map(mapDisk);
+}
+
 /**
  * Maps retrieved VM properties (VM_HARDWARE_PATHS) to VmHardware. The
  * datacenter and the names of distributed port groups come from separate

@@ -51,6 +51,17 @@ func relocateDatastore(model *simulator.Model, name, dir string) (string, error)
 	return dir, nil
 }
 
+// datastoreDirs maps each datastore's name to its local directory (after relocateDatastore).
+func datastoreDirs(model *simulator.Model) map[string]string {
+	out := map[string]string{}
+	for _, e := range model.Map().All("Datastore") {
+		if d, ok := e.(*simulator.Datastore); ok {
+			out[d.Name] = d.Summary.Url
+		}
+	}
+	return out
+}
+
 // copyTree copies the regular files of src into dst (model VM files are tiny).
 func copyTree(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {

@@ -13,6 +13,10 @@ import path from 'node:path';
 /** Spec of the VMs to create (mirrors simSpec in spec.go; unknown fields are rejected there). */
 export interface SimSpec {
   vms: SimVmSpec[];
+  /** Changed Block Tracking block size: the granularity of QueryChangedDiskAreas areas (default 64). */
+  cbtBlockSizeKiB?: number;
+  /** Span one QueryChangedDiskAreas answer covers at most, so callers must loop (default 256). */
+  cbtWindowMiB?: number;
 }
 
 export interface SimVmSpec {
@@ -25,6 +29,11 @@ export interface SimVmSpec {
   /** Default poweredOn. */
   powerState?: 'poweredOn' | 'poweredOff';
   changeTrackingEnabled?: boolean;
+  /**
+   * What ShutdownGuest does (default 'works': the VM powers off at once). 'ignored': the call succeeds but the
+   * guest never shuts down; 'tools-unavailable': the call fails with ToolsUnavailable.
+   */
+  guestShutdown?: 'works' | 'ignored' | 'tools-unavailable';
   disks?: SimDiskSpec[];
   nics?: SimNicSpec[];
 }
@@ -82,7 +91,17 @@ export interface Simulator {
   uploadDiskImage(vmName: string, diskIndex: number, localFilePath: string): Promise<void>;
   /** /folder URL of a file given relative to the datastore root, e.g. "vm/vm-flat.vmdk". */
   datastoreUrl(relPath: string): string;
+  /**
+   * TEST FAULT INJECTION (needs `testHooks`, on by default): the next `count` (default 1)
+   * QueryChangedDiskAreas calls for the VM misbehave. 'zero-length-window': a window of length 0 before the
+   * end of the disk; 'area-outside-disk': an extra changed area past the capacity; 'query-fault': a SOAP
+   * FileFault ("change tracking data invalid"); 'transient': HTTP 503 for the 1st, 3rd, ... affected call and
+   * a dropped connection (TCP reset) for the 2nd, 4th, .... count 0 clears a pending injection.
+   */
+  injectCbtFault(vmName: string, kind: CbtFaultKind, count?: number): Promise<void>;
 }
+
+export type CbtFaultKind = 'zero-length-window' | 'area-outside-disk' | 'query-fault' | 'transient';
 
 export interface StartSimulatorOptions {
   spec: SimSpec;
@@ -95,6 +114,8 @@ export interface StartSimulatorOptions {
   datastoreDir?: string;
   /** Milliseconds to wait for the ready line (default 60 s). */
   startTimeoutMs?: number;
+  /** Enable the simulator's test fault injection routes (-test-hooks; default true). */
+  testHooks?: boolean;
 }
 
 interface ReadyLine {
@@ -140,6 +161,7 @@ export async function startSimulator(opts: StartSimulatorOptions): Promise<Simul
   const args = ['-listen', '127.0.0.1:0', '-spec', specFile, '-stdin-exit', `-tls=${opts.tls ?? true}`];
   if (opts.username !== undefined) args.push('-username', opts.username, '-password', opts.password ?? '');
   if (opts.datastoreDir) args.push('-datastore-dir', opts.datastoreDir);
+  if (opts.testHooks ?? true) args.push('-test-hooks');
 
   // stdin stays open as a lifeline: the simulator exits if this process dies.
   const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -195,7 +217,33 @@ export async function startSimulator(opts: StartSimulatorOptions): Promise<Simul
       }
       await putFile(datastoreUrl(disk.flatPath), localFilePath, size);
     },
+    async injectCbtFault(vmName: string, kind: CbtFaultKind, count = 1) {
+      if (!(opts.testHooks ?? true)) throw new Error('injectCbtFault: the simulator was started with testHooks: false');
+      const status = await postJson(`${base}/vmigrate-test/cbt-fault`, { vm: vmName, kind, count });
+      if (status.code !== 204) throw new Error(`injectCbtFault(${vmName}, ${kind}): simulator answered HTTP ${status.code} ${status.body.trim()}`);
+    },
   };
+}
+
+/** POSTs a JSON body; resolves with the status and the (short) answer. */
+function postJson(url: string, body: unknown): Promise<{ code: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const data = Buffer.from(JSON.stringify(body));
+    const request = mod.request(
+      u,
+      { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': data.length }, rejectUnauthorized: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: text }));
+      },
+    );
+    request.on('error', reject);
+    request.end(data);
+  });
 }
 
 function readReadyLine(child: ChildProcess, timeoutMs: number, stderrTail: () => string): Promise<ReadyLine> {

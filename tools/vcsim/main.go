@@ -4,8 +4,9 @@
 // Why our own program instead of govmomi's vcsim binary: `go install
 // .../vcsim@v0.56.0` is impossible (vcsim is a separate module with a replace
 // directive), the stock binary cannot place named VMs with given disks, and we
-// need hooks the CLI lacks (datastore dir, sparse -flat.vmdk sizing, and later
-// Changed Block Tracking methods; see extend.go).
+// need hooks the CLI lacks (datastore dir, sparse -flat.vmdk sizing, Changed
+// Block Tracking with frozen snapshot copies, ShutdownGuest modes: see
+// extend.go and cbt.go; test fault injection with -test-hooks: testhooks.go).
 //
 // Protocol with the launcher (launch.ts): exactly one JSON line on stdout once
 // the server accepts requests; logs go to stderr; SIGTERM/SIGINT exit 0.
@@ -49,15 +50,16 @@ func main() {
 	specPath := flag.String("spec", "", "JSON file describing the VMs to create")
 	dsDir := flag.String("datastore-dir", "", "directory holding LocalDS_0's files (default: a temp dir removed on exit)")
 	stdinExit := flag.Bool("stdin-exit", false, "exit when stdin reaches EOF (so the simulator dies with its parent)")
+	testHooks := flag.Bool("test-hooks", false, "enable TEST FAULT INJECTION routes (POST /vmigrate-test/...; see testhooks.go)")
 	flag.Parse()
 
-	if err := run(*listen, *username, *password, *useTLS, *specPath, *dsDir, *stdinExit); err != nil {
+	if err := run(*listen, *username, *password, *useTLS, *specPath, *dsDir, *stdinExit, *testHooks); err != nil {
 		log.Printf("vcsim: %v", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, username, password string, useTLS bool, specPath, dsDir string, stdinExit bool) error {
+func run(listen, username, password string, useTLS bool, specPath, dsDir string, stdinExit, testHooks bool) error {
 	spec := &simSpec{}
 	if specPath != "" {
 		var err error
@@ -98,8 +100,13 @@ func run(listen, username, password string, useTLS bool, specPath, dsDir string,
 
 	flats := newFlatFiles(dir)
 	// Must be registered before NewServer, which adds the stock /folder/ route.
-	model.Service.ServeMux = newMux(model.Service, flats)
-	installExtensions(model)
+	mux := newMux(model.Service, flats)
+	model.Service.ServeMux = mux
+	ext := newExtensions(spec, datastoreDirs(model))
+	installExtensions(model, ext)
+	if testHooks {
+		registerTestHooks(mux, model.Service, ext)
+	}
 
 	server := model.Service.NewServer()
 	defer server.Close()
@@ -110,6 +117,7 @@ func run(listen, username, password string, useTLS bool, specPath, dsDir string,
 	if err != nil {
 		return err
 	}
+	ext.registerVMs(spec, vms)
 
 	u := *server.URL
 	u.User = nil // never print credentials

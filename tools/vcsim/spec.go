@@ -19,6 +19,10 @@ import (
 // simSpec mirrors SimSpec in launch.ts.
 type simSpec struct {
 	VMs []vmSpec `json:"vms"`
+	// Changed Block Tracking granularity (default 64 KiB) and the span one
+	// QueryChangedDiskAreas answer covers (default 256 MiB); see cbt.go.
+	CbtBlockSizeKiB int64 `json:"cbtBlockSizeKiB"`
+	CbtWindowMiB    int64 `json:"cbtWindowMiB"`
 }
 
 type vmSpec struct {
@@ -31,6 +35,8 @@ type vmSpec struct {
 	ChangeTrackingEnabled bool       `json:"changeTrackingEnabled"`
 	Disks                 []diskSpec `json:"disks"`
 	NICs                  []nicSpec  `json:"nics"`
+	// ShutdownGuest behaviour: works (default) | ignored | tools-unavailable; see extend.go.
+	GuestShutdown string `json:"guestShutdown"`
 }
 
 type diskSpec struct {
@@ -75,12 +81,20 @@ func loadSpec(p string) (*simSpec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("spec %s: %w", p, err)
 	}
+	if s.CbtBlockSizeKiB < 0 || s.CbtWindowMiB < 0 {
+		return nil, fmt.Errorf("spec %s: cbtBlockSizeKiB and cbtWindowMiB must not be negative (0 = default)", p)
+	}
 	seen := map[string]bool{}
 	for i, vm := range s.VMs {
 		if vm.Name == "" || strings.ContainsAny(vm.Name, "/[]") || seen[vm.Name] {
 			return nil, fmt.Errorf("spec %s: vms[%d]: missing, duplicate or invalid name %q", p, i, vm.Name)
 		}
 		seen[vm.Name] = true
+		switch vm.GuestShutdown {
+		case "", "works", "ignored", "tools-unavailable":
+		default:
+			return nil, fmt.Errorf("spec %s: vm %s: guestShutdown must be works, ignored or tools-unavailable, not %q", p, vm.Name, vm.GuestShutdown)
+		}
 		for j, d := range vm.Disks {
 			if d.CapacityMiB <= 0 {
 				return nil, fmt.Errorf("spec %s: vm %s: disks[%d].capacityMiB must be > 0", p, vm.Name, j)
