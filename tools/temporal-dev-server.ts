@@ -99,6 +99,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const killOnExit = () => child.kill('SIGTERM');
   process.once('exit', killOnExit);
   await waitForPort(ip, port, child, 30_000, () => output);
+  if (opts.uiPort) await waitForPort(ip, opts.uiPort, child, 30_000, () => output);
   // The frontend answers before the namespace is registered; give it a moment via a real RPC in callers
   // (Connection.connect retries) rather than sleeping here.
   return {

@@ -1,15 +1,22 @@
-import { startDevServer } from '../../tools/temporal-dev-server';
+import { freePort, startDevServer } from '../../tools/temporal-dev-server';
 
 /**
  * One real Temporal dev server (the CLI installed by scripts/setup.sh) for the whole jest run; every test uses its
- * own task queue. TEMPORAL_ADDRESS set by the caller means "use that server instead".
+ * own task queue. TEMPORAL_ADDRESS set by the caller means "use that server instead" (then pass its Web UI's URL as
+ * VMIGRATE_TEST_TEMPORAL_UI_URL, or the tests that drive the UI are skipped).
+ * The server also serves its embedded Web UI on a free port (the same process, so it costs next to nothing):
+ * VMIGRATE_TEST_TEMPORAL_UI_URL, for test/harness/temporal-web-ui.ts.
  */
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEMPORAL_ADDRESS) {
     process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS;
     return;
   }
-  const server = await startDevServer({ logLevel: 'error' });
+  const port = await freePort();
+  let uiPort = await freePort();
+  while (uiPort === port) uiPort = await freePort();
+  const server = await startDevServer({ logLevel: 'error', port, uiPort });
   (globalThis as { __vmigrateDevServer?: unknown }).__vmigrateDevServer = server;
   process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS = server.address;
+  if (server.uiUrl) process.env.VMIGRATE_TEST_TEMPORAL_UI_URL = server.uiUrl;
 }
