@@ -19,6 +19,7 @@ export function asActivityFailure(err: unknown): unknown {
     err instanceof NetworkMappingError ||
     err instanceof PreflightError ||
     err instanceof SourceChangedError ||
+    err instanceof SnapshotGoneError ||
     err instanceof ExportSizeMismatchError ||
     (err instanceof NbdkitError && err.code === 'ENOENT') ||
     (err instanceof VimError && !err.retryable) ||
@@ -45,4 +46,9 @@ export class PreflightError extends Error {
 /** The source VM no longer matches what preflight saw (a disk removed or replaced mid-migration). */
 export class SourceChangedError extends Error {
   override name = 'SourceChangedError';
+}
+
+/** A sync's snapshot disappeared (removed by someone else): redo the sync from a new snapshot. */
+export class SnapshotGoneError extends Error {
+  override name = 'SnapshotGoneError';
 }

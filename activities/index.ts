@@ -1,11 +1,14 @@
 import type { ActivityDeps } from './activity-deps';
 import { createDiskActivities } from './disk-activities';
+import { createInstanceActivities } from './instance-activities';
+import { createSyncActivities } from './sync-activities';
 import { createTargetActivities } from './target-activities';
 import { createVmActivities } from './vm-activities';
 
 export type { ActivityDeps } from './activity-deps';
 export type { SourceVmPlan, PowerOffResult } from './vm-activities';
 export type { ExportSessionReport, SourceInspection, ExportDiskInput, ExportDiskProgress, ExportDiskResult } from './disk-activities';
+export type { ChangeTrackingReport, SyncSnapshot, SyncMode, SyncDiskInput, SyncDiskProgress, SyncDiskResult, ShutdownSourceResult } from './sync-activities';
 export type { GuestFixReport, FinalizeInput } from './target-activities';
 
 /** Every activity a vmigrate worker registers, built from its dependencies. */
@@ -13,7 +16,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createVmActivities(deps),
     ...createDiskActivities(deps),
+    ...createSyncActivities(deps),
     ...createTargetActivities(deps),
+    ...createInstanceActivities(deps),
   };
 }
 

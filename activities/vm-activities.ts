@@ -34,7 +34,7 @@ const VM_TASK_TIMEOUT_MS = 4 * 60 * 1000;
 export function createVmActivities(deps: ActivityDeps) {
   return {
     /** Queued stage: read-only checks before anything is touched: VM exists, NICs mapped, flavor fits. */
-    async preflight(input: { sourceId: string; vm: VmSelector; target: TargetSpec }): Promise<SourceVmPlan> {
+    async preflight(input: { sourceId: string; vm: VmSelector; target: TargetSpec; kind?: 'cold' | 'warm' }): Promise<SourceVmPlan> {
       return failuresTranslated(() =>
         withVmSession(deps.config, input.sourceId, input.vm, async ({ client, vm }) => {
           const hw = await client.getVmHardware(vm);
@@ -54,7 +54,8 @@ export function createVmActivities(deps: ActivityDeps) {
                 `(${hw.numCPU} vCPU, ${hw.memoryMB} MB); choose one that matches or exceeds it`,
             );
           }
-          if (hw.powerState !== 'poweredOff') warnings.push(`VM ${hw.name} was ${hw.powerState}; it is powered off for the migration`);
+          // A warm migration keeps the source running until cutover.
+          if (hw.powerState !== 'poweredOff' && input.kind !== 'warm') warnings.push(`VM ${hw.name} was ${hw.powerState}; it is powered off for the migration`);
           return {
             moref: vm.value,
             name: hw.name,

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { ColdMigrationInput } from '../shared/migration-input';
+import type { ColdMigrationInput, CutoverRequest, WarmMigrationInput } from '../shared/migration-input';
 import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
 import type { Flavor } from '../target/target-driver';
-import { createMigrationRequest, fieldErrors } from './migration-request';
+import { createMigrationRequest, cutoverRequest, fieldErrors } from './migration-request';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { readWorkflowRecord, type WorkflowRecord } from './workflow-history';
 
 /** Workflow types the API shows as migrations. */
-const MIGRATION_WORKFLOW_TYPES = ['coldMigration'];
+const MIGRATION_WORKFLOW_TYPES = ['coldMigration', 'warmMigration'];
+/** How long GET waits for a running migration's `state` query before answering without it (no worker up). */
+const STATE_QUERY_TIMEOUT_MS = 3000;
 
 export interface ApiDeps {
   client: Client;
@@ -31,7 +33,7 @@ export function createApp(deps: ApiDeps): express.Express {
   async function runningMigrationOf(sourceVm: string): Promise<string | undefined> {
     // List-filter string literals have no escape syntax we can rely on; names with quotes skip this check.
     if (/['"\\]/.test(sourceVm)) return undefined;
-    for await (const wf of deps.client.workflow.list({ query: `SourceVm = '${sourceVm}' AND ExecutionStatus = 'Running'` })) {
+    for await (const wf of deps.client.workflow.list({ query: `SourceVm = '${sourceVm}' AND ExecutionStatus = 'Running' AND TaskQueue = '${deps.taskQueue}'` })) {
       return wf.workflowId;
     }
     return undefined;
@@ -67,18 +69,20 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     const migrationId = `mig-${randomUUID().slice(0, 13)}`;
     const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target: body.target };
+    const warm = body.kind === 'warm';
     try {
-      await deps.client.workflow.start('coldMigration', {
+      await deps.client.workflow.start(warm ? 'warmMigration' : 'coldMigration', {
         workflowId: migrationId,
         taskQueue: deps.taskQueue,
-        args: [input],
+        args: warm ? [{ ...input, warm: body.warm ?? {} } satisfies WarmMigrationInput] : [input],
         typedSearchAttributes: [
           { key: MigrationState, value: 'Queued' },
-          { key: MigrationKind, value: 'cold' },
+          { key: MigrationKind, value: body.kind },
           { key: ProjectId, value: body.target.project },
           { key: SourceVm, value: sourceVm },
         ],
-        staticSummary: `Cold migration of ${body.vm.name ?? body.vm.moref} from ${body.sourceId} into ${body.target.project}`,
+        staticSummary: `${warm ? 'Warm' : 'Cold'} migration of ${body.vm.name ?? body.vm.moref} from ${body.sourceId} into ${body.target.project}`,
+        staticDetails: warm ? 'Cut over with the `cutover` signal (input `{"actor": "your name"}`) once the migration is **Ready**.' : undefined,
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -91,7 +95,12 @@ export function createApp(deps: ApiDeps): express.Express {
     res.status(202).location(`/migrations/${migrationId}`).json({
       id: migrationId,
       stage: 'Queued',
-      links: { self: `/migrations/${migrationId}`, events: `/migrations/${migrationId}/events` },
+      kind: body.kind,
+      links: {
+        self: `/migrations/${migrationId}`,
+        events: `/migrations/${migrationId}/events`,
+        ...(warm ? { cutover: `/migrations/${migrationId}/cutover` } : {}),
+      },
     });
   });
 
@@ -127,14 +136,60 @@ export function createApp(deps: ApiDeps): express.Express {
     return rec;
   }
 
+  /** A running migration's own view (sync statistics, forecast, cutover); undefined when no worker answers in time. */
+  async function liveState(rec: WorkflowRecord): Promise<unknown> {
+    if (rec.status !== 'RUNNING' || rec.workflowType !== 'warmMigration') return undefined;
+    const query = deps.client.workflow.getHandle(rec.workflowId).query('state');
+    const timeout = new Promise<undefined>((resolve) => {
+      setTimeout(() => resolve(undefined), STATE_QUERY_TIMEOUT_MS).unref();
+    });
+    return Promise.race([query.catch(() => undefined), timeout]);
+  }
+
   app.get('/migrations/:id', async (req, res) => {
     const rec = await readMigration(req.params.id, res);
-    if (rec) res.json(migrationStatus(rec));
+    if (rec) res.json(migrationStatus(rec, (await liveState(rec)) as never));
   });
 
   app.get('/migrations/:id/events', async (req, res) => {
     const rec = await readMigration(req.params.id, res);
     if (rec) res.json({ id: req.params.id, events: migrationEvents(rec) });
+  });
+
+  /** Warm migrations: ask for the cutover (an Update, so a cutover that cannot happen now is refused with the reason). */
+  app.post('/migrations/:id/cutover', async (req, res) => {
+    const parsed = cutoverRequest.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      res.status(400).json({ error: 'invalid request', issues: fieldErrors(parsed.error) });
+      return;
+    }
+    const handle = deps.client.workflow.getHandle(req.params.id);
+    const description = await handle.describe();
+    if (!MIGRATION_WORKFLOW_TYPES.includes(description.type)) {
+      res.status(404).json({ error: `no migration with id '${req.params.id}'` });
+      return;
+    }
+    if (description.type !== 'warmMigration') {
+      res.status(409).json({ error: `migration ${req.params.id} is a cold migration; only warm migrations have a cutover` });
+      return;
+    }
+    if (description.status.name !== 'RUNNING') {
+      res.status(409).json({ error: `migration ${req.params.id} has already ended (${description.status.name})` });
+      return;
+    }
+    const request: CutoverRequest = { actor: parsed.data.actor ?? 'api', at: parsed.data.at };
+    try {
+      const accepted = await handle.executeUpdate('cutover', { args: [request] });
+      deps.logger.info({ migrationId: req.params.id, actor: request.actor, at: request.at }, 'cutover accepted');
+      res.status(202).json({ id: req.params.id, ...(accepted as object) });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        // The workflow's validator refused it (not Ready, already requested): its message is the reason.
+        res.status(409).json({ error: 'cutover refused', reason: err.cause?.message ?? err.message });
+        return;
+      }
+      throw err;
+    }
   });
 
   app.post('/migrations/:id/cancel', async (req, res) => {

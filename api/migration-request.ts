@@ -18,8 +18,25 @@ const networkMapping = z
   .strict()
   .refine((m) => !!m.sourceMac !== !!m.sourceNetwork, { message: 'give exactly one of sourceMac or sourceNetwork', path: ['sourceMac'] });
 
+const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}T/.test(v), 'must be an ISO 8601 time like 2026-11-22T18:00:00Z');
+
+const warmOptions = z
+  .object({
+    syncIntervalSeconds: z.number().int().min(1, 'must be at least 1 second').max(7 * 24 * 3600, 'must be at most a week').optional(),
+    shutdownSource: z.boolean().optional(),
+    shutdownTimeoutSeconds: z.number().int().min(1).max(3600).optional(),
+    startTarget: z.boolean().optional(),
+    cutoverAt: isoTime.optional(),
+    deleteVolumesOnCancel: z.boolean().optional(),
+    syncsPerRun: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
 export const createMigrationRequest = z
   .object({
+    /** cold (default): source off, one copy. warm: CBT syncs while the source runs, then a cutover. */
+    kind: z.enum(['cold', 'warm']).default('cold'),
+    warm: warmOptions.optional(),
     sourceId: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'must be a configured source id'),
     vm: z
       .object({ name: z.string().min(1).optional(), moref: z.string().regex(/^vm-\d+$/, 'must look like vm-123').optional() })
@@ -37,6 +54,15 @@ export const createMigrationRequest = z
         machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),
       })
       .strict(),
+  })
+  .strict()
+  .refine((b) => b.kind === 'warm' || b.warm === undefined, { message: 'warm options need "kind": "warm"', path: ['warm'] });
+
+/** POST /migrations/:id/cutover body (all optional). */
+export const cutoverRequest = z
+  .object({
+    actor: z.string().min(1).max(100).optional(),
+    at: isoTime.optional(),
   })
   .strict();
 

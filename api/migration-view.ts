@@ -6,8 +6,14 @@ import type {
   GuestFixReport,
   PowerOffResult,
   SourceInspection,
+  ShutdownSourceResult,
   SourceVmPlan,
+  SyncDiskInput,
+  SyncDiskProgress,
+  SyncDiskResult,
+  SyncSnapshot,
 } from '../activities';
+import type { WarmMigrationState } from '../workflows/warm-migration-state';
 import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationEventName, MigrationStage } from '../shared/migration-stages';
 import type { InstanceRef } from '../target/target-driver';
@@ -42,9 +48,17 @@ const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
   'migration.completed': 'Completed',
   'migration.failed': 'Failed',
   'migration.cancelled': 'Cancelled',
+  'cbt.enabled': 'Queued',
+  'snapshot.created': 'Syncing',
+  'sync.progress': 'Syncing',
+  'snapshot.removed': 'Syncing',
+  'cutover.requested': 'Ready',
 };
 
-type Unstaged = Omit<MigrationEvent, 'stage'>;
+/** An event whose stage is not fixed by its name (a warm sync's events belong to FullSync, Syncing or CuttingOver). */
+type Unstaged = Omit<MigrationEvent, 'stage'> & { stage?: MigrationStage };
+
+const SYNC_STAGE: Record<string, MigrationStage> = { 'full sync': 'FullSync', 'incremental sync': 'Syncing', 'final sync': 'CuttingOver' };
 
 function activityEvents(a: ActivityRecord): Unstaged[] {
   const out: Unstaged[] = [];
@@ -79,6 +93,35 @@ function activityEvents(a: ActivityRecord): Unstaged[] {
       }
       break;
     }
+    case 'prepareChangeTracking':
+      if (completed) out.push({ name: 'cbt.enabled', time: iso(a.endedAt!), data: { ...(a.result as object) } });
+      break;
+    case 'createSyncSnapshot': {
+      const input = a.input as { sync: number; purpose: string };
+      if (completed) {
+        const r = a.result as SyncSnapshot;
+        out.push({ name: 'snapshot.created', stage: SYNC_STAGE[input.purpose], time: iso(a.endedAt!), data: { sync: input.sync, purpose: input.purpose, snapshot: r.name, disks: r.disks } });
+      }
+      break;
+    }
+    case 'syncDisk': {
+      const input = a.input as SyncDiskInput;
+      if (completed) {
+        const r = a.result as SyncDiskResult;
+        const { volume: _volume, ...data } = r;
+        out.push({ name: 'sync.progress', time: iso(a.endedAt!), disk: r.disk, data: { ...data, volume: r.volume.name } });
+      } else if (a.pending?.heartbeat) {
+        const h = a.pending.heartbeat as SyncDiskProgress;
+        out.push({ name: 'sync.progress', time: iso(a.pending.lastHeartbeatAt ?? Date.now()), disk: input.diskKey, live: true, data: { ...h } });
+      }
+      break;
+    }
+    case 'removeSyncSnapshots':
+      if (completed && (a.result as { removed: string[] }).removed.length) out.push({ name: 'snapshot.removed', time: iso(a.endedAt!), data: { ...(a.result as object) } });
+      break;
+    case 'shutdownSource':
+      if (completed) out.push({ name: 'source.powered_off', stage: 'CuttingOver', time: iso(a.endedAt!), data: { ...(a.result as ShutdownSourceResult) } });
+      break;
     case 'guestFix':
       if (a.startedAt !== undefined) out.push({ name: 'guest_fixes.started', time: iso(a.startedAt) });
       break;
@@ -91,12 +134,22 @@ function activityEvents(a: ActivityRecord): Unstaged[] {
 
 export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
   const events: Unstaged[] = rec.activities.flatMap(activityEvents);
+  for (const m of rec.messages.filter((x) => x.name === 'cutover')) {
+    events.push({ name: 'cutover.requested', time: iso(m.time), data: { via: m.kind, request: m.input, identity: m.identity } });
+  }
+  events.sort((x, y) => Date.parse(x.time) - Date.parse(y.time));
   if (rec.closedAt !== undefined) {
     if (rec.status === 'COMPLETED') events.push({ name: 'migration.completed', time: iso(rec.closedAt), data: { instance: (rec.result as { instance?: InstanceRef })?.instance } });
     else if (rec.status === 'CANCELLED') events.push({ name: 'migration.cancelled', time: iso(rec.closedAt) });
     else events.push({ name: 'migration.failed', time: iso(rec.closedAt), data: { status: rec.status, reason: rec.failure } });
   }
-  return events.map((e) => ({ ...e, stage: STAGE_OF[e.name] }));
+  // Snapshot removal belongs to the sync that made it: the stage of the snapshot event before it.
+  let syncStage: MigrationStage | undefined;
+  return events.map((e) => {
+    if (e.name === 'snapshot.created') syncStage = e.stage;
+    const stage = e.stage ?? (e.name === 'sync.progress' || e.name === 'snapshot.removed' ? syncStage : undefined) ?? STAGE_OF[e.name];
+    return { ...e, stage };
+  });
 }
 
 export interface DiskStatus {
@@ -132,9 +185,11 @@ export interface MigrationStatus {
   instance?: InstanceRef;
   warnings: string[];
   error?: string;
+  /** Warm migrations, while running: the workflow's own view (syncs, dirty rate, predicted downtime, cutover). */
+  warm?: Pick<WarmMigrationState, 'syncs' | 'totals' | 'forecast' | 'cutover' | 'lastSyncError' | 'nextSyncAt' | 'changeTracking' | 'run'>;
 }
 
-export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
+export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState): MigrationStatus {
   const input = rec.input as ColdMigrationInput;
   const plan = completedResult<SourceVmPlan>(rec, 'preflight');
   const copies = rec.activities.filter((a) => a.type === 'exportDisk');
@@ -184,8 +239,18 @@ export function migrationStatus(rec: WorkflowRecord): MigrationStatus {
     inspection: inspection && { osFamily: inspection.osFamily, guestId: inspection.guestId, firmware: inspection.firmware },
     guestConversion: guestFix && { converted: guestFix.converted, reason: guestFix.reason },
     instance,
-    warnings: [...(plan?.warnings ?? []), ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : [])],
+    warnings: live?.warnings ?? [...(plan?.warnings ?? []), ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : [])],
     error: rec.failure,
+    warm: live && {
+      run: live.run,
+      changeTracking: live.changeTracking,
+      syncs: live.syncs,
+      totals: live.totals,
+      forecast: live.forecast,
+      cutover: live.cutover,
+      lastSyncError: live.lastSyncError,
+      nextSyncAt: live.nextSyncAt,
+    },
   };
 }
 

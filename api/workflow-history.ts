@@ -38,6 +38,17 @@ export interface WorkflowRecord {
   failure?: string;
   searchAttributes: Record<string, unknown>;
   activities: ActivityRecord[];
+  /** Signals received and Updates accepted, in order (e.g. a warm migration's cutover, and who sent it). */
+  messages: MessageRecord[];
+}
+
+export interface MessageRecord {
+  kind: 'signal' | 'update';
+  name: string;
+  time: number;
+  input: unknown;
+  /** The sender's client identity as the server recorded it (e.g. the Web UI's). */
+  identity?: string;
 }
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -56,16 +67,27 @@ function failureMessage(f: temporal.api.failure.v1.IFailure | null | undefined):
   return msg;
 }
 
+/** Runs of one migration that are read back through continue-as-new (a warm migration's days of syncs). */
+const MAX_RUNS_READ = 50;
+
 export async function readWorkflowRecord(client: Client, workflowId: string): Promise<WorkflowRecord> {
   const handle = client.workflow.getHandle(workflowId);
   // describe() first: it turns an unknown id into WorkflowNotFoundError, where fetchHistory() throws a bare gRPC error.
   const description = await handle.describe();
-  const history = await handle.fetchHistory();
+  // The latest run's history, then each earlier run it continued from, so events cover the whole migration.
+  const runs: HistoryEvent[][] = [];
+  let runId: string | undefined = description.runId;
+  while (runId && runs.length < MAX_RUNS_READ) {
+    const events: HistoryEvent[] = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    runs.unshift(events);
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  }
   const converter = client.workflow.options.loadedDataConverter.payloadConverter;
-  return buildRecord(description, history.events ?? [], converter);
+  return buildRecord(description, runs, converter);
 }
 
-export function buildRecord(description: WorkflowExecutionDescription, events: HistoryEvent[], converter: PayloadConverter): WorkflowRecord {
+/** `runs`: the histories of the runs, oldest first (one for a workflow that never continued as new). */
+export function buildRecord(description: WorkflowExecutionDescription, runs: HistoryEvent[][], converter: PayloadConverter): WorkflowRecord {
   const decode = (p: temporal.api.common.v1.IPayloads | null | undefined) => fromPayloadsAtIndex(converter, 0, p?.payloads ?? []);
   const decodeOptional = (p: temporal.api.common.v1.IPayloads | null | undefined) => (p?.payloads?.length ? decode(p) : undefined);
   const bySchedule = new Map<number, ActivityRecord>();
@@ -79,35 +101,50 @@ export function buildRecord(description: WorkflowExecutionDescription, events: H
     input: undefined,
     searchAttributes: Object.fromEntries(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])),
     activities: [],
+    messages: [],
   };
-  for (const ev of events) {
-    const id = Number(ev.eventId);
+  for (const [run, ev] of runs.flatMap((events, i) => events.map((e) => [i, e] as const))) {
+    // Event ids restart in every run; scheduled-event ids are only unique within one.
+    const id = run * 1e9 + Number(ev.eventId);
+    const key = (scheduledEventId: unknown) => run * 1e9 + Number(scheduledEventId);
     if (ev.workflowExecutionStartedEventAttributes) {
-      record.input = decode(ev.workflowExecutionStartedEventAttributes.input);
+      record.input ??= decode(ev.workflowExecutionStartedEventAttributes.input);
     } else if (ev.activityTaskScheduledEventAttributes) {
       const a = ev.activityTaskScheduledEventAttributes;
       const rec: ActivityRecord = { type: a.activityType?.name ?? '?', activityId: a.activityId ?? '', scheduledEventId: id, scheduledAt: ms(ev.eventTime), input: decode(a.input) };
       bySchedule.set(id, rec);
       record.activities.push(rec);
     } else if (ev.activityTaskStartedEventAttributes) {
-      const rec = bySchedule.get(Number(ev.activityTaskStartedEventAttributes.scheduledEventId));
+      const rec = bySchedule.get(key(ev.activityTaskStartedEventAttributes.scheduledEventId));
       if (rec) Object.assign(rec, { startedAt: ms(ev.eventTime), attempt: ev.activityTaskStartedEventAttributes.attempt ?? undefined });
     } else if (ev.activityTaskCompletedEventAttributes) {
       const a = ev.activityTaskCompletedEventAttributes;
-      const rec = bySchedule.get(Number(a.scheduledEventId));
+      const rec = bySchedule.get(key(a.scheduledEventId));
       if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'completed', result: decode(a.result) });
     } else if (ev.activityTaskFailedEventAttributes) {
       const a = ev.activityTaskFailedEventAttributes;
-      const rec = bySchedule.get(Number(a.scheduledEventId));
+      const rec = bySchedule.get(key(a.scheduledEventId));
       if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'failed', failure: failureMessage(a.failure), endDetails: decodeOptional(a.failure?.applicationFailureInfo?.details) });
     } else if (ev.activityTaskTimedOutEventAttributes) {
       const a = ev.activityTaskTimedOutEventAttributes;
-      const rec = bySchedule.get(Number(a.scheduledEventId));
+      const rec = bySchedule.get(key(a.scheduledEventId));
       if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'timedOut', failure: failureMessage(a.failure), endDetails: decodeOptional(a.failure?.timeoutFailureInfo?.lastHeartbeatDetails) });
     } else if (ev.activityTaskCanceledEventAttributes) {
       const a = ev.activityTaskCanceledEventAttributes;
-      const rec = bySchedule.get(Number(a.scheduledEventId));
+      const rec = bySchedule.get(key(a.scheduledEventId));
       if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'canceled', endDetails: decodeOptional(a.details) });
+    } else if (ev.workflowExecutionSignaledEventAttributes) {
+      const a = ev.workflowExecutionSignaledEventAttributes;
+      record.messages.push({ kind: 'signal', name: a.signalName ?? '?', time: ms(ev.eventTime), input: decodeOptional(a.input), identity: a.identity ?? undefined });
+    } else if (ev.workflowExecutionUpdateAcceptedEventAttributes) {
+      const req = ev.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest;
+      record.messages.push({
+        kind: 'update',
+        name: req?.input?.name ?? '?',
+        time: ms(ev.eventTime),
+        input: decodeOptional(req?.input?.args),
+        identity: req?.meta?.identity ?? undefined,
+      });
     } else if (ev.workflowExecutionCompletedEventAttributes) {
       record.result = decode(ev.workflowExecutionCompletedEventAttributes.result);
     } else if (ev.workflowExecutionFailedEventAttributes) {
@@ -115,7 +152,7 @@ export function buildRecord(description: WorkflowExecutionDescription, events: H
     }
   }
   for (const p of description.raw.pendingActivities ?? []) {
-    const rec = record.activities.find((a) => !a.outcome && a.activityId === p.activityId);
+    const rec = [...record.activities].reverse().find((a) => !a.outcome && a.activityId === p.activityId);
     if (!rec) continue;
     rec.attempt = p.attempt ?? rec.attempt;
     if (p.lastStartedTime) rec.startedAt = ms(p.lastStartedTime);

@@ -39,3 +39,33 @@ export interface ColdMigrationInput {
   vm: VmSelector;
   target: TargetSpec;
 }
+
+/** Warm migration: the source keeps running while syncs copy its changes; downtime is the final sync at cutover. */
+export interface WarmOptions {
+  /** Seconds between incremental syncs while Ready (default 3600). */
+  syncIntervalSeconds?: number;
+  /** At cutover, shut the guest down cleanly first (falls back to a hard power-off after the timeout). Default true. */
+  shutdownSource?: boolean;
+  /** How long a guest shutdown may take before the power-off fallback (default 300). */
+  shutdownTimeoutSeconds?: number;
+  /** Start the target instance after Finalize (default false). */
+  startTarget?: boolean;
+  /** A cutover scheduled at submit time (ISO 8601); syncing continues until then. */
+  cutoverAt?: string;
+  /** On cancel, delete the target volumes instead of keeping them (default false: keep). */
+  deleteVolumesOnCancel?: boolean;
+  /** Continue-as-new after this many syncs in one run, so history stays small over days (default 50). */
+  syncsPerRun?: number;
+}
+
+export interface WarmMigrationInput extends ColdMigrationInput {
+  warm: WarmOptions;
+}
+
+/** What the `cutover` Update and Signal carry. */
+export interface CutoverRequest {
+  /** Who asked (an operator's name, "api", "temporal-ui"); recorded in the migration's state. */
+  actor?: string;
+  /** Cut over at this time (ISO 8601) instead of now; syncing continues until then. */
+  at?: string;
+}

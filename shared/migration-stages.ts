@@ -1,7 +1,10 @@
 /** The seed's cold-migration lifecycle, in order, plus the two terminal states a job can also end in. */
 export const COLD_STAGES = ['Queued', 'Export', 'Inspect', 'WriteVolume', 'GuestFixes', 'Finalize', 'Completed'] as const;
 export type ColdStage = (typeof COLD_STAGES)[number];
-export type MigrationStage = ColdStage | 'Failed' | 'Cancelled';
+/** Warm migration's stages: a full sync, then Ready (with periodic incremental syncs) until cutover. */
+export const WARM_STAGES = ['Queued', 'FullSync', 'Ready', 'Syncing', 'CuttingOver', 'GuestFixes', 'Finalize', 'Completed'] as const;
+export type WarmStage = (typeof WARM_STAGES)[number];
+export type MigrationStage = ColdStage | WarmStage | 'Failed' | 'Cancelled';
 
 /** The seed's event names (000_*.txt, "Progress and Event Stream"), plus how a job can end other than completing. */
 export const MIGRATION_EVENTS = [
@@ -15,5 +18,11 @@ export const MIGRATION_EVENTS = [
   'migration.completed',
   'migration.failed',
   'migration.cancelled',
+  // Warm migration
+  'cbt.enabled',
+  'snapshot.created',
+  'sync.progress',
+  'snapshot.removed',
+  'cutover.requested',
 ] as const;
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];

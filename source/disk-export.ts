@@ -29,6 +29,11 @@ export interface OpenDiskExportOptions {
   workDir: string;
   /** Overrides the configured number of NBD connections. */
   connections?: number;
+  /**
+   * Read a snapshot's frozen view of the disk instead of the live one (warm syncs). `disk` must then come from the
+   * snapshot's own device list (VimClient.getSnapshotDisks), whose backing file is the frozen one.
+   */
+  snapshotMoref?: string;
 }
 
 export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskExport> {
@@ -37,7 +42,7 @@ export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskE
   let nbdkit: NbdkitProcess | undefined;
   const connections: NbdClient[] = [];
   try {
-    const plugin = pluginFor(source, session, vm, disk, scratch);
+    const plugin = pluginFor(source, session, vm, disk, scratch, opts.snapshotMoref);
     const params = await plugin.params();
     try {
       nbdkit = await startNbdkit({
@@ -87,7 +92,7 @@ interface PluginChoice {
   secretFiles: string[];
 }
 
-function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, disk: SourceDisk, scratch: string): PluginChoice {
+function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, disk: SourceDisk, scratch: string, snapshotMoref?: string): PluginChoice {
   switch (source.transport.plugin) {
     case 'curl': {
       const cookieFile = path.join(scratch, 'cookie');
@@ -119,6 +124,8 @@ function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, d
             vm: `moref=${vm.moref.value}`,
             file: disk.fileName,
           };
+          // nbdkit-vddk opens the disk as of that snapshot (VDDK's documented way to read a running VM's disk).
+          if (snapshotMoref) params.snapshot = snapshotMoref;
           if (source.transport.vddkLibdir) params.libdir = source.transport.vddkLibdir;
           if (source.transport.thumbprint) params.thumbprint = source.transport.thumbprint;
           return params;

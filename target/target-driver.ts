@@ -21,6 +21,25 @@ export interface VolumeRef {
   id: string;
   sizeBytes: number;
   volumeType: string;
+  /** How the bytes are stored: raw (the default, when absent) or qcow2, for a copy-on-write clone. */
+  format?: 'raw' | 'qcow2';
+  /** A clone's base volume (by name in the same project): it must outlive the clone and not change under it. */
+  baseVolume?: string;
+}
+
+/** A volume made available to a tool on this host (virt-v2v, qemu): a path it can open, in the given format. */
+export interface VolumeAttachment {
+  path: string;
+  format: 'raw' | 'qcow2';
+  /** Release it (a cloud driver detaches the volume from the host). */
+  detach(): Promise<void>;
+}
+
+/** What an instance was created from, so it can be started elsewhere (a boot check) exactly as it would run. */
+export interface InstanceDescription {
+  instance: InstanceRef;
+  spec: InstanceSpec;
+  flavor: Flavor;
 }
 
 export interface NicSpec {
@@ -71,4 +90,15 @@ export interface TargetDriver {
   /** Idempotent by (project, name). */
   createInstance(spec: InstanceSpec): Promise<InstanceRef>;
   getInstance(project: string, name: string): Promise<InstanceRef | undefined>;
+  /** Power the instance on (idempotent: an ACTIVE instance is left alone). */
+  startInstance(project: string, name: string): Promise<InstanceRef>;
+  /**
+   * A cheap copy-on-write copy of `base` (OpenStack: a Cinder volume cloned from it; local: a qcow2 overlay). Writes
+   * to the clone never reach the base, so a guest conversion can run on it and be thrown away and redone without
+   * copying any disk again. Idempotent by name for the same base.
+   */
+  cloneVolume(base: VolumeRef, spec: { name: string; metadata?: Record<string, string> }): Promise<VolumeRef>;
+  /** Make a volume available to a tool on this worker host (OpenStack: attach it to the host; local: its file). */
+  attachVolume(ref: VolumeRef): Promise<VolumeAttachment>;
+  describeInstance(project: string, name: string): Promise<InstanceDescription | undefined>;
 }

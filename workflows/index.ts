@@ -1,2 +1,3 @@
 // The workflow bundle's entry point: every workflow type a vmigrate worker runs.
 export { coldMigration } from './cold-migration';
+export { warmMigration } from './warm-migration';

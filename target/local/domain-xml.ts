@@ -5,8 +5,12 @@
 import type { Flavor, InstanceSpec } from '../target-driver';
 
 export interface DomainDisk {
-  /** Absolute path of the volume's raw file. */
+  /** Absolute path of the volume's file. */
   file: string;
+  /** Default raw. */
+  format?: 'raw' | 'qcow2';
+  /** A qcow2 clone's raw base file, spelled out so libvirt does not have to probe the backing chain. */
+  backingFile?: string;
 }
 
 const MACHINE_ALIAS: Record<InstanceSpec['machineType'], string> = { 'pc-i440fx': 'pc', 'pc-q35': 'q35' };
@@ -45,8 +49,11 @@ export function renderDomainXml(id: string, spec: InstanceSpec, flavor: Flavor, 
     ...(spec.diskBus === 'scsi' ? [`    <controller type='scsi' index='0' model='virtio-scsi'/>`] : []),
     ...disks.flatMap((disk, i) => [
       `    <disk type='file' device='disk'>`,
-      `      <driver name='qemu' type='raw' cache='none' io='native' discard='unmap'/>`,
+      `      <driver name='qemu' type='${disk.format ?? 'raw'}' cache='none' io='native' discard='unmap'/>`,
       `      <source file='${esc(disk.file)}'/>`,
+      ...(disk.backingFile
+        ? [`      <backingStore type='file'>`, `        <format type='raw'/>`, `        <source file='${esc(disk.backingFile)}'/>`, `      </backingStore>`]
+        : []),
       `      <target dev='${DEV_PREFIX[spec.diskBus]}${driveLetters(i)}' bus='${spec.diskBus}'/>`,
       ...(i === 0 ? [`      <boot order='1'/>`] : []),
       `    </disk>`,

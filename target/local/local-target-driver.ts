@@ -3,18 +3,29 @@
  * raw files, instances are a JSON record plus the libvirt domain XML a KVM host would define. An OpenStack driver
  * (Cinder volumes, Nova servers, Neutron ports) implements the same TargetDriver interface.
  *
- *   <dataDir>/volumes/<project>/<volume>               raw, sparse
+ *   <dataDir>/volumes/<project>/<volume>               raw, sparse; or a qcow2 overlay for a clone (cloneVolume)
  *   <dataDir>/volumes/<project>/.meta/<volume>.json    sidecar; its presence is what makes the volume exist
  *   <dataDir>/instances/<project>/<name>.json|.xml
  *
  * Creates are idempotent by (project, name) and serialized per name within the process; the JSON record is written
  * last (atomically), so a crash mid-create leaves nothing a retry would mistake for a finished resource.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import type { BlockTarget } from '../../copy/block-device';
-import type { Flavor, InstanceRef, InstanceSpec, TargetDriver, VolumeRef, VolumeSpec } from '../target-driver';
+import type {
+  Flavor,
+  InstanceDescription,
+  InstanceRef,
+  InstanceSpec,
+  TargetDriver,
+  VolumeAttachment,
+  VolumeRef,
+  VolumeSpec,
+} from '../target-driver';
 import { renderDomainXml, type DomainDisk } from './domain-xml';
 import { readJsonIfExists, syncDirectory, writeFileAtomically } from '../../storage/durable-file';
 import { FileBlockTarget } from './file-block-target';
@@ -37,6 +48,11 @@ interface VolumeRecord {
   metadata: Record<string, string>;
   bootable: boolean;
   createdAt: string;
+  /** Absent for raw volumes. */
+  format?: 'qcow2';
+  /** Clones: the base volume's name and id (a base recreated under the same name is not this clone's base). */
+  baseVolume?: string;
+  baseVolumeId?: string;
 }
 
 interface InstanceRecord {
@@ -51,6 +67,7 @@ interface InstanceRecord {
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const run = promisify(execFile);
 const IDE_MAX_DISKS = 4;
 
 export class LocalTargetDriver implements TargetDriver {
@@ -85,6 +102,7 @@ export class LocalTargetDriver implements TargetDriver {
     return this.locks.run(`volume:${file}`, async () => {
       const existing = await this.readVolume(spec.project, spec.name);
       if (existing) {
+        if (existing.format) throw new Error(`volume ${spec.project}/${spec.name} already exists as a clone of ${existing.baseVolume}`);
         if (existing.sizeBytes !== spec.sizeBytes) {
           throw new Error(
             `volume ${spec.project}/${spec.name} already exists with size ${existing.sizeBytes} bytes, requested ${spec.sizeBytes}`,
@@ -124,7 +142,61 @@ export class LocalTargetDriver implements TargetDriver {
 
   async openVolume(ref: VolumeRef): Promise<BlockTarget> {
     const record = await this.requireVolume(ref);
+    // Byte-level access to a qcow2 file would read its container format, not the disk it holds.
+    if (record.format) throw new Error(`volume ${ref.project}/${ref.name} is a ${record.format} clone; attach it (attachVolume) and use qemu tools`);
     return FileBlockTarget.open(this.volumePath(ref.project, ref.name), record.sizeBytes);
+  }
+
+  /**
+   * A qcow2 overlay whose backing file is the base's raw file (by a relative name, so the data directory can move).
+   * Nothing ever writes to the base through it; the base must not change while the clone exists (a later sync into
+   * the base invalidates the clone: delete it and clone again).
+   */
+  async cloneVolume(base: VolumeRef, spec: { name: string; metadata?: Record<string, string> }): Promise<VolumeRef> {
+    const baseRecord = await this.requireVolume(base);
+    if (baseRecord.format) throw new Error(`volume ${base.project}/${base.name} is itself a clone; clone its base ${baseRecord.baseVolume} instead`);
+    const file = this.volumePath(base.project, spec.name);
+    return this.locks.run(`volume:${file}`, async () => {
+      const existing = await this.readVolume(base.project, spec.name);
+      if (existing) {
+        if (existing.baseVolumeId !== baseRecord.id) {
+          throw new Error(`volume ${base.project}/${spec.name} already exists and is not a clone of ${base.name} (${base.id})`);
+        }
+        return toVolumeRef(existing);
+      }
+      await fs.rm(file, { force: true }); // a file without a sidecar is a clone whose creation did not finish
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', path.basename(this.volumePath(base.project, base.name)), '-F', 'raw', file], {
+        cwd: path.dirname(file),
+      });
+      const handle = await fs.open(file, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await syncDirectory(path.dirname(file));
+      const record: VolumeRecord = {
+        id: randomUUID(),
+        project: base.project,
+        name: spec.name,
+        sizeBytes: baseRecord.sizeBytes,
+        volumeType: baseRecord.volumeType,
+        metadata: { ...(spec.metadata ?? {}) },
+        bootable: false,
+        createdAt: new Date().toISOString(),
+        format: 'qcow2',
+        baseVolume: base.name,
+        baseVolumeId: baseRecord.id,
+      };
+      await writeFileAtomically(this.sidecarPath(base.project, spec.name), JSON.stringify(record, null, 2));
+      return toVolumeRef(record);
+    });
+  }
+
+  /** Local volumes are files already: the path, nothing to detach. */
+  async attachVolume(ref: VolumeRef): Promise<VolumeAttachment> {
+    const record = await this.requireVolume(ref);
+    return { path: this.volumePath(ref.project, ref.name), format: record.format ?? 'raw', detach: async () => undefined };
   }
 
   async deleteVolume(ref: VolumeRef): Promise<void> {
@@ -133,6 +205,8 @@ export class LocalTargetDriver implements TargetDriver {
       const record = await this.readVolume(ref.project, ref.name);
       if (!record) return; // already gone: deleting is idempotent
       if (record.id !== ref.id) throw new Error(`volume ${ref.project}/${ref.name} is ${record.id}, not ${ref.id}; not deleting it`);
+      const clones = await this.clonesOf(record);
+      if (clones.length) throw new Error(`volume ${ref.project}/${ref.name} is the base of clone(s) ${clones.join(', ')}; delete them first`);
       await fs.rm(this.sidecarPath(ref.project, ref.name), { force: true }); // first, so a half-deleted volume is absent
       await fs.rm(file, { force: true });
     });
@@ -156,8 +230,12 @@ export class LocalTargetDriver implements TargetDriver {
       if (ref.project !== spec.project) {
         throw new Error(`instance ${spec.project}/${spec.name}: volume ${ref.project}/${ref.name} belongs to another project`);
       }
-      await this.requireVolume(ref);
-      disks.push({ file: this.volumePath(ref.project, ref.name) });
+      const record = await this.requireVolume(ref);
+      disks.push({
+        file: this.volumePath(ref.project, ref.name),
+        format: record.format ?? 'raw',
+        ...(record.baseVolume ? { backingFile: this.volumePath(ref.project, record.baseVolume) } : {}),
+      });
     }
     const canonicalSpec = canonicalJson(spec);
     return this.locks.run(`instance:${recordPath}`, async () => {
@@ -188,6 +266,39 @@ export class LocalTargetDriver implements TargetDriver {
   async getInstance(project: string, name: string): Promise<InstanceRef | undefined> {
     const record = await readJsonIfExists<InstanceRecord>(this.instanceRecordPath(project, name));
     return record && toInstanceRef(record);
+  }
+
+  /**
+   * The local stand-in runs no hypervisor: starting records the instance as ACTIVE (what a cloud's API would report)
+   * next to its libvirt XML, which `virsh define` + `virsh start` would boot.
+   */
+  async startInstance(project: string, name: string): Promise<InstanceRef> {
+    const recordPath = this.instanceRecordPath(project, name);
+    return this.locks.run(`instance:${recordPath}`, async () => {
+      const record = await readJsonIfExists<InstanceRecord>(recordPath);
+      if (!record) throw new Error(`instance ${project}/${name} does not exist`);
+      if (record.status !== 'ACTIVE') {
+        record.status = 'ACTIVE';
+        await writeFileAtomically(recordPath, JSON.stringify(record, null, 2));
+      }
+      return toInstanceRef(record);
+    });
+  }
+
+  async describeInstance(project: string, name: string): Promise<InstanceDescription | undefined> {
+    const record = await readJsonIfExists<InstanceRecord>(this.instanceRecordPath(project, name));
+    return record && { instance: toInstanceRef(record), spec: JSON.parse(record.spec) as InstanceSpec, flavor: record.flavor };
+  }
+
+  private async clonesOf(base: VolumeRecord): Promise<string[]> {
+    const metaDir = path.dirname(this.sidecarPath(base.project, base.name));
+    const names = (await fs.readdir(metaDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+    const clones: string[] = [];
+    for (const f of names) {
+      const r = await readJsonIfExists<VolumeRecord>(path.join(metaDir, f));
+      if (r?.baseVolumeId === base.id) clones.push(r.name);
+    }
+    return clones;
   }
 
   private checkInstanceSpec(spec: InstanceSpec): void {
@@ -230,7 +341,9 @@ export class LocalTargetDriver implements TargetDriver {
 }
 
 function toVolumeRef(r: VolumeRecord): VolumeRef {
-  return { project: r.project, name: r.name, id: r.id, sizeBytes: r.sizeBytes, volumeType: r.volumeType };
+  const ref: VolumeRef = { project: r.project, name: r.name, id: r.id, sizeBytes: r.sizeBytes, volumeType: r.volumeType };
+  // Raw volumes keep the shape they always had (it is in recorded workflow histories); clones say what they are.
+  return r.format ? { ...ref, format: r.format, baseVolume: r.baseVolume } : ref;
 }
 
 function toInstanceRef(r: InstanceRecord): InstanceRef {

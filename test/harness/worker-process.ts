@@ -20,12 +20,12 @@ export function spawnWorker(env: { configFile: string; taskQueue: string; role?:
       VMIGRATE_CONFIG: env.configFile,
       VMIGRATE_TASK_QUEUE: env.taskQueue,
       VMIGRATE_WORKER_ROLE: env.role ?? 'activities',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.VMIGRATE_TEST_WORKER_LOG_LEVEL ?? 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const keep = (b: Buffer) => (out = (out + b.toString()).slice(-8000));
+  const keep = (b: Buffer) => (out = (out + b.toString()).slice(-30000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   return {

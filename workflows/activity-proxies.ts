@@ -1,0 +1,54 @@
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { VmigrateActivities } from '../activities';
+
+// Activities already mark these non-retryable (activities/failures.ts); listed here too so the policy says so.
+export const NON_RETRYABLE = [
+  'InvalidLogin',
+  'VmNotFound',
+  'UnknownSourceError',
+  'ConfigError',
+  'PreflightError',
+  'NetworkMappingError',
+  'VerificationError',
+  'SourceChangedError',
+  'SnapshotGoneError',
+  'ExportSizeMismatchError',
+];
+
+/** Short calls against the vSphere API or the target cloud. */
+export function controlActivities() {
+  return proxyActivities<VmigrateActivities>({
+    startToCloseTimeout: '5 minutes',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+}
+
+/** Long byte transfers (and other long jobs): liveness by heartbeat, so a dead worker is noticed within the timeout. */
+export function transferActivities(heartbeatTimeoutSeconds: number) {
+  return proxyActivities<VmigrateActivities>({
+    startToCloseTimeout: '7 days',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
+    // On cancel, wait until the copy has really stopped (nbdkit gone, volume closed) before the workflow moves on.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+}
+
+/** Activity failures wrap the real reason; an operator wants the innermost message. */
+export function rootCauseMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The failure type at the root of an activity failure (ApplicationFailure.type), if any. */
+export function rootCauseType(err: unknown): string | undefined {
+  let e: unknown = err;
+  let type: string | undefined;
+  while (e instanceof Error) {
+    const t = (e as { type?: unknown }).type;
+    if (typeof t === 'string') type = t;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return type;
+}

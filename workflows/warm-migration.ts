@@ -1,0 +1,355 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { GuestFixReport, ShutdownSourceResult, SyncDiskResult, SyncSnapshot } from '../activities';
+import type { CutoverRequest, WarmMigrationInput } from '../shared/migration-input';
+import type { MigrationStage } from '../shared/migration-stages';
+import { MigrationState } from '../shared/search-attributes';
+import type { InstanceRef } from '../target/target-driver';
+import { controlActivities, rootCauseMessage, transferActivities } from './activity-proxies';
+import { forecastFinalSync, type SyncRecord } from './sync-forecast';
+import {
+  cutoverSignal,
+  cutoverUpdate,
+  warmMigrationStateQuery,
+  type AcceptedCutover,
+  type CutoverAccepted,
+  type WarmCarryOver,
+  type WarmMigrationState,
+} from './warm-migration-state';
+
+const DEFAULT_SYNC_INTERVAL_S = 3600;
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 300;
+const DEFAULT_SYNCS_PER_RUN = 50;
+/** Syncs kept in detail (carried across continue-as-new); older ones live on in the totals. */
+const SYNC_RECORDS_KEPT = 20;
+
+export interface WarmMigrationResult {
+  migrationId: string;
+  instance: InstanceRef;
+  cutover: AcceptedCutover;
+  shutdown: ShutdownSourceResult;
+  finalSync: SyncRecord;
+  totals: WarmCarryOver['totals'];
+  guestFix: GuestFixReport;
+}
+
+/**
+ * Warm migration, as an explicit itinerary:
+ * Queued (preflight, enable CBT) → FullSync → Ready ⇄ Syncing (every interval) → CuttingOver (source shut down,
+ * final sync) → GuestFixes → Finalize → Completed.
+ * Runs for days: it continues as new after `syncsPerRun` syncs or when the server suggests it, carrying the per-disk
+ * change ids, the sync statistics and a pending cutover.
+ */
+export async function warmMigration(
+  input: WarmMigrationInput,
+  carried?: WarmCarryOver,
+  tuning: { heartbeatTimeoutSeconds?: number } = {},
+): Promise<WarmMigrationResult> {
+  const control = controlActivities();
+  const transfer = transferActivities(tuning.heartbeatTimeoutSeconds ?? 30);
+  const opts = input.warm ?? {};
+  const intervalMs = (opts.syncIntervalSeconds ?? DEFAULT_SYNC_INTERVAL_S) * 1000;
+  const state: WarmMigrationState = { migrationId: input.migrationId, kind: 'warm', stage: 'Queued', warnings: [], ...carried };
+  const warnings = state.warnings!;
+
+  setHandler(warmMigrationStateQuery, () => ({ ...state, forecast: forecastFinalSync(state.syncs ?? [], state.lastSnapshotAt, Date.now()) }));
+
+  /** Why a cutover cannot be accepted now, or undefined if it can. Shared by the Update's validator and the Signal. */
+  const cutoverProblem = (req: CutoverRequest | undefined): string | undefined => {
+    if (req !== undefined && (typeof req !== 'object' || req === null)) return 'the cutover input must be an object like {"actor": "name", "at": "ISO time"}';
+    if (req?.actor !== undefined && typeof req.actor !== 'string') return '"actor" must be a string';
+    if (req?.at !== undefined && (typeof req.at !== 'string' || Number.isNaN(Date.parse(req.at)))) return `"at" must be an ISO 8601 time, got ${JSON.stringify(req.at)}`;
+    if (state.cutover) return `cutover was already requested by ${state.cutover.actor} at ${state.cutover.requestedAt}`;
+    if (state.stage !== 'Ready' && state.stage !== 'Syncing') {
+      return `migration ${input.migrationId} is ${state.stage}; cutover is possible only while it is Ready (after the full sync)`;
+    }
+    return undefined;
+  };
+  const acceptCutover = (req: CutoverRequest | undefined, via: AcceptedCutover['via']): CutoverAccepted => {
+    const cutover: AcceptedCutover = { actor: req?.actor || (via === 'signal' ? 'signal' : 'api'), via, requestedAt: new Date().toISOString(), at: req?.at };
+    state.cutover = cutover;
+    const forecast = forecastFinalSync(state.syncs ?? [], state.lastSnapshotAt, req?.at ? Date.parse(req.at) : Date.now());
+    describe();
+    return { accepted: true, ...cutover, predictedFinalSyncSeconds: forecast && forecast.predictedFinalSyncMs / 1000 };
+  };
+  setHandler(cutoverUpdate, (req) => acceptCutover(req, 'update'), {
+    validator: (req) => {
+      const problem = cutoverProblem(req);
+      if (problem) throw new Error(problem);
+    },
+    description: 'Cut over: shut the source down, run the final sync, convert the guest and launch the target. Input: {"actor": "your name", "at": "optional ISO time"}. Rejected unless the migration is Ready.',
+  });
+  setHandler(
+    cutoverSignal,
+    (req) => {
+      const problem = cutoverProblem(req);
+      // A signal cannot be refused: an unacceptable one is recorded where operators look, and otherwise ignored.
+      if (problem) warnings.push(`cutover signal ignored: ${problem}`);
+      else acceptCutover(req, 'signal');
+    },
+    {
+      description: 'Cut over (same as the cutover Update, for the Temporal Web UI). Input: {"actor": "your name", "at": "optional ISO time"}. Ignored, with a warning in the state, unless the migration is Ready.',
+    },
+  );
+
+  function describe() {
+    const last = state.syncs?.[state.syncs.length - 1];
+    const forecast = forecastFinalSync(state.syncs ?? [], state.lastSnapshotAt, Date.now());
+    const lines = [
+      `**${state.stage}** — warm migration ${input.migrationId} of ${input.vm.name ?? input.vm.moref} into project ${input.target.project}`,
+      state.totals ? `syncs: ${state.totals.syncs} (${state.totals.failedSyncs} failed, ${state.totals.fullResyncs} full resyncs)` : '',
+      last ? `last sync #${last.n} (${last.kind}): ${last.changedBytes} bytes changed, ${last.bytesRead} read, ${last.durationMs} ms` : '',
+      forecast ? `predicted final sync (downtime): ${(forecast.predictedFinalSyncMs / 1000).toFixed(1)} s at ${Math.round(forecast.dirtyBytesPerSecond)} B/s dirty` : '',
+      state.cutover ? `cutover requested by ${state.cutover.actor} (${state.cutover.via})${state.cutover.at ? ` for ${state.cutover.at}` : ''}` : 'send the `cutover` signal or update to cut over',
+    ];
+    setCurrentDetails(lines.filter(Boolean).join('\n\n'));
+  }
+  const enter = (stage: MigrationStage) => {
+    state.stage = stage;
+    upsertSearchAttributes([{ key: MigrationState, value: stage }]);
+    describe();
+  };
+
+  const vmRef = () => ({ sourceId: input.sourceId, vmMoref: state.plan!.moref });
+  const removeOurSnapshots = () => control.removeSyncSnapshots({ ...vmRef(), migrationId: input.migrationId });
+
+  /** Disks whose copy of the current sync has started and not completed: their target may hold part of it. */
+  const copying = new Set<number>();
+
+  /** Every disk of one snapshot in parallel; the first failure cancels the rest and is the one reported. */
+  async function syncAllDisks(snap: SyncSnapshot): Promise<SyncDiskResult[]> {
+    const scope = new CancellationScope();
+    const outcomes = await scope.run(() =>
+      Promise.allSettled(
+        state.disks!.map(async (disk, index) => {
+          try {
+            const frozen = snap.disks.find((d) => d.key === disk.key);
+            if (!frozen) throw ApplicationFailure.nonRetryable(`the VM no longer has disk ${disk.key} (${disk.label})`, 'SourceChangedError');
+            if (frozen.capacityBytes !== disk.capacityBytes) {
+              disk.fullSyncReason = `disk ${disk.key} changed capacity from ${disk.capacityBytes} to ${frozen.capacityBytes} bytes`;
+            }
+            copying.add(disk.key);
+            const result = await transfer.syncDisk({
+              migrationId: input.migrationId,
+              sourceId: input.sourceId,
+              vmMoref: state.plan!.moref,
+              snapshot: snap.snapshot,
+              diskKey: disk.key,
+              sinceChangeId: disk.changeId,
+              fullSyncReason: disk.changeId ? disk.fullSyncReason : undefined,
+              volume: { project: input.target.project, name: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
+            });
+            // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.
+            Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined });
+            copying.delete(disk.key);
+            return result;
+          } catch (err) {
+            scope.cancel();
+            throw err;
+          }
+        }),
+      ),
+    );
+    const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
+    if (failures.length) throw failures.find((f) => !isCancellation(f)) ?? failures[0];
+    return outcomes.map((o) => (o as PromiseFulfilledResult<SyncDiskResult>).value);
+  }
+
+  /**
+   * One sync, in VMware's documented order: snapshot → changed areas → copy → record the new change ids → remove the
+   * snapshot. The snapshot is removed only after its change ids are recorded here (and so in history).
+   */
+  async function runSync(kind: SyncRecord['kind']): Promise<SyncRecord> {
+    const totals = state.totals!;
+    const n = totals.syncs + totals.failedSyncs + 1;
+    const snapshotAt = Date.now();
+    const snap = await control.createSyncSnapshot({ ...vmRef(), migrationId: input.migrationId, sync: n, purpose: `${kind} sync` });
+    const results = await syncAllDisks(snap);
+    const record: SyncRecord = {
+      n,
+      kind,
+      snapshotAt,
+      sinceSnapshotAt: kind === 'full' ? undefined : state.lastSnapshotAt,
+      durationMs: Date.now() - snapshotAt,
+      copyMs: Math.max(0, ...results.map((r) => r.copyMs)),
+      changedBytes: results.reduce((s, r) => s + r.areaBytes, 0),
+      bytesRead: results.reduce((s, r) => s + r.bytesRead, 0),
+      fullSyncReasons: results.filter((r) => r.mode === 'full' && r.fullSyncReason).map((r) => `disk ${r.disk}: ${r.fullSyncReason}`),
+    };
+    state.lastSnapshotAt = snapshotAt;
+    state.syncs = [...(state.syncs ?? []), record].slice(-SYNC_RECORDS_KEPT);
+    totals.syncs++;
+    totals.bytesRead += record.bytesRead;
+    totals.changedBytes += record.changedBytes;
+    totals.fullResyncs += record.fullSyncReasons.length;
+    for (const reason of record.fullSyncReasons) warnings.push(`sync #${n} resynced in full: ${reason}`);
+    state.lastSyncError = undefined;
+    describe();
+    await removeOurSnapshots();
+    return record;
+  }
+
+  /** A periodic sync that fails (after its retries) is recorded and the next one covers its changes: never skipped silently. */
+  async function periodicSync(): Promise<void> {
+    enter('Syncing');
+    try {
+      await runSync('incremental');
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      state.totals!.failedSyncs++;
+      state.lastSyncError = rootCauseMessage(err);
+      // A copy abandoned part-way left the volume between two change ids; only a full sync makes it whole again.
+      for (const disk of state.disks!.filter((d) => copying.has(d.key))) {
+        disk.fullSyncReason = `sync failed part-way through its copy (${state.lastSyncError})`;
+      }
+      copying.clear();
+      warnings.push(`sync failed: ${state.lastSyncError}; the next sync covers its changes`);
+      await removeOurSnapshots().catch((cleanupErr) => warnings.push(`could not remove the failed sync's snapshot: ${rootCauseMessage(cleanupErr)}`));
+    }
+    enter('Ready');
+  }
+
+  const carry = (): WarmCarryOver => ({
+    run: state.run!,
+    plan: state.plan!,
+    changeTracking: state.changeTracking!,
+    disks: state.disks!,
+    syncs: state.syncs!,
+    totals: state.totals!,
+    lastSnapshotAt: state.lastSnapshotAt,
+    nextSyncAt: state.nextSyncAt!,
+    cutover: state.cutover,
+    warnings: warnings.slice(-50),
+  });
+
+  try {
+    if (!carried) {
+      // Queued: read-only preflight, then Changed Block Tracking on (or a clear reason why it cannot be).
+      const plan = await control.preflight({ sourceId: input.sourceId, vm: input.vm, target: input.target, kind: 'warm' });
+      Object.assign(state, {
+        run: 1,
+        plan,
+        disks: plan.disks.map((d) => ({ key: d.key, label: d.label, capacityBytes: d.capacityBytes })),
+        syncs: [],
+        totals: { syncs: 0, failedSyncs: 0, bytesRead: 0, changedBytes: 0, fullResyncs: 0 },
+      });
+      warnings.push(...plan.warnings);
+      state.changeTracking = await control.prepareChangeTracking({ ...vmRef(), migrationId: input.migrationId });
+      warnings.push(...state.changeTracking.warnings);
+      if (opts.cutoverAt) state.cutover = { actor: 'schedule', via: 'schedule', requestedAt: new Date().toISOString(), at: opts.cutoverAt };
+      await removeOurSnapshots(); // leftovers of an earlier attempt with this id
+
+      enter('FullSync');
+      await runSync('full');
+      state.nextSyncAt = Date.now() + intervalMs;
+    } else {
+      state.run = carried.run + 1;
+    }
+
+    enter('Ready');
+    const cutoverDue = () => !!state.cutover && (!state.cutover.at || Date.parse(state.cutover.at) <= Date.now());
+    let syncsThisRun = 0;
+    while (!cutoverDue()) {
+      const wakeAt = Math.min(state.nextSyncAt!, state.cutover?.at ? Date.parse(state.cutover.at) : Infinity);
+      await condition(cutoverDue, Math.max(1, wakeAt - Date.now()));
+      if (cutoverDue()) break;
+      if (Date.now() < state.nextSyncAt!) continue; // woke for a scheduled cutover that moved, or early
+      await periodicSync();
+      state.nextSyncAt = Date.now() + intervalMs;
+      syncsThisRun++;
+      if (!cutoverDue() && (syncsThisRun >= (opts.syncsPerRun ?? DEFAULT_SYNCS_PER_RUN) || workflowInfo().continueAsNewSuggested)) {
+        await condition(allHandlersFinished);
+        return await continueAsNew<typeof warmMigration>(input, carry(), tuning);
+      }
+    }
+
+    // Cutover: the source stops, the last changes are copied, then the guest is converted and launched.
+    enter('CuttingOver');
+    const shutdown = await transfer.shutdownSource({
+      ...vmRef(),
+      guestShutdown: opts.shutdownSource ?? true,
+      timeoutSeconds: opts.shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_S,
+    });
+    state.shutdown = shutdown;
+    if (shutdown.note) warnings.push(shutdown.note);
+    const finalSync = await runSync('final');
+
+    enter('GuestFixes');
+    const inspection = await control.inspectSource(vmRef());
+    const volumes = state.disks!.map((d) => d.volume!);
+    const guestFix = await transfer.guestFix({
+      volumes,
+      sourceLayouts: state.disks!.map((d) => inspection.disks.find((x) => x.key === d.key)!.layout),
+    });
+    state.guestFix = guestFix;
+    if (!guestFix.converted && guestFix.reason) warnings.push(guestFix.reason);
+
+    enter('Finalize');
+    let instance = await control.finalize({
+      migrationId: input.migrationId,
+      project: input.target.project,
+      instanceName: input.target.instanceName ?? state.plan!.name,
+      flavor: input.target.flavor,
+      availabilityZone: input.target.availabilityZone,
+      firmware: inspection.firmware,
+      machineType: input.target.machineType,
+      diskBus: input.target.diskBus,
+      volumes,
+      nics: state.plan!.nics,
+      sourceVm: state.plan!.name,
+    });
+    if (opts.startTarget) instance = await control.startInstance({ project: instance.project, name: instance.name });
+    state.instance = instance;
+
+    enter('Completed');
+    return { migrationId: input.migrationId, instance, cutover: state.cutover!, shutdown, finalSync, totals: state.totals!, guestFix };
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err; // not a failure: this run hands over to the next
+    if (isCancellation(err)) {
+      // Stop syncing (done: the scope is cancelled), then give the workload back as it was.
+      await CancellationScope.nonCancellable(async () => {
+        if (!state.plan) return;
+        await removeOurSnapshots().catch((e) => warnings.push(`could not remove vmigrate's snapshots: ${rootCauseMessage(e)}`));
+        if (state.shutdown?.previousPowerState === 'poweredOn') {
+          await control
+            .restoreSourcePower({ ...vmRef(), powerState: 'poweredOn' })
+            .catch((e) => warnings.push(`could not power the source VM back on: ${rootCauseMessage(e)}`));
+        }
+        if (opts.deleteVolumesOnCancel) {
+          const volumes = state.disks!.flatMap((d) => (d.volume ? [d.volume] : []));
+          await control.deleteTargetVolumes({ volumes }).catch((e) => warnings.push(`could not delete the target volumes: ${rootCauseMessage(e)}`));
+        }
+      });
+      enter('Cancelled');
+      throw err;
+    }
+    const failedIn = state.stage;
+    state.error = rootCauseMessage(err);
+    if (state.plan) {
+      await CancellationScope.nonCancellable(() =>
+        removeOurSnapshots().catch((e) => {
+          warnings.push(`could not remove vmigrate's snapshots: ${rootCauseMessage(e)}`);
+          return { removed: [] };
+        }),
+      );
+    }
+    enter('Failed');
+    throw ApplicationFailure.create({
+      type: 'MigrationFailed',
+      message: `migration ${input.migrationId} failed in stage ${failedIn}: ${state.error}`,
+      cause: err instanceof Error ? err : undefined,
+      nonRetryable: true,
+    });
+  }
+}
