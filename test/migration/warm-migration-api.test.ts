@@ -9,6 +9,7 @@ import { sha256File } from '../../tools/disk-image';
 import { VimClient } from '../../vsphere/vim-client';
 import { startApi, waitForMigration } from '../harness/api-server';
 import { randomWrites, seededRandom, startGuestWriter } from '../harness/guest-writer';
+import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
 
 const MiB = 1024 * 1024;
@@ -114,6 +115,9 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     const finalSync = events.filter((e) => e.name === 'sync.progress' && e.stage === 'CuttingOver');
     expect(finalSync).toHaveLength(1);
     expect(finalSync[0].data.mode).toBe('incremental');
+
+    // Re-record the replay test's histories with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'warm-migration-v1'));
 
     // Nothing of ours is left on the source.
     const vc = await VimClient.login({ url: env.sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });

@@ -4,11 +4,13 @@
  * vCenter (HTTP 503, dropped connections) is retried instead. Each step writes to the live disk first, and the
  * migration must still end byte-identical.
  */
+import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
 import { VimClient } from '../../vsphere/vim-client';
 import { cutoverSignal, type WarmMigrationState } from '../../workflows/warm-migration-state';
 import type { WarmMigrationResult } from '../../workflows/warm-migration';
 import { randomWrites, seededRandom } from '../harness/guest-writer';
+import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
 import { liveDiskFile, startWarmMigration, waitForWarmState } from '../harness/warm-migration';
 
@@ -87,6 +89,7 @@ describe('warm migration: untrustworthy Changed Block Tracking forces a full res
     const result = (await handle.result()) as WarmMigrationResult;
     expect(result.cutover).toMatchObject({ actor: 'ops', via: 'signal' });
     expect(result.finalSync.kind).toBe('final');
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'warm-resync-v1'));
     const volume = env.target.volumePath('proj-warm', `${id}-disk0`);
     expect(await sha256File(volume)).toBe(await sha256File(disk));
   }, 240_000);
