@@ -6,6 +6,7 @@ import { openDiskExport } from '../source/disk-export';
 import type { VolumeRef } from '../target/target-driver';
 import { ChangedAreasError, queryAllChangedAreas } from '../vsphere/changed-areas';
 import { VimFaultError } from '../vsphere/vim-faults';
+import type { VimClient } from '../vsphere/vim-client';
 import type { MoRef } from '../vsphere/vim-types';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated, PreflightError, SnapshotGoneError, SourceChangedError } from './failures';
@@ -179,76 +180,42 @@ export function createSyncActivities(deps: ActivityDeps) {
           const disk = disks.find((d) => d.key === input.diskKey);
           if (!disk) throw new SourceChangedError(`snapshot ${input.snapshot} has no disk with key ${input.diskKey}`);
 
-          // Which areas: CBT's answer, or everything allocated for a full sync.
-          const queryStarted = Date.now();
-          let mode: SyncMode = input.sinceChangeId && !input.fullSyncReason ? 'incremental' : 'full';
-          let fullSyncReason = input.fullSyncReason;
-          if (mode === 'incremental' && !disk.changeId) {
-            mode = 'full';
-            fullSyncReason = 'the snapshot carries no change id (Changed Block Tracking is not active on the disk)';
-          } else if (mode === 'incremental' && changeEpoch(disk.changeId!) !== changeEpoch(input.sinceChangeId!)) {
-            mode = 'full';
-            fullSyncReason = `Changed Block Tracking was reset: change id ${input.sinceChangeId} belongs to an earlier epoch than ${disk.changeId}`;
-          }
-          let areas: ByteArea[] | undefined;
-          let windows = 0;
-          if (mode === 'incremental') {
-            try {
-              const answer = await queryAllChangedAreas(client, { vm, snapshot, deviceKey: disk.key, capacityBytes: disk.capacityBytes, changeId: input.sinceChangeId! });
-              areas = answer.areas;
-              windows = answer.windows;
-            } catch (err) {
-              if (!(err instanceof ChangedAreasError || err instanceof VimFaultError)) throw err; // transient: retry
-              mode = 'full';
-              fullSyncReason = `the changed-block query since ${input.sinceChangeId} was not trustworthy (${err.message})`;
-            }
-          }
-          if (mode === 'full') {
-            try {
-              const answer = await queryAllChangedAreas(client, { vm, snapshot, deviceKey: disk.key, capacityBytes: disk.capacityBytes, changeId: '*' });
-              areas = answer.areas;
-              windows = answer.windows;
-            } catch (err) {
-              if (!(err instanceof ChangedAreasError || err instanceof VimFaultError)) throw err;
-              // Without an allocation map, copy the whole disk: slower, never wrong.
-              areas = [{ start: 0, length: disk.capacityBytes }];
-              ctx.log.warn('allocated-area query failed; copying the whole disk', { disk: disk.key, error: err.message });
-            }
-          }
-          const queryMs = Date.now() - queryStarted;
-
-          const volume = await deps.target.createVolume({
-            project: input.volume.project,
-            name: input.volume.name,
-            sizeBytes: disk.capacityBytes,
-            volumeType: input.volume.volumeType,
-            metadata: { migrationId: input.migrationId, sourceDisk: hw.disks.find((d) => d.key === disk.key)?.fileName ?? disk.fileName, sourceDiskKey: String(disk.key) },
-          });
-          if (volume.sizeBytes < disk.capacityBytes) {
-            throw new SourceChangedError(`disk ${disk.key} grew to ${disk.capacityBytes} bytes but its target volume holds ${volume.sizeBytes}`);
-          }
-          const resumeFrom = resume && resume.mode === mode && resume.disk === disk.key ? resume.bytesDone : 0;
-          beat({ mode, bytesDone: resumeFrom });
-
+          // The export (nbdkit start, NBD handshakes) opens while CBT is asked: at cutover this is downtime.
           await mkdir(deps.config.workDir, { recursive: true });
           const copyStarted = Date.now();
-          const exp = await openDiskExport({ source, session: client, vm: hw, disk, workDir: deps.config.workDir, snapshotMoref: input.snapshot });
+          const exporting = openDiskExport({ source, session: client, vm: hw, disk, workDir: deps.config.workDir, snapshotMoref: input.snapshot });
+          exporting.catch(() => undefined); // awaited below; a failure while CBT is queried must not go unhandled
           try {
+            const plan = await changedAreasToCopy(client, vm, snapshot, disk, input);
+            const volume = await deps.target.createVolume({
+              project: input.volume.project,
+              name: input.volume.name,
+              sizeBytes: disk.capacityBytes,
+              volumeType: input.volume.volumeType,
+              metadata: { migrationId: input.migrationId, sourceDisk: hw.disks.find((d) => d.key === disk.key)?.fileName ?? disk.fileName, sourceDiskKey: String(disk.key) },
+            });
+            if (volume.sizeBytes < disk.capacityBytes) {
+              throw new SourceChangedError(`disk ${disk.key} grew to ${disk.capacityBytes} bytes but its target volume holds ${volume.sizeBytes}`);
+            }
+            const resumeFrom = resume && resume.mode === plan.mode && resume.disk === disk.key ? resume.bytesDone : 0;
+            beat({ mode: plan.mode, bytesDone: resumeFrom });
+
+            const exp = await exporting;
             const target = await deps.target.openVolume(volume);
             try {
-              ctx.log.info('syncing disk', { disk: disk.key, mode, areas: areas!.length, resumeFrom, attempt: ctx.info.attempt });
-              const copy = await copyAreas(exp.connections, target, areas!, {
+              ctx.log.info('syncing disk', { disk: disk.key, mode: plan.mode, areas: plan.areas.length, resumeFrom, attempt: ctx.info.attempt });
+              const copy = await copyAreas(exp.connections, target, plan.areas, {
                 resumeFrom,
                 // A first full sync writes into a fresh (zero) volume; a resync must clear what CBT no longer reports.
-                zeroOutside: mode === 'full' && !!input.sinceChangeId,
+                zeroOutside: plan.mode === 'full' && !!input.sinceChangeId,
                 signal: ctx.cancellationSignal,
                 onCheckpoint: (c) => beat({ bytesDone: c.bytesDone, areaBytes: c.areaBytes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }),
                 onProgress: (c) => beat({ areaBytes: c.areaBytes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }),
               });
               return {
                 disk: disk.key,
-                mode,
-                fullSyncReason,
+                mode: plan.mode,
+                fullSyncReason: plan.fullSyncReason,
                 changeId: disk.changeId,
                 volume,
                 areas: copy.areas,
@@ -256,8 +223,8 @@ export function createSyncActivities(deps: ActivityDeps) {
                 bytesRead: copy.bytesRead,
                 bytesWritten: copy.bytesWritten,
                 bytesZeroed: copy.bytesZeroed,
-                queryWindows: windows,
-                queryMs,
+                queryWindows: plan.windows,
+                queryMs: plan.queryMs,
                 copyMs: Date.now() - copyStarted,
                 durationMs: Date.now() - startedAt,
                 firstByteAt: copy.firstByteAt,
@@ -269,7 +236,7 @@ export function createSyncActivities(deps: ActivityDeps) {
               await target.close();
             }
           } finally {
-            await exp.close();
+            await (await exporting.catch(() => undefined))?.close();
           }
         }),
       );
@@ -312,4 +279,45 @@ export function createSyncActivities(deps: ActivityDeps) {
       );
     },
   };
+}
+
+/**
+ * Which areas a sync copies: CBT's changes since the last change id, or every allocated area for a full sync.
+ * Anything that makes CBT's answer untrustworthy (a fault, windows that do not reach the capacity, an area outside
+ * the disk, a change id of another epoch) makes it a full sync; transport errors are thrown, for a retry.
+ */
+async function changedAreasToCopy(
+  client: VimClient,
+  vm: MoRef,
+  snapshot: MoRef,
+  disk: { key: number; capacityBytes: number; changeId?: string },
+  input: Pick<SyncDiskInput, 'sinceChangeId' | 'fullSyncReason'>,
+): Promise<{ mode: SyncMode; fullSyncReason?: string; areas: ByteArea[]; windows: number; queryMs: number }> {
+  const started = Date.now();
+  const query = (changeId: string) => queryAllChangedAreas(client, { vm, snapshot, deviceKey: disk.key, capacityBytes: disk.capacityBytes, changeId });
+  const untrustworthy = (err: unknown): err is Error => err instanceof ChangedAreasError || err instanceof VimFaultError;
+  let fullSyncReason = input.fullSyncReason;
+  if (input.sinceChangeId && !fullSyncReason) {
+    if (!disk.changeId) fullSyncReason = 'the snapshot carries no change id (Changed Block Tracking is not active on the disk)';
+    else if (changeEpoch(disk.changeId) !== changeEpoch(input.sinceChangeId)) {
+      fullSyncReason = `Changed Block Tracking was reset: change id ${input.sinceChangeId} belongs to an earlier epoch than ${disk.changeId}`;
+    } else {
+      try {
+        const answer = await query(input.sinceChangeId);
+        return { mode: 'incremental', ...answer, queryMs: Date.now() - started };
+      } catch (err) {
+        if (!untrustworthy(err)) throw err;
+        fullSyncReason = `the changed-block query since ${input.sinceChangeId} was not trustworthy (${err.message})`;
+      }
+    }
+  }
+  try {
+    const answer = await query('*');
+    return { mode: 'full', fullSyncReason, ...answer, queryMs: Date.now() - started };
+  } catch (err) {
+    if (!untrustworthy(err)) throw err;
+    // Without an allocation map, copy the whole disk: slower, never wrong.
+    Context.current().log.warn('allocated-area query failed; copying the whole disk', { disk: disk.key, error: err.message });
+    return { mode: 'full', fullSyncReason, areas: [{ start: 0, length: disk.capacityBytes }], windows: 0, queryMs: Date.now() - started };
+  }
 }

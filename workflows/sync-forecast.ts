@@ -44,7 +44,10 @@ const WINDOW = 5;
 
 export function forecastFinalSync(syncs: SyncRecord[], lastSnapshotAt: number | undefined, at: number): SyncForecast | undefined {
   const incremental = syncs.filter((s) => s.kind !== 'full' && s.sinceSnapshotAt !== undefined).slice(-WINDOW);
-  const copying = syncs.filter((s) => s.bytesRead > 0 && s.copyMs > 0).slice(-WINDOW);
+  // Throughput from syncs like the final one (scattered changed areas); a full sync's long runs copy faster.
+  const copied = syncs.filter((s) => s.bytesRead > 0 && s.copyMs > 0);
+  const alike = copied.filter((s) => s.kind !== 'full');
+  const copying = (alike.length ? alike : copied).slice(-WINDOW);
   if (!incremental.length || lastSnapshotAt === undefined) return undefined;
 
   const changed = incremental.reduce((sum, s) => sum + s.changedBytes, 0);
