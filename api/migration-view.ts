@@ -159,7 +159,10 @@ export interface DiskStatus {
   /** Durably written to the target (the resume watermark while copying). */
   bytesDone: number;
   bytesRead: number;
-  state: 'pending' | 'copying' | 'retrying' | 'copied' | 'failed' | 'cancelled';
+  /** Cold: the disk's one copy. Warm: its latest sync (`synced` once one has completed and none is running). */
+  state: 'pending' | 'copying' | 'retrying' | 'copied' | 'failed' | 'cancelled' | 'syncing' | 'synced';
+  /** Warm: the last completed sync's mode and change id. */
+  lastSync?: { mode: string; changeId?: string; areaBytes: number; bytesRead: number };
   volume?: string;
   attempt?: number;
   verification?: ExportDiskResult['verification'];
@@ -193,7 +196,9 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
   const input = rec.input as ColdMigrationInput;
   const plan = completedResult<SourceVmPlan>(rec, 'preflight');
   const copies = rec.activities.filter((a) => a.type === 'exportDisk');
+  const syncs = rec.activities.filter((a) => a.type === 'syncDisk');
   const disks: DiskStatus[] = (plan?.disks ?? []).map((d) => {
+    if (rec.workflowType === 'warmMigration') return warmDiskStatus(d, syncs.filter((a) => (a.input as SyncDiskInput).diskKey === d.key));
     const attempts = copies.filter((a) => (a.input as ExportDiskInput).diskKey === d.key);
     const a = attempts[attempts.length - 1];
     const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending' };
@@ -252,6 +257,25 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
       nextSyncAt: live.nextSyncAt,
     },
   };
+}
+
+/** A warm migration's disk: its volume and latest sync (the target is complete as of the last completed one). */
+function warmDiskStatus(d: SourceVmPlan['disks'][number], syncs: WorkflowRecord['activities']): DiskStatus {
+  const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending' };
+  const done = syncs.filter((a) => a.outcome === 'completed').at(-1);
+  const last = syncs.at(-1);
+  if (done) {
+    const r = done.result as SyncDiskResult;
+    Object.assign(base, { state: 'synced', volume: r.volume.name, bytesDone: d.capacityBytes, bytesRead: r.bytesRead, verification: undefined });
+    base.lastSync = { mode: r.mode, changeId: r.changeId, areaBytes: r.areaBytes, bytesRead: r.bytesRead };
+  }
+  if (last && !last.outcome) {
+    const h = last.pending?.heartbeat as SyncDiskProgress | undefined;
+    Object.assign(base, { state: 'syncing', attempt: last.attempt, lastError: last.pending?.lastFailure, bytesRead: h?.bytesRead ?? 0 });
+  } else if (last && last.outcome && last.outcome !== 'completed') {
+    Object.assign(base, { state: last.outcome === 'canceled' ? 'cancelled' : 'failed', lastError: last.failure });
+  }
+  return base;
 }
 
 function completedResult<T>(rec: WorkflowRecord, type: string): T | undefined {

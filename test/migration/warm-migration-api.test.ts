@@ -96,6 +96,7 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
 
     const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
     expect(done).toMatchObject({ status: 'COMPLETED', stage: 'Completed' });
+    expect(done.disks[0]).toMatchObject({ state: 'synced', volume: `${id}-disk0`, lastSync: { mode: 'incremental' } });
     expect(await env.powerState('web01')).toBe('poweredOff');
 
     const volume = env.target.volumePath('proj1', `${id}-disk0`);
