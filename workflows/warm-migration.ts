@@ -17,6 +17,7 @@ import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
 import type { InstanceRef } from '../target/target-driver';
 import { controlActivities, rootCauseMessage, transferActivities } from './activity-proxies';
+import { allOrCancel } from './all-or-cancel';
 import { forecastFinalSync, type SyncRecord } from './sync-forecast';
 import {
   cutoverSignal,
@@ -128,42 +129,29 @@ export async function warmMigration(
   const copying = new Set<number>();
 
   /** Every disk of one snapshot in parallel; the first failure cancels the rest and is the one reported. */
-  async function syncAllDisks(snap: SyncSnapshot): Promise<SyncDiskResult[]> {
-    const scope = new CancellationScope();
-    const outcomes = await scope.run(() =>
-      Promise.allSettled(
-        state.disks!.map(async (disk, index) => {
-          try {
-            const frozen = snap.disks.find((d) => d.key === disk.key);
-            if (!frozen) throw ApplicationFailure.nonRetryable(`the VM no longer has disk ${disk.key} (${disk.label})`, 'SourceChangedError');
-            if (frozen.capacityBytes !== disk.capacityBytes) {
-              disk.fullSyncReason = `disk ${disk.key} changed capacity from ${disk.capacityBytes} to ${frozen.capacityBytes} bytes`;
-            }
-            copying.add(disk.key);
-            const result = await transfer.syncDisk({
-              migrationId: input.migrationId,
-              sourceId: input.sourceId,
-              vmMoref: state.plan!.moref,
-              snapshot: snap.snapshot,
-              diskKey: disk.key,
-              sinceChangeId: disk.changeId,
-              fullSyncReason: disk.changeId ? disk.fullSyncReason : undefined,
-              volume: { project: input.target.project, name: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
-            });
-            // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.
-            Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined });
-            copying.delete(disk.key);
-            return result;
-          } catch (err) {
-            scope.cancel();
-            throw err;
-          }
-        }),
-      ),
-    );
-    const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
-    if (failures.length) throw failures.find((f) => !isCancellation(f)) ?? failures[0];
-    return outcomes.map((o) => (o as PromiseFulfilledResult<SyncDiskResult>).value);
+  function syncAllDisks(snap: SyncSnapshot): Promise<SyncDiskResult[]> {
+    return allOrCancel(state.disks!, async (disk, index) => {
+      const frozen = snap.disks.find((d) => d.key === disk.key);
+      if (!frozen) throw ApplicationFailure.nonRetryable(`the VM no longer has disk ${disk.key} (${disk.label})`, 'SourceChangedError');
+      if (frozen.capacityBytes !== disk.capacityBytes) {
+        disk.fullSyncReason = `disk ${disk.key} changed capacity from ${disk.capacityBytes} to ${frozen.capacityBytes} bytes`;
+      }
+      copying.add(disk.key);
+      const result = await transfer.syncDisk({
+        migrationId: input.migrationId,
+        sourceId: input.sourceId,
+        vmMoref: state.plan!.moref,
+        snapshot: snap.snapshot,
+        diskKey: disk.key,
+        sinceChangeId: disk.changeId,
+        fullSyncReason: disk.changeId ? disk.fullSyncReason : undefined,
+        volume: { project: input.target.project, name: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
+      });
+      // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.
+      Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined });
+      copying.delete(disk.key);
+      return result;
+    });
   }
 
   /**
