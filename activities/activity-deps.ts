@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { VmigrateConfig } from '../config/vmigrate-config';
+import type { Converter } from '../guest/convert-on-clones';
 import type { TargetDriver } from '../target/target-driver';
 
 /** What activities are built from (samples-typescript's activities-dependency-injection pattern). */
@@ -7,4 +8,14 @@ export interface ActivityDeps {
   config: VmigrateConfig;
   target: TargetDriver;
   logger: Logger;
+  /** Hooks around the guest tools; production leaves them unset. */
+  guestTools?: GuestToolHooks;
+}
+
+export interface GuestToolHooks {
+  /**
+   * Wraps the converter (virt-v2v-in-place). Tests use it to make a conversion fail partway — by killing the real
+   * virt-v2v process — and check the retry; never reachable from workflow input.
+   */
+  wrapConverter?: (convert: Converter) => Converter;
 }

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ConfigError } from '../config/vmigrate-config';
 import { UnknownSourceError } from '../config/source-credentials';
 import { NbdkitError } from '../nbd/nbdkit';
+import { GuestConversionError } from '../guest/conversion-errors';
 import { ExportSizeMismatchError } from '../source/disk-export';
 import { NetworkMappingError } from '../target/network-plan';
 import { VimError, VimFaultError, VmNotFoundError } from '../vsphere/vim-faults';
@@ -13,6 +14,16 @@ import { VimError, VimFaultError, VmNotFoundError } from '../vsphere/vim-faults'
 export function asActivityFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   if (!(err instanceof Error)) return err;
+  // Typed conversion failures keep their type either way (the workflow and the API show it); the converter's last
+  // output goes into the failure's details for whoever has to look into it.
+  if (err instanceof GuestConversionError) {
+    return ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: !err.retryable,
+      details: [{ toolMessage: err.toolMessage, outputTail: err.outputTail.slice(-3000) }],
+    });
+  }
   const permanent =
     err instanceof ConfigError ||
     err instanceof UnknownSourceError ||

@@ -1,15 +1,17 @@
 import type { ActivityDeps } from './activity-deps';
 import { createDiskActivities } from './disk-activities';
+import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
 import { createSyncActivities } from './sync-activities';
 import { createTargetActivities } from './target-activities';
 import { createVmActivities } from './vm-activities';
 
-export type { ActivityDeps } from './activity-deps';
+export type { ActivityDeps, GuestToolHooks } from './activity-deps';
 export type { SourceVmPlan, PowerOffResult } from './vm-activities';
 export type { ExportSessionReport, SourceInspection, ExportDiskInput, ExportDiskProgress, ExportDiskResult } from './disk-activities';
 export type { ChangeTrackingReport, SyncSnapshot, SyncMode, SyncDiskInput, SyncDiskProgress, SyncDiskResult, ShutdownSourceResult } from './sync-activities';
-export type { GuestFixReport, FinalizeInput } from './target-activities';
+export type { FinalizeInput } from './target-activities';
+export type { GuestFixInput, GuestFixReport, GuestInspection, BootCheckInput, BootCheckReport } from './guest-activities';
 
 /** Every activity a vmigrate worker registers, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -18,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDiskActivities(deps),
     ...createSyncActivities(deps),
     ...createTargetActivities(deps),
+    ...createGuestActivities(deps),
     ...createInstanceActivities(deps),
   };
 }

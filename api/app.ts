@@ -68,7 +68,7 @@ export function createApp(deps: ApiDeps): express.Express {
       return;
     }
     const migrationId = `mig-${randomUUID().slice(0, 13)}`;
-    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target: body.target };
+    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target: body.target, ...(body.guest ? { guest: body.guest } : {}) };
     const warm = body.kind === 'warm';
     try {
       await deps.client.workflow.start(warm ? 'warmMigration' : 'coldMigration', {

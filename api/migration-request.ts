@@ -32,6 +32,23 @@ const warmOptions = z
   })
   .strict();
 
+const guestOptions = z
+  .object({
+    convert: z.enum(['auto', 'force', 'skip']).optional(),
+    virtioWinIso: z
+      .string()
+      .regex(/^\/\S*$/, 'must be an absolute path (on the workers) of the virtio-win ISO')
+      .refine((p) => !p.split('/').includes('..'), 'must not contain ".."')
+      .optional(),
+    bootCheck: z
+      .union([
+        z.boolean(),
+        z.object({ timeoutSeconds: z.number().int().min(10, 'must be at least 10 seconds').max(3600, 'must be at most 3600 seconds') }).strict(),
+      ], { error: 'must be true, false or {"timeoutSeconds": n}' })
+      .optional(),
+  })
+  .strict();
+
 export const createMigrationRequest = z
   .object({
     /** cold (default): source off, one copy. warm: CBT syncs while the source runs, then a cutover. */
@@ -54,6 +71,8 @@ export const createMigrationRequest = z
         machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),
       })
       .strict(),
+    /** Guest conversion and the boot check (see shared/migration-input.ts GuestOptions). */
+    guest: guestOptions.optional(),
   })
   .strict()
   .refine((b) => b.kind === 'warm' || b.warm === undefined, { message: 'warm options need "kind": "warm"', path: ['warm'] });

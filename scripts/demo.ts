@@ -10,6 +10,8 @@ import { createApp } from '../api/app';
 import { parseConfig } from '../config/vmigrate-config';
 import { LocalTargetDriver } from '../target/local/local-target-driver';
 import { makeDiskImage, sha256File } from '../tools/disk-image';
+import { ensureTestGuest } from '../tools/test-guest/test-guest';
+import { coldMigrationStateQuery } from '../workflows/cold-migration-state';
 import { freePort, startDevServer } from '../tools/temporal-dev-server';
 import { startSimulator } from '../tools/vcsim/launch';
 import { createVmigrateWorker } from '../workers/create-worker';
@@ -18,9 +20,12 @@ import { createVmigrateWorker } from '../workers/create-worker';
  * `npm run demo`: a cold migration of a VM with a 1 GiB disk of real content, from the vSphere simulator into the
  * local target, submitted through the API, with progress printed and the target's checksum checked against the
  * source. `--keep` leaves everything running afterwards to look around (Temporal Web UI URL is printed).
+ * `--guest` migrates the test guest instead (a Debian 12 that looks installed on VMware, tools/test-guest; built on
+ * first use, a few minutes): it is inspected, converted with virt-v2v-in-place and boot-checked — minutes under TCG.
  */
 async function main(): Promise<void> {
   const keep = process.argv.includes('--keep');
+  const guestMode = process.argv.includes('--guest');
   const say = (msg: string) => console.log(`[demo] ${msg}`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vmigrate-demo-'));
   const logger = pino({ level: 'warn' });
@@ -30,17 +35,35 @@ async function main(): Promise<void> {
   const temporal = await startDevServer({ uiPort: await freePort() });
   say(`Temporal at ${temporal.address}, Web UI at ${temporal.uiUrl}`);
 
-  say('starting the vSphere simulator with VM "demo-vm" (2 vCPU, 2 GiB, one 1 GiB disk, one NIC)');
+  const diskMiB = guestMode ? 2048 : 1024;
+  say(`starting the vSphere simulator with VM "demo-vm" (2 vCPU, 2 GiB, one ${diskMiB / 1024} GiB disk, one NIC)`);
   const sim = await startSimulator({
-    spec: { vms: [{ name: 'demo-vm', guestId: 'debian11_64Guest', firmware: 'bios', numCPUs: 2, memoryMB: 2048, powerState: 'poweredOn', disks: [{ capacityMiB: 1024 }], nics: [{ network: 'VM Network' }] }] },
+    spec: {
+      vms: [
+        {
+          name: 'demo-vm',
+          guestId: guestMode ? 'debian12_64Guest' : 'debian11_64Guest',
+          firmware: 'bios',
+          numCPUs: 2,
+          memoryMB: 2048,
+          powerState: 'poweredOn',
+          disks: [{ capacityMiB: diskMiB }],
+          nics: [{ network: 'VM Network', adapterType: 'vmxnet3' }],
+        },
+      ],
+    },
     username: 'demo',
     password: 'demo-password',
   });
-  const image = path.join(dir, 'demo-vm.img');
-  await makeDiskImage(image, 1024 * 1024 * 1024);
+  let image = path.join(dir, 'demo-vm.img');
+  if (guestMode) {
+    image = (await ensureTestGuest({ onBuildStart: () => say('building the test guest (debootstrap; once per recipe, a few minutes)') })).path;
+  } else {
+    await makeDiskImage(image, 1024 * 1024 * 1024);
+  }
   await sim.uploadDiskImage('demo-vm', 0, image);
   const sourceSha = await sha256File(image);
-  say(`source disk written (MBR, ext4, random data, holes): sha256 ${sourceSha}`);
+  say(`source disk written (${guestMode ? 'the test guest: Debian 12 with open-vm-tools' : 'MBR, ext4, random data, holes'}): sha256 ${sourceSha}`);
 
   const passwordFile = path.join(dir, 'vc.password');
   await writeFile(passwordFile, 'demo-password', { mode: 0o600 });
@@ -69,6 +92,7 @@ async function main(): Promise<void> {
     sourceId: 'demo-vcenter',
     vm: { name: 'demo-vm' },
     target: { project: 'demo', flavor: 'm1.medium', volumeType: 'standard', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'demo-net', preserveMac: true }] },
+    ...(guestMode ? { guest: { convert: 'auto', bootCheck: { timeoutSeconds: 900 } } } : {}),
   };
   say(`POST /migrations ${JSON.stringify(body)}`);
   const { data: submitted } = await axios.post(`${api}/migrations`, body);
@@ -97,6 +121,13 @@ async function main(): Promise<void> {
     say(`target volume sha256 ${targetSha} ${ok ? '== source: identical' : '!= source: MISMATCH'}`);
     say(`instance: ${JSON.stringify(status.instance)}`);
     for (const w of status.warnings) say(`warning: ${w}`);
+    const state = await client.workflow.getHandle(submitted.id).query(coldMigrationStateQuery);
+    const gi = state.guestInspection;
+    if (gi) say(`guest: ${gi.osFamily} ${gi.distro ?? ''} ${gi.version ?? ''} (${gi.firmware}, ${gi.partitionTable}), VMware tools ${gi.vmwareTools ? 'installed' : 'absent'}`);
+    const conv = state.guestFix?.conversion;
+    if (conv) say(`converted in ${(conv.durationMs / 1000).toFixed(0)} s (attempt ${conv.attempt}); boots from ${state.guestFix!.bootVolumes.map((v) => v.name).join(', ')}`);
+    const boot = state.validation?.bootCheck;
+    if (boot) say(`boot check: ${boot.passed ? 'login prompt reached' : `FAILED: ${boot.reason}`}${'durationMs' in boot ? ` in ${(boot.durationMs / 1000).toFixed(0)} s` : ''}`);
   } else {
     say(`migration ended ${status.status}: ${status.error}`);
   }

@@ -33,11 +33,25 @@ export interface TargetSpec {
   machineType?: 'pc-i440fx' | 'pc-q35';
 }
 
+/** What happens to the guest OS once its disks are copied. */
+export interface GuestOptions {
+  /**
+   * auto (default): convert when inspection finds a guest virt-v2v can convert; an encrypted or unrecognised one is
+   * copied as-is with a warning naming why. force: always try (a failure fails the migration). skip: copy as-is.
+   */
+  convert?: 'auto' | 'force' | 'skip';
+  /** Windows guests: path (on the workers) of the virtio-win ISO the VirtIO drivers are installed from. */
+  virtioWinIso?: string;
+  /** After Finalize, boot the instance in qemu and wait for its login prompt (default timeout 300 s). */
+  bootCheck?: boolean | { timeoutSeconds: number };
+}
+
 export interface ColdMigrationInput {
   migrationId: string;
   sourceId: string;
   vm: VmSelector;
   target: TargetSpec;
+  guest?: GuestOptions;
 }
 
 /** Warm migration: the source keeps running while syncs copy its changes; downtime is the final sync at cutover. */

@@ -15,6 +15,8 @@ import type { VmHardware } from '../vsphere/vm-hardware';
 export interface DiskExport {
   readonly size: number;
   readonly connections: NbdClient[];
+  /** nbdkit's Unix socket, for other NBD clients (libguestfs inspection opens nbd://?socket=…). */
+  readonly socketPath: string;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskE
     return {
       size,
       connections,
+      socketPath: server.socketPath,
       async close() {
         await Promise.allSettled(connections.map((c) => c.close()));
         try {

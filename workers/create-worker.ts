@@ -1,6 +1,6 @@
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { createActivities } from '../activities';
+import { createActivities, type GuestToolHooks } from '../activities';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { LocalTargetDriver } from '../target/local/local-target-driver';
 import { removeStaleExportDirs } from '../source/disk-export';
@@ -15,6 +15,8 @@ export interface VmigrateWorkerOptions {
   /** A pre-built workflow bundle (tests build one and share it); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleOption;
   target?: TargetDriver;
+  /** Hooks around the guest tools (tests only: e.g. kill the first conversion partway). */
+  guestTools?: GuestToolHooks;
   /** How many disk copies and other activities one worker runs at once. */
   maxConcurrentActivities?: number;
   /**
@@ -39,7 +41,7 @@ export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
     ...(role !== 'activities' ? workflows : {}),
-    ...(role !== 'workflows' ? { activities: createActivities({ config: opts.config, target, logger: opts.logger }) } : {}),
+    ...(role !== 'workflows' ? { activities: createActivities({ config: opts.config, target, logger: opts.logger, guestTools: opts.guestTools }) } : {}),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 8,
     // Heartbeats carry the resume watermark: send them at least this often even with long heartbeat timeouts.
     maxHeartbeatThrottleInterval: '2s',

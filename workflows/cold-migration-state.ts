@@ -1,5 +1,5 @@
 import { defineQuery } from '@temporalio/workflow';
-import type { ExportSessionReport, GuestFixReport, SourceInspection } from '../activities';
+import type { BootCheckReport, ExportSessionReport, GuestFixReport, GuestInspection, SourceInspection } from '../activities';
 import type { InstanceRef } from '../target/target-driver';
 import type { MigrationStage } from '../shared/migration-stages';
 
@@ -12,6 +12,8 @@ export interface ColdMigrationState {
   sourcePowerStateBefore?: string;
   export?: ExportSessionReport;
   inspection?: SourceInspection;
+  /** What libguestfs found on the source disks (Inspect stage; absent when conversion is skipped or in old runs). */
+  guestInspection?: GuestInspection;
   disks: Array<{
     key: number;
     label: string;
@@ -22,9 +24,16 @@ export interface ColdMigrationState {
     verification?: { algorithm: string; source: string; target: string; match: boolean };
   }>;
   guestFix?: GuestFixReport;
+  /** Checks run on the finished instance, when the migration asked for them. */
+  validation?: MigrationValidation;
   instance?: InstanceRef;
   warnings: string[];
   error?: string;
+}
+
+export interface MigrationValidation {
+  /** The boot check's report, or why it could not run. */
+  bootCheck?: BootCheckReport | { passed: false; reason: string };
 }
 
 export const coldMigrationStateQuery = defineQuery<ColdMigrationState>('state');

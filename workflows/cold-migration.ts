@@ -3,17 +3,27 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { ExportDiskResult, GuestFixReport, SourceInspection, SourceVmPlan, VmigrateActivities } from '../activities';
+import type { ExportDiskResult, GuestFixReport, GuestInspection, SourceInspection, SourceVmPlan, VmigrateActivities } from '../activities';
 import type { InstanceRef } from '../target/target-driver';
 import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
-import { coldMigrationStateQuery, type ColdMigrationState } from './cold-migration-state';
+import { coldMigrationStateQuery, type ColdMigrationState, type MigrationValidation } from './cold-migration-state';
+import { guestActivities } from './guest-activity-proxies';
+import { checkBoot, convertGuest } from './guest-steps';
+
+/**
+ * Marks runs with the guest conversion of issue 4: libguestfs inspection in Inspect, virt-v2v-in-place on clones in
+ * Guest Fixes, the instance booting from the converted clones, and the optional boot check. Runs started before it
+ * replay (and finish) on the old path: inspect layouts, no conversion.
+ */
+export const GUEST_CONVERSION_PATCH = 'vmigrate-guest-conversion-v1';
 
 // Activities already mark these non-retryable (activities/failures.ts); listed here too so the policy says so.
 const NON_RETRYABLE = [
@@ -50,6 +60,8 @@ export interface ColdMigrationResult {
   instance: InstanceRef;
   disks: ExportDiskResult[];
   guestFix: GuestFixReport;
+  guestInspection?: GuestInspection;
+  validation?: MigrationValidation;
 }
 
 /**
@@ -58,6 +70,10 @@ export interface ColdMigrationResult {
  */
 export async function coldMigration(input: ColdMigrationInput, tuning: { heartbeatTimeoutSeconds?: number } = {}): Promise<ColdMigrationResult> {
   const transfer = transferActivities(tuning.heartbeatTimeoutSeconds ?? 30);
+  const guest = guestActivities(tuning.heartbeatTimeoutSeconds);
+  // Decided once, at the start: a run that began without it stays on the old path for good.
+  const withGuestConversion = patched(GUEST_CONVERSION_PATCH);
+  const convertMode = input.guest?.convert ?? 'auto';
   const state: ColdMigrationState = { migrationId: input.migrationId, kind: 'cold', stage: 'Queued', disks: [], warnings: [] };
   setHandler(coldMigrationStateQuery, () => state);
 
@@ -84,6 +100,11 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     enter('Inspect');
     const inspection: SourceInspection = await control.inspectSource(vmRef);
     state.inspection = inspection;
+    let guestInspection: GuestInspection | undefined;
+    if (withGuestConversion && convertMode !== 'skip') {
+      guestInspection = await guest.inspection.inspectGuest(vmRef);
+      state.guestInspection = guestInspection;
+    }
 
     enter('WriteVolume');
     const copies = await copyDisks(transfer, input, plan, (result) => {
@@ -92,12 +113,23 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     });
 
     enter('GuestFixes');
-    const guestFix = await transfer.guestFix({
-      volumes: copies.map((c) => c.volume),
-      sourceLayouts: plan.disks.map((d) => inspection.disks.find((x) => x.key === d.key)!.layout),
-    });
+    const guestFix = withGuestConversion
+      ? await convertGuest(guest, {
+          migrationId: input.migrationId,
+          volumes: copies.map((c) => c.volume),
+          inspection,
+          guestInspection,
+          plan,
+          target: input.target,
+          options: input.guest,
+        })
+      : await transfer.guestFix({
+          volumes: copies.map((c) => c.volume),
+          sourceLayouts: plan.disks.map((d) => inspection.disks.find((x) => x.key === d.key)!.layout),
+        });
     state.guestFix = guestFix;
-    if (!guestFix.converted && guestFix.reason) state.warnings.push(guestFix.reason);
+    if (withGuestConversion) state.warnings.push(...guestFix.warnings);
+    else if (!guestFix.converted && guestFix.reason) state.warnings.push(guestFix.reason);
 
     enter('Finalize');
     const instance = await control.finalize({
@@ -109,14 +141,26 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
       firmware: inspection.firmware,
       machineType: input.target.machineType,
       diskBus: input.target.diskBus,
-      volumes: copies.map((c) => c.volume),
+      // Converted: the instance boots from the converted clones; the copied volumes stay as they were copied.
+      volumes: withGuestConversion ? guestFix.bootVolumes : copies.map((c) => c.volume),
       nics: plan.nics,
       sourceVm: plan.name,
     });
     state.instance = instance;
+    if (withGuestConversion && input.guest?.bootCheck) {
+      state.validation = { bootCheck: await checkBoot(guest.validation, instance, input.guest.bootCheck) };
+      if (!state.validation.bootCheck!.passed) state.warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
+    }
 
     enter('Completed');
-    return { migrationId: input.migrationId, instance, disks: copies, guestFix };
+    return {
+      migrationId: input.migrationId,
+      instance,
+      disks: copies,
+      guestFix,
+      ...(guestInspection ? { guestInspection } : {}),
+      ...(state.validation ? { validation: state.validation } : {}),
+    };
   } catch (err) {
     if (isCancellation(err)) {
       // Give the workload back: a source that was on is powered on again (every copy has stopped by now, see

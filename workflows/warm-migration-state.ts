@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ChangeTrackingReport, GuestFixReport, ShutdownSourceResult, SourceVmPlan } from '../activities';
+import type { ChangeTrackingReport, GuestFixReport, GuestInspection, ShutdownSourceResult, SourceVmPlan } from '../activities';
+import type { MigrationValidation } from './cold-migration-state';
 import type { CutoverRequest } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import type { InstanceRef, VolumeRef } from '../target/target-driver';
@@ -46,8 +47,10 @@ export interface WarmMigrationState extends Partial<WarmCarryOver> {
   stage: MigrationStage;
   forecast?: SyncForecast;
   shutdown?: ShutdownSourceResult;
+  guestInspection?: GuestInspection;
   guestFix?: GuestFixReport;
   instance?: InstanceRef;
+  validation?: MigrationValidation;
   lastSyncError?: string;
   error?: string;
 }

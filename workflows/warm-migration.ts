@@ -18,6 +18,8 @@ import { MigrationState } from '../shared/search-attributes';
 import type { InstanceRef } from '../target/target-driver';
 import { controlActivities, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
+import { guestActivities } from './guest-activity-proxies';
+import { checkBoot, convertGuest } from './guest-steps';
 import { forecastFinalSync, type SyncRecord } from './sync-forecast';
 import {
   cutoverSignal,
@@ -59,6 +61,7 @@ export async function warmMigration(
 ): Promise<WarmMigrationResult> {
   const control = controlActivities();
   const transfer = transferActivities(tuning.heartbeatTimeoutSeconds ?? 30);
+  const guest = guestActivities(tuning.heartbeatTimeoutSeconds);
   const opts = input.warm ?? {};
   const intervalMs = (opts.syncIntervalSeconds ?? DEFAULT_SYNC_INTERVAL_S) * 1000;
   const state: WarmMigrationState = { migrationId: input.migrationId, kind: 'warm', stage: 'Queued', warnings: [], ...carried };
@@ -273,15 +276,22 @@ export async function warmMigration(
     if (shutdown.note) warnings.push(shutdown.note);
     const finalSync = await runSync('final');
 
+    // The source is off and its disks final: inspect and convert now (the synced volumes are never written by the
+    // conversion, which runs on clones of them).
     enter('GuestFixes');
     const inspection = await control.inspectSource(vmRef());
-    const volumes = state.disks!.map((d) => d.volume!);
-    const guestFix = await transfer.guestFix({
-      volumes,
-      sourceLayouts: state.disks!.map((d) => inspection.disks.find((x) => x.key === d.key)!.layout),
+    if ((input.guest?.convert ?? 'auto') !== 'skip') state.guestInspection = await guest.inspection.inspectGuest(vmRef());
+    const guestFix = await convertGuest(guest, {
+      migrationId: input.migrationId,
+      volumes: state.disks!.map((d) => d.volume!),
+      inspection,
+      guestInspection: state.guestInspection,
+      plan: state.plan!,
+      target: input.target,
+      options: input.guest,
     });
     state.guestFix = guestFix;
-    if (!guestFix.converted && guestFix.reason) warnings.push(guestFix.reason);
+    warnings.push(...guestFix.warnings);
 
     enter('Finalize');
     let instance = await control.finalize({
@@ -293,10 +303,14 @@ export async function warmMigration(
       firmware: inspection.firmware,
       machineType: input.target.machineType,
       diskBus: input.target.diskBus,
-      volumes,
+      volumes: guestFix.bootVolumes,
       nics: state.plan!.nics,
       sourceVm: state.plan!.name,
     });
+    if (input.guest?.bootCheck) {
+      state.validation = { bootCheck: await checkBoot(guest.validation, instance, input.guest.bootCheck) };
+      if (!state.validation.bootCheck!.passed) warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
+    }
     if (opts.startTarget) instance = await control.startInstance({ project: instance.project, name: instance.name });
     state.instance = instance;
 

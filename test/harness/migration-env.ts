@@ -9,6 +9,7 @@ import { LocalTargetDriver } from '../../target/local/local-target-driver';
 import { makeDiskImage } from '../../tools/disk-image';
 import { VimClient } from '../../vsphere/vim-client';
 import { startSimulator, type SimSpec, type Simulator } from '../../tools/vcsim/launch';
+import type { GuestToolHooks } from '../../activities';
 import { createVmigrateWorker, type WorkerRole } from '../../workers/create-worker';
 import { connectClient, connectNative, uniqueTaskQueue, workflowBundle } from './temporal';
 
@@ -26,7 +27,7 @@ export interface MigrationEnv {
   taskQueue: string;
   /** Disk images written onto the simulator VMs' disks, by VM name (see `diskImages`). */
   images: Record<string, string>;
-  startWorker(role?: WorkerRole): Promise<Worker>;
+  startWorker(role?: WorkerRole, hooks?: { guestTools?: GuestToolHooks }): Promise<Worker>;
   /** The source VM's power state, read through a fresh vSphere session. */
   powerState(vmName: string): Promise<string>;
   close(): Promise<void>;
@@ -107,7 +108,7 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         await vc.logout();
       }
     },
-    async startWorker(role: WorkerRole = 'all') {
+    async startWorker(role: WorkerRole = 'all', hooks: { guestTools?: GuestToolHooks } = {}) {
       const conn = await connectNative();
       const worker = await createVmigrateWorker({
         connection: conn,
@@ -116,6 +117,7 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         logger,
         role,
         target,
+        guestTools: hooks.guestTools,
         workflowBundle: role === 'activities' ? undefined : await workflowBundle(),
       });
       workers.push({ worker, run: worker.run(), conn });

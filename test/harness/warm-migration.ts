@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { WarmMigrationInput, WarmOptions } from '../../shared/migration-input';
+import type { GuestOptions, WarmMigrationInput, WarmOptions } from '../../shared/migration-input';
 import { MigrationKind, MigrationState, SourceVm } from '../../shared/search-attributes';
 import { warmMigrationStateQuery, type WarmMigrationState } from '../../workflows/warm-migration-state';
 import type { MigrationEnv } from './migration-env';
@@ -8,7 +8,7 @@ import type { MigrationEnv } from './migration-env';
 /** Starts a warm migration straight through the client (tests that need the workflow's `tuning` argument). */
 export async function startWarmMigration(
   env: MigrationEnv,
-  opts: { id: string; vm: string; warm: WarmOptions; project?: string; heartbeatTimeoutSeconds?: number },
+  opts: { id: string; vm: string; warm: WarmOptions; guest?: GuestOptions; project?: string; heartbeatTimeoutSeconds?: number },
 ): Promise<WorkflowHandle> {
   const input: WarmMigrationInput = {
     migrationId: opts.id,
@@ -16,6 +16,9 @@ export async function startWarmMigration(
     vm: { name: opts.vm },
     target: { project: opts.project ?? 'proj-warm', flavor: 'm1.small', volumeType: 'standard', networks: [] },
     warm: opts.warm,
+    // The warm tests are about syncing; conversion (the same activities) is covered by the guest end-to-end test, and
+    // the synthetic test disks hold no bootable guest anyway.
+    guest: opts.guest ?? { convert: 'skip' },
   };
   return env.client.workflow.start('warmMigration', {
     workflowId: opts.id,

@@ -32,7 +32,11 @@ describe('cancelling a cold migration mid-copy', () => {
     expect(submit.status).toBe(202);
     const id = submit.data.id;
 
-    const copying = await waitForMigration(api.http, id, { done: (s) => s.status !== 'RUNNING' || (s.stage === 'WriteVolume' && s.disks[0].bytesDone > 0) });
+    // The copy starts after the Inspect stage's libguestfs appliance (about a minute under TCG).
+    const copying = await waitForMigration(api.http, id, {
+      timeoutMs: 240_000,
+      done: (s) => s.status !== 'RUNNING' || (s.stage === 'WriteVolume' && s.disks[0].bytesDone > 0),
+    });
     expect(copying.status).toBe('RUNNING');
 
     // A second migration of the same VM while this one runs is refused.
@@ -64,5 +68,5 @@ describe('cancelling a cold migration mid-copy', () => {
     const cancelAgain = await api.http.post(`/migrations/${id}/cancel`);
     expect(cancelAgain.status).toBe(409);
     expect(cancelAgain.data.error).toBe(`migration ${id} has already ended (CANCELLED); nothing to cancel`);
-  });
+  }, 360_000);
 });

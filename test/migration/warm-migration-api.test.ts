@@ -29,6 +29,8 @@ const vmSpec = (name: string) => ({
 const submitBody = (vm: string, warm: Record<string, unknown>) => ({
   kind: 'warm',
   warm,
+  // Syncing is under test here; conversion is covered by the guest end-to-end test.
+  guest: { convert: 'skip' },
   sourceId: 'sim',
   vm: { name: vm },
   target: { project: 'proj1', flavor: 'm1.small', volumeType: 'standard', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'tenant-net' }] },

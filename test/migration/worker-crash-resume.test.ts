@@ -37,6 +37,8 @@ describe('a worker killed with SIGKILL during exportDisk', () => {
       sourceId: 'sim',
       vm: { name: 'db01' },
       target: { project: 'p-crash', flavor: 'm1.small', volumeType: 'standard', networks: [] },
+      // This is about the copy resuming; guest inspection and conversion are test/migration/guest-conversion.test.ts's.
+      guest: { convert: 'skip' },
     };
     const handle = await env.client.workflow.start('coldMigration', {
       workflowId: input.migrationId,

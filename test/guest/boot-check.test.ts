@@ -1,0 +1,55 @@
+import { qemuArgs, runBootCheck, type BootCheckRequest } from '../../guest/boot-check';
+import { ImageWorkspace, MiB } from './helpers/disk-image';
+
+let ws: ImageWorkspace;
+beforeEach(() => {
+  ws = new ImageWorkspace();
+});
+afterEach(() => ws.cleanup());
+
+const request = (over: Partial<BootCheckRequest> = {}): BootCheckRequest => ({
+  disks: [{ path: '/volumes/boot.qcow2', format: 'qcow2' }],
+  diskBus: 'virtio',
+  machineType: 'pc-i440fx',
+  firmware: 'bios',
+  memoryMB: 512,
+  vcpus: 1,
+  nicModel: 'virtio',
+  timeoutMs: 60_000,
+  ...over,
+});
+
+describe('boot check', () => {
+  test('a disk without a boot loader fails fast with the firmware\'s words, and the console tail shows them', async () => {
+    const image = ws.blank(8 * MiB);
+    const started = Date.now();
+    const result = await runBootCheck(request({ disks: [{ path: image, format: 'raw' }] }));
+    expect(result.passed).toBe(false);
+    expect(result.reason).toMatch(/did not boot: "No bootable device\.?/);
+    expect(result.consoleTail).toMatch(/SeaBIOS/);
+    expect(result.consoleTail).toMatch(/Booting from Hard Disk/);
+    expect(Date.now() - started).toBeLessThan(45_000);
+  }, 90_000);
+
+  test('every drive is opened with snapshot=on, so the check never writes to the volumes', async () => {
+    const args = await qemuArgs(request({ disks: [{ path: '/v/a', format: 'qcow2' }, { path: '/v/b', format: 'raw' }] }), 'tcg', ws.dir);
+    const drives = args.filter((_, i) => args[i - 1] === '-drive');
+    expect(drives).toEqual(['file=/v/a,format=qcow2,if=none,id=disk0,snapshot=on', 'file=/v/b,format=raw,if=none,id=disk1,snapshot=on']);
+    expect(args).toEqual(expect.arrayContaining(['-machine', 'pc,accel=tcg,graphics=off', '-serial', 'stdio', '-nodefaults', '-no-reboot']));
+    // The guest gets a NIC but no way out.
+    expect(args).toEqual(expect.arrayContaining(['-netdev', 'user,id=net0,restrict=on', '-device', 'virtio-net-pci,netdev=net0']));
+  });
+
+  test.each([
+    ['virtio', 'pc-i440fx', ['virtio-blk-pci,drive=disk0,bootindex=1']],
+    ['scsi', 'pc-q35', ['virtio-scsi-pci,id=scsi0', 'scsi-hd,drive=disk0,bus=scsi0.0,bootindex=1']],
+    ['sata', 'pc-i440fx', ['ahci,id=ahci0', 'ide-hd,drive=disk0,bus=ahci0.0,bootindex=1']],
+    ['sata', 'pc-q35', ['ide-hd,drive=disk0,bus=ide.0,bootindex=1']],
+    ['ide', 'pc-i440fx', ['ide-hd,drive=disk0,bus=ide.0,unit=0,bootindex=1']],
+  ] as const)('%s bus on %s: the devices the instance would have', async (diskBus, machineType, devices) => {
+    const args = await qemuArgs(request({ diskBus, machineType, nicModel: diskBus === 'sata' || diskBus === 'ide' ? 'e1000' : 'virtio' }), 'tcg', ws.dir);
+    const shown = args.filter((_, i) => args[i - 1] === '-device' && !/net/.test(args[i]));
+    expect(shown).toEqual(devices);
+    expect(args[args.indexOf('-machine') + 1]).toBe(`${machineType === 'pc-q35' ? 'q35' : 'pc'},accel=tcg,graphics=off`);
+  });
+});

@@ -1,0 +1,51 @@
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { VmigrateActivities } from '../activities';
+
+/**
+ * Guest work (libguestfs inspection, virt-v2v-in-place, the boot check) takes minutes without byte progress, most of
+ * all under TCG: liveness comes from heartbeats (sent every 5 s while the tools run), not from a tight start-to-close.
+ */
+
+/** Conversion failures that retrying cannot fix (guest/conversion-errors.ts), plus the copy check's. */
+export const GUEST_NON_RETRYABLE = [
+  'GuestInspectionFailedError',
+  'NoRootFilesystemError',
+  'UnsupportedGuestError',
+  'EncryptedGuestError',
+  'InsufficientGuestSpaceError',
+  'VerificationError',
+  'InvalidLogin',
+  'VmNotFound',
+  'UnknownSourceError',
+  'ConfigError',
+];
+
+export function guestActivities(heartbeatTimeoutSeconds = 60) {
+  const heartbeatTimeout = Math.max(60, heartbeatTimeoutSeconds) * 1000;
+  return {
+    /** One appliance over all disks; a retry relaunches it. A cancel waits until it no longer reads the source. */
+    inspection: proxyActivities<VmigrateActivities>({
+      startToCloseTimeout: '30 minutes',
+      heartbeatTimeout,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: GUEST_NON_RETRYABLE },
+    }),
+    /**
+     * A failed conversion is retried on fresh clones of the copied volumes (nothing is copied again); three attempts,
+     * since a conversion that fails twice the same way will not pass a third time.
+     */
+    conversion: proxyActivities<VmigrateActivities>({
+      startToCloseTimeout: '3 hours',
+      heartbeatTimeout,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: GUEST_NON_RETRYABLE },
+    }),
+    /** The boot check reports a guest that does not boot as a result; only qemu failing to run is retried (once). */
+    validation: proxyActivities<VmigrateActivities>({
+      startToCloseTimeout: '2 hours',
+      heartbeatTimeout,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { initialInterval: '5s', maximumAttempts: 2, nonRetryableErrorTypes: GUEST_NON_RETRYABLE },
+    }),
+  };
+}
