@@ -1,20 +1,20 @@
 import {
-  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
   patched,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { ExportDiskResult, GuestFixReport, GuestInspection, SourceInspection, SourceVmPlan, VmigrateActivities } from '../activities';
+import type { ExportDiskResult, GuestFixReport, GuestInspection, SourceInspection, SourceVmPlan } from '../activities';
 import type { InstanceRef } from '../target/target-driver';
 import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
 import { coldMigrationStateQuery, type ColdMigrationState, type MigrationValidation } from './cold-migration-state';
+import { controlActivities, rootCauseMessage, transferActivities } from './activity-proxies';
+import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
 
@@ -25,35 +25,7 @@ import { checkBoot, convertGuest } from './guest-steps';
  */
 export const GUEST_CONVERSION_PATCH = 'vmigrate-guest-conversion-v1';
 
-// Activities already mark these non-retryable (activities/failures.ts); listed here too so the policy says so.
-const NON_RETRYABLE = [
-  'InvalidLogin',
-  'VmNotFound',
-  'UnknownSourceError',
-  'ConfigError',
-  'PreflightError',
-  'NetworkMappingError',
-  'VerificationError',
-  'SourceChangedError',
-  'ExportSizeMismatchError',
-];
-
-/** Short calls against the vSphere API or the target cloud. */
-const control = proxyActivities<VmigrateActivities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
-function transferActivities(heartbeatTimeoutSeconds: number) {
-  /** Long byte transfers: liveness by heartbeat, so a dead worker is noticed within the heartbeat timeout. */
-  return proxyActivities<VmigrateActivities>({
-    startToCloseTimeout: '7 days',
-    heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
-    // On cancel, wait until the copy has really stopped (nbdkit gone, volume closed) before the workflow moves on.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
-}
+const control = controlActivities();
 
 export interface ColdMigrationResult {
   migrationId: string;
@@ -192,42 +164,21 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
  * Write Volume: every disk in parallel. The first failure cancels the other copies, and this returns only once all
  * of them have stopped, so nothing still reads the source when the caller reacts (e.g. powers it back on).
  */
-async function copyDisks(
+function copyDisks(
   transfer: ReturnType<typeof transferActivities>,
   input: ColdMigrationInput,
   plan: SourceVmPlan,
   onCopied: (result: ExportDiskResult) => void,
 ): Promise<ExportDiskResult[]> {
-  const scope = new CancellationScope();
-  const outcomes = await scope.run(() =>
-    Promise.allSettled(
-      plan.disks.map(async (disk, index) => {
-        try {
-          const result = await transfer.exportDisk({
-            migrationId: input.migrationId,
-            sourceId: input.sourceId,
-            vmMoref: plan.moref,
-            diskKey: disk.key,
-            target: { project: input.target.project, volumeName: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
-          });
-          onCopied(result);
-          return result;
-        } catch (err) {
-          scope.cancel();
-          throw err;
-        }
-      }),
-    ),
-  );
-  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
-  // Report the failure that caused the others to be cancelled, not one of the cancellations it caused.
-  if (failures.length) throw failures.find((f) => !isCancellation(f)) ?? failures[0];
-  return outcomes.map((o) => (o as PromiseFulfilledResult<ExportDiskResult>).value);
-}
-
-/** Activity failures wrap the real reason; an operator wants the innermost message. */
-function rootCauseMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause: unknown }).cause;
-  return e instanceof Error ? e.message : String(e);
+  return allOrCancel(plan.disks, async (disk, index) => {
+    const result = await transfer.exportDisk({
+      migrationId: input.migrationId,
+      sourceId: input.sourceId,
+      vmMoref: plan.moref,
+      diskKey: disk.key,
+      target: { project: input.target.project, volumeName: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
+    });
+    onCopied(result);
+    return result;
+  });
 }
