@@ -6,6 +6,8 @@ import type {
   GuestFixReport,
   PowerOffResult,
   SourceInspection,
+  BootCheckReport,
+  GuestInspection,
   ShutdownSourceResult,
   SourceVmPlan,
   SyncDiskInput,
@@ -53,6 +55,8 @@ const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
   'sync.progress': 'Syncing',
   'snapshot.removed': 'Syncing',
   'cutover.requested': 'Ready',
+  'inspect.completed': 'Inspect',
+  'validation.boot_check': 'Finalize',
 };
 
 /** An event whose stage is not fixed by its name (a warm sync's events belong to FullSync, Syncing or CuttingOver). */
@@ -122,8 +126,24 @@ function activityEvents(a: ActivityRecord): Unstaged[] {
     case 'shutdownSource':
       if (completed) out.push({ name: 'source.powered_off', stage: 'CuttingOver', time: iso(a.endedAt!), data: { ...(a.result as ShutdownSourceResult) } });
       break;
+    case 'inspectGuest':
+      if (completed) {
+        const g = a.result as GuestInspection;
+        out.push({
+          name: 'inspect.completed',
+          time: iso(a.endedAt!),
+          data: { osFamily: g.osFamily, distro: g.distro, version: g.version, product: g.product, firmware: g.firmware, partitionTable: g.partitionTable, filesystems: g.filesystems, encrypted: g.encrypted, convertible: g.convertible, warnings: g.warnings },
+        });
+      }
+      break;
     case 'guestFix':
       if (a.startedAt !== undefined) out.push({ name: 'guest_fixes.started', time: iso(a.startedAt) });
+      break;
+    case 'bootCheck':
+      if (completed) {
+        const r = a.result as BootCheckReport;
+        out.push({ name: 'validation.boot_check', time: iso(a.endedAt!), data: { passed: r.passed, durationMs: r.durationMs, reason: r.reason, ...(r.passed ? {} : { consoleTail: r.consoleTail }) } });
+      }
       break;
     case 'finalize':
       if (completed) out.push({ name: 'finalize.completed', time: iso(a.endedAt!), data: { instance: a.result as InstanceRef } });
@@ -185,6 +205,10 @@ export interface MigrationStatus {
   bytesDone: number;
   inspection?: { osFamily: string; guestId: string; firmware: string };
   guestConversion?: { converted: boolean; reason?: string };
+  /** libguestfs inspection of the guest (OS, firmware, partitions, file systems, encryption). */
+  guestInspection?: GuestInspection;
+  /** The boot check after Finalize, when asked for. */
+  validation?: { bootCheck: BootCheckReport };
   instance?: InstanceRef;
   warnings: string[];
   error?: string;
@@ -243,6 +267,8 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     bytesDone: disks.reduce((s, d) => s + d.bytesDone, 0),
     inspection: inspection && { osFamily: inspection.osFamily, guestId: inspection.guestId, firmware: inspection.firmware },
     guestConversion: guestFix && { converted: guestFix.converted, reason: guestFix.reason },
+    guestInspection: completedResult<GuestInspection>(rec, 'inspectGuest'),
+    validation: ((r) => r && { bootCheck: r })(completedResult<BootCheckReport>(rec, 'bootCheck')),
     instance,
     warnings: live?.warnings ?? [...(plan?.warnings ?? []), ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : [])],
     error: rec.failure,

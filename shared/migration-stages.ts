@@ -24,5 +24,8 @@ export const MIGRATION_EVENTS = [
   'sync.progress',
   'snapshot.removed',
   'cutover.requested',
+  // Guest inspection (Inspect stage; warm: at cutover) and the optional boot check after Finalize
+  'inspect.completed',
+  'validation.boot_check',
 ] as const;
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];

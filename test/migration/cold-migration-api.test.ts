@@ -106,6 +106,11 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     expect(events.some((e) => e.live)).toBe(false);
     expect(events.find((e) => e.name === 'source.powered_off')!.stage).toBe('Export');
     expect(events.find((e) => e.name === 'write.started')!.stage).toBe('WriteVolume');
+    // The Inspect stage's event carries the libguestfs inspection, also in the status.
+    const inspected = events.find((e) => e.name === 'inspect.completed') as { stage: string; data: any } | undefined;
+    expect(inspected?.stage).toBe('Inspect');
+    expect(names.indexOf('inspect.completed')).toBeLessThan(names.indexOf('write.started'));
+    expect(inspected!.data).toEqual(expect.objectContaining({ partitionTable: status.guestInspection.partitionTable, encrypted: false }));
 
     // Target bytes equal the source; the source disk is unchanged and stays powered off.
     const volume = await env.target.getVolume('proj1', `${id}-disk0`);
