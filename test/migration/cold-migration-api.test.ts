@@ -28,7 +28,8 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
           },
         ],
       },
-      { diskImages: { web01: GiB } },
+      // Capped at 100 MB/s (nbdkit's rate filter, bits/s) so the copy lasts long enough to watch its live progress.
+      { diskImages: { web01: GiB }, filters: [{ name: 'rate', params: { rate: `${800 * 1000 * 1000}` } }] },
     );
     await env.startWorker();
     api = await startApi(env);
