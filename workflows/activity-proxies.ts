@@ -1,4 +1,4 @@
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { VmigrateActivities } from '../activities';
 
 // Activities already mark these non-retryable (activities/failures.ts); listed here too so the policy says so.
@@ -51,4 +51,14 @@ export function rootCauseType(err: unknown): string | undefined {
     e = (e as { cause?: unknown }).cause;
   }
   return type;
+}
+
+/** How a migration workflow ends when a stage fails: non-retryable, naming the stage, the root cause attached. */
+export function migrationFailed(migrationId: string, stage: string, reason: string, err: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'MigrationFailed',
+    message: `migration ${migrationId} failed in stage ${stage}: ${reason}`,
+    cause: err instanceof Error ? err : undefined,
+    nonRetryable: true,
+  });
 }

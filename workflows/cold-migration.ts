@@ -1,5 +1,4 @@
 import {
-  ApplicationFailure,
   CancellationScope,
   isCancellation,
   patched,
@@ -13,7 +12,7 @@ import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
 import { coldMigrationStateQuery, type ColdMigrationState, type MigrationValidation } from './cold-migration-state';
-import { controlActivities, rootCauseMessage, transferActivities } from './activity-proxies';
+import { controlActivities, migrationFailed, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
@@ -151,12 +150,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     const failedIn = state.stage;
     state.error = rootCauseMessage(err);
     enter('Failed');
-    throw ApplicationFailure.create({
-      type: 'MigrationFailed',
-      message: `migration ${input.migrationId} failed in stage ${failedIn}: ${state.error}`,
-      cause: err instanceof Error ? err : undefined,
-      nonRetryable: true,
-    });
+    throw migrationFailed(input.migrationId, failedIn, state.error, err);
   }
 }
 

@@ -16,7 +16,7 @@ import type { CutoverRequest, WarmMigrationInput } from '../shared/migration-inp
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
 import type { InstanceRef } from '../target/target-driver';
-import { controlActivities, rootCauseMessage, transferActivities } from './activity-proxies';
+import { controlActivities, migrationFailed, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
@@ -347,11 +347,6 @@ export async function warmMigration(
       );
     }
     enter('Failed');
-    throw ApplicationFailure.create({
-      type: 'MigrationFailed',
-      message: `migration ${input.migrationId} failed in stage ${failedIn}: ${state.error}`,
-      cause: err instanceof Error ? err : undefined,
-      nonRetryable: true,
-    });
+    throw migrationFailed(input.migrationId, failedIn, state.error, err);
   }
 }
