@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import type { Converter } from '../guest/convert-on-clones';
-import type { TargetDriver } from '../target/target-driver';
+import type { TargetProviders } from '../targets/target-providers';
 
 /** What activities are built from (samples-typescript's activities-dependency-injection pattern). */
 export interface ActivityDeps {
   config: VmigrateConfig;
-  target: TargetDriver;
+  /** The configured targets; an activity picks its migration's by name. */
+  targets: TargetProviders;
   logger: Logger;
   /** Hooks around the guest tools; production leaves them unset. */
   guestTools?: GuestToolHooks;

@@ -4,7 +4,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { copyDisk, type CopyResult } from '../copy/copy-disk';
 import { inspectDiskLayout, type DiskLayout } from '../guest/disk-layout';
 import { openDiskExport, type DiskExport } from '../source/disk-export';
-import type { VolumeRef } from '../target/target-driver';
+import type { VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated, SourceChangedError } from './failures';
 import { withVmSession, type VmSession } from './vsphere-session';
@@ -34,7 +34,8 @@ export interface ExportDiskInput {
   sourceId: string;
   vmMoref: string;
   diskKey: number;
-  target: { project: string; volumeName: string; volumeType: string };
+  /** `name` is the configured target (absent: the default one). */
+  target: { name?: string; project: string; volumeName: string; volumeType: string };
 }
 
 export interface ExportDiskResult extends Omit<CopyResult, 'durationMs'> {
@@ -139,12 +140,14 @@ export function createDiskActivities(deps: ActivityDeps) {
           const disk = hw.disks.find((d) => d.key === input.diskKey);
           if (!disk) throw new SourceChangedError(`VM ${input.vmMoref} no longer has the disk with key ${input.diskKey} it had at preflight`);
           beat({ bytesTotal: disk.capacityBytes });
-          const volume = await deps.target.createVolume({
+          const provider = deps.targets.get(input.target.name);
+          const volume = await provider.createVolume({
             project: input.target.project,
             name: input.target.volumeName,
             sizeBytes: disk.capacityBytes,
             volumeType: input.target.volumeType,
-            metadata: { migrationId: input.migrationId, sourceDisk: disk.fileName, sourceDiskKey: String(disk.key) },
+            owner: { migrationId: input.migrationId, disk: String(disk.key) },
+            metadata: { sourceVm: hw.name, sourceDisk: disk.fileName },
           });
           beat();
           const workDir = path.join(deps.config.workDir, input.migrationId);
@@ -152,7 +155,7 @@ export function createDiskActivities(deps: ActivityDeps) {
           const exp = await openDiskExport({ source: session.source, session: session.client, vm: hw, disk, workDir: deps.config.workDir });
           try {
             beat();
-            const target = await deps.target.openVolume(volume);
+            const target = await provider.openVolume(volume);
             try {
               ctx.log.info('copying disk', { disk: disk.key, resumeFrom: last.bytesDone, attempt: ctx.info.attempt });
               const result = await copyDisk(exp.connections, target, {

@@ -1,10 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { ConfigError } from '../config/vmigrate-config';
-import { UnknownSourceError } from '../config/source-credentials';
 import { NbdkitError } from '../nbd/nbdkit';
 import { GuestConversionError } from '../guest/conversion-errors';
-import { ExportSizeMismatchError } from '../source/disk-export';
-import { NetworkMappingError } from '../target/network-plan';
+import { isNonRetryableFailureType } from '../shared/failure-types';
 import { VimError, VimFaultError, VmNotFoundError } from '../vsphere/vim-faults';
 
 /**
@@ -24,19 +21,12 @@ export function asActivityFailure(err: unknown): unknown {
       details: [{ toolMessage: err.toolMessage, outputTail: err.outputTail.slice(-3000) }],
     });
   }
-  const permanent =
-    err instanceof ConfigError ||
-    err instanceof UnknownSourceError ||
-    err instanceof NetworkMappingError ||
-    err instanceof PreflightError ||
-    err instanceof SourceChangedError ||
-    err instanceof SnapshotGoneError ||
-    err instanceof ExportSizeMismatchError ||
-    (err instanceof NbdkitError && err.code === 'ENOENT') ||
-    (err instanceof VimError && !err.retryable) ||
-    err.name === 'VerificationError';
-  if (!permanent) return err;
   const type = err instanceof VmNotFoundError ? 'VmNotFound' : err instanceof VimFaultError ? err.faultType : err.name;
+  const permanent =
+    isNonRetryableFailureType(type) ||
+    (err instanceof NbdkitError && err.code === 'ENOENT') ||
+    (err instanceof VimError && !err.retryable);
+  if (!permanent) return err;
   return ApplicationFailure.create({ type, message: err.message, nonRetryable: true });
 }
 

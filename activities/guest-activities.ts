@@ -7,7 +7,7 @@ import { runGuestFixes, type GuestFixInput, type GuestFixReport } from '../guest
 import { inspectGuestDisks, type GuestInspection } from '../guest/libguestfs-inspection';
 import { runVirtV2vInPlace } from '../guest/virt-v2v-in-place';
 import { openDiskExport, type DiskExport } from '../source/disk-export';
-import type { InstanceSpec } from '../target/target-driver';
+import type { InstanceRef, InstanceSpec } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
 import { withVmSession } from './vsphere-session';
@@ -16,6 +16,8 @@ export type { GuestFixInput, GuestFixReport } from '../guest/guest-fixes';
 export type { GuestInspection } from '../guest/libguestfs-inspection';
 
 export interface BootCheckInput {
+  /** The instance Finalize made; runs scheduled before instances were passed whole give only project and name. */
+  instance?: InstanceRef;
   project: string;
   instanceName: string;
   /** Default 300: a Linux guest reaches its login prompt in one to three minutes under TCG. */
@@ -24,6 +26,8 @@ export interface BootCheckInput {
 
 export interface BootCheckReport extends BootCheckResult {
   instance: string;
+  /** Where it booted: in the target cloud (its console), or in qemu on the worker from the instance's volumes. */
+  bootedIn: 'target' | 'worker';
   timeoutSeconds: number;
   diskBus: InstanceSpec['diskBus'];
   machineType: InstanceSpec['machineType'];
@@ -80,7 +84,7 @@ export function createGuestActivities(deps: ActivityDeps) {
       const converter = deps.guestTools?.wrapConverter ? deps.guestTools.wrapConverter(runVirtV2vInPlace) : runVirtV2vInPlace;
       return cancellable(() =>
         runGuestFixes(input, {
-          target: deps.target,
+          target: deps.targets.get(input.volumes[0]?.target),
           converter,
           workDir: path.join(deps.config.workDir, input.migrationId ?? 'guest-fix'),
           attempt,
@@ -98,13 +102,24 @@ export function createGuestActivities(deps: ActivityDeps) {
     async bootCheck(input: BootCheckInput): Promise<BootCheckReport> {
       const ctx = Context.current();
       return cancellable(async () => {
-        const described = await deps.target.describeInstance(input.project, input.instanceName);
+        const ref: InstanceRef = input.instance ?? { project: input.project, name: input.instanceName, id: '', status: 'SHUTOFF' };
+        const provider = deps.targets.get(ref.target);
+        const described = await provider.describeInstance(ref);
         if (!described) throw new Error(`instance ${input.project}/${input.instanceName} does not exist`);
         const { spec, flavor } = described;
         const timeoutSeconds = input.timeoutSeconds ?? 300;
+        const common = { instance: `${input.project}/${input.instanceName}`, timeoutSeconds, diskBus: spec.diskBus, machineType: spec.machineType, firmware: spec.firmware };
+        if (provider.capabilities.bootCheckInCloud && provider.checkBoot) {
+          const result = await provider.checkBoot(described.instance, {
+            timeoutMs: timeoutSeconds * 1000,
+            signal: ctx.cancellationSignal,
+            onTick: (elapsedMs) => ctx.heartbeat({ elapsedMs }),
+          });
+          return { ...result, ...common, bootedIn: 'target', memoryMB: flavor.ramMB };
+        }
         const attachments = [];
         try {
-          for (const v of spec.volumes) attachments.push(await deps.target.attachVolume(v));
+          for (const v of spec.volumes) attachments.push(await provider.attachVolume(v));
           const memoryMB = Math.min(flavor.ramMB, BOOT_CHECK_MAX_MB);
           const result = await runBootCheck({
             disks: attachments.map((a) => ({ path: a.path, format: a.format })),
@@ -119,15 +134,7 @@ export function createGuestActivities(deps: ActivityDeps) {
             signal: ctx.cancellationSignal,
             onTick: (elapsedMs) => ctx.heartbeat({ elapsedMs }),
           });
-          return {
-            ...result,
-            instance: `${input.project}/${input.instanceName}`,
-            timeoutSeconds,
-            diskBus: spec.diskBus,
-            machineType: spec.machineType,
-            firmware: spec.firmware,
-            memoryMB,
-          };
+          return { ...result, ...common, bootedIn: 'worker', memoryMB };
         } finally {
           await Promise.allSettled(attachments.map((a) => a.detach()));
         }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { copyAreas, type AreaCopyResult, type ByteArea } from '../copy/copy-areas';
 import { openDiskExport } from '../source/disk-export';
-import type { VolumeRef } from '../target/target-driver';
+import type { VolumeRef } from '../targets/target-provider';
 import { ChangedAreasError, queryAllChangedAreas } from '../vsphere/changed-areas';
 import { VimFaultError } from '../vsphere/vim-faults';
 import type { VimClient } from '../vsphere/vim-client';
@@ -43,7 +43,8 @@ export interface SyncDiskInput {
   sinceChangeId?: string;
   /** Why the workflow asks for a full sync of a disk that was synced before (CBT reset, capacity change, …). */
   fullSyncReason?: string;
-  volume: { project: string; name: string; volumeType: string };
+  /** `target` names the configured target (absent: the default one). */
+  volume: { target?: string; project: string; name: string; volumeType: string };
 }
 
 /** What syncDisk heartbeats; a retry resumes from `bytesDone` when it copies in the same mode. */
@@ -187,12 +188,14 @@ export function createSyncActivities(deps: ActivityDeps) {
           exporting.catch(() => undefined); // awaited below; a failure while CBT is queried must not go unhandled
           try {
             const plan = await changedAreasToCopy(client, vm, snapshot, disk, input);
-            const volume = await deps.target.createVolume({
+            const provider = deps.targets.get(input.volume.target);
+            const volume = await provider.createVolume({
               project: input.volume.project,
               name: input.volume.name,
               sizeBytes: disk.capacityBytes,
               volumeType: input.volume.volumeType,
-              metadata: { migrationId: input.migrationId, sourceDisk: hw.disks.find((d) => d.key === disk.key)?.fileName ?? disk.fileName, sourceDiskKey: String(disk.key) },
+              owner: { migrationId: input.migrationId, disk: String(disk.key) },
+              metadata: { sourceVm: hw.name, sourceDisk: hw.disks.find((d) => d.key === disk.key)?.fileName ?? disk.fileName },
             });
             if (volume.sizeBytes < disk.capacityBytes) {
               throw new SourceChangedError(`disk ${disk.key} grew to ${disk.capacityBytes} bytes but its target volume holds ${volume.sizeBytes}`);
@@ -201,7 +204,7 @@ export function createSyncActivities(deps: ActivityDeps) {
             beat({ mode: plan.mode, bytesDone: resumeFrom });
 
             const exp = await exporting;
-            const target = await deps.target.openVolume(volume);
+            const target = await provider.openVolume(volume);
             try {
               ctx.log.info('syncing disk', { disk: disk.key, mode: plan.mode, areas: plan.areas.length, resumeFrom, attempt: ctx.info.attempt });
               const copy = await copyAreas(exp.connections, target, plan.areas, {

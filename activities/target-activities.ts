@@ -1,11 +1,13 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { InstanceRef, InstanceSpec, NicSpec, VolumeRef } from '../target/target-driver';
+import type { BootProperties, InstanceRef, InstanceSpec, NicSpec, ReleaseReport, VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
 
 export interface FinalizeInput {
   migrationId: string;
+  /** The configured target (absent: the default one). */
+  target?: string;
   project: string;
   instanceName: string;
   flavor: string;
@@ -16,32 +18,66 @@ export interface FinalizeInput {
   volumes: VolumeRef[];
   nics: NicSpec[];
   sourceVm: string;
+  /** What inspection found, for the boot volume's image properties (os_type, os_distro). */
+  guestOs?: { family: string; distro?: string };
+  keyName?: string;
+  deleteVolumesOnTermination?: boolean;
 }
 
 /** Finalize (Guest Fixes, inspection and the boot check are in guest-activities.ts). */
 export function createTargetActivities(deps: ActivityDeps) {
   return {
-    /** Finalize stage: boot volume marked bootable with metadata, then the target instance is created (idempotent). */
+    /**
+     * Finalize stage: the boot volume is marked bootable with metadata and the image properties it boots with, then
+     * the instance is created from the volumes, with its ports (idempotent by migration).
+     */
     async finalize(input: FinalizeInput): Promise<InstanceRef> {
       return failuresTranslated(async () => {
+        const provider = deps.targets.get(input.target ?? input.volumes[0]?.target);
         const [boot] = input.volumes;
-        await deps.target.setVolumeBootable(boot, { migrationId: input.migrationId, sourceVm: input.sourceVm });
-        const instance = await deps.target.createInstance({
+        const machineType = input.machineType ?? (input.firmware === 'efi' ? 'pc-q35' : 'pc-i440fx');
+        const diskBus = input.diskBus ?? 'virtio';
+        const family = input.guestOs?.family;
+        const properties: BootProperties = {
+          firmware: input.firmware,
+          machineType,
+          diskBus,
+          // Emulated buses mean the guest may lack VirtIO drivers: give it a NIC it has drivers for too.
+          nicModel: diskBus === 'virtio' || diskBus === 'scsi' ? 'virtio' : 'e1000',
+          ...(family === 'linux' || family === 'windows' ? { osType: family } : {}),
+          ...(input.guestOs?.distro ? { osDistro: input.guestOs.distro } : {}),
+        };
+        await provider.setVolumeBootable(boot, properties, { migrationId: input.migrationId, sourceVm: input.sourceVm });
+        const instance = await provider.createInstance({
           project: input.project,
           name: input.instanceName,
+          migrationId: input.migrationId,
           flavor: input.flavor,
           availabilityZone: input.availabilityZone,
           firmware: input.firmware,
-          machineType: input.machineType ?? (input.firmware === 'efi' ? 'pc-q35' : 'pc-i440fx'),
-          diskBus: input.diskBus ?? 'virtio',
+          machineType,
+          diskBus,
           volumes: input.volumes,
           nics: input.nics,
           metadata: { migrationId: input.migrationId, sourceVm: input.sourceVm },
+          ...(input.keyName ? { keyName: input.keyName } : {}),
+          ...(input.deleteVolumesOnTermination ? { deleteVolumesOnTermination: true } : {}),
         });
         // Every disk is copied and verified: the resume digests on this worker are no longer needed.
         await rm(path.join(deps.config.workDir, input.migrationId), { recursive: true, force: true });
         return instance;
       });
+    },
+
+    /**
+     * A failed or cancelled migration leaves nothing behind in the target: its ports, a half-built instance, and
+     * (unless the migration asked to keep them) its volumes. Everything is found by its owner tag, so this also
+     * removes what an attempt made before it crashed.
+     */
+    async releaseTarget(input: { target?: string; project: string; migrationId: string; keepVolumes: boolean }): Promise<ReleaseReport> {
+      return failuresTranslated(() =>
+        deps.targets.get(input.target).releaseMigration({ project: input.project, migrationId: input.migrationId, keepVolumes: input.keepVolumes }),
+      );
     },
   };
 }

@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { VmSelector, NetworkMapping, TargetSpec } from '../shared/migration-input';
-import { planNics } from '../target/network-plan';
-import type { NicSpec } from '../target/target-driver';
+import { checkFlavorFits } from '../targets/flavor-fit';
+import { planNics } from '../targets/network-plan';
+import type { NicSpec } from '../targets/target-provider';
 import type { VmHardware } from '../vsphere/vm-hardware';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated, PreflightError } from './failures';
@@ -41,19 +42,15 @@ export function createVmActivities(deps: ActivityDeps) {
           const warnings: string[] = [];
           if (hw.disks.length === 0) throw new PreflightError(`VM ${hw.name} has no virtual disks to migrate`);
           const nics = planNics(hw.nics, input.target.networks as NetworkMapping[]);
-          const flavors = await deps.target.listFlavors();
-          const flavor = flavors.find((f) => f.name === input.target.flavor);
-          if (!flavor) {
-            throw new PreflightError(
-              `unknown flavor '${input.target.flavor}'; available: ${flavors.map((f) => f.name).join(', ')}`,
-            );
-          }
-          if (flavor.vcpus < hw.numCPU || flavor.ramMB < hw.memoryMB) {
-            throw new PreflightError(
-              `flavor '${flavor.name}' (${flavor.vcpus} vCPU, ${flavor.ramMB} MB) is smaller than the source VM ` +
-                `(${hw.numCPU} vCPU, ${hw.memoryMB} MB); choose one that matches or exceeds it`,
-            );
-          }
+          const provider = deps.targets.get(input.target.name);
+          const fit = checkFlavorFits(await provider.listFlavors(input.target.project), input.target.flavor, {
+            name: hw.name,
+            vcpus: hw.numCPU,
+            memoryMB: hw.memoryMB,
+          });
+          if (!fit.ok) throw new PreflightError(fit.reason);
+          // The cloud's own checks: the volume type, networks and subnets exist in the project (nothing is created).
+          warnings.push(...(await provider.checkPlacement({ project: input.target.project, volumeType: input.target.volumeType, availabilityZone: input.target.availabilityZone, nics })));
           // A warm migration keeps the source running until cutover.
           if (hw.powerState !== 'poweredOff' && input.kind !== 'warm') warnings.push(`VM ${hw.name} was ${hw.powerState}; it is powered off for the migration`);
           return {

@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { ColdMigrationInput, CutoverRequest, WarmMigrationInput } from '../shared/migration-input';
 import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
-import type { Flavor } from '../target/target-driver';
+import { checkTargetRequest, type TargetCatalog } from '../targets/target-catalog';
 import { createMigrationRequest, cutoverRequest, fieldErrors } from './migration-request';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { readWorkflowRecord, type WorkflowRecord } from './workflow-history';
@@ -19,8 +19,8 @@ export interface ApiDeps {
   taskQueue: string;
   /** Configured source ids (the API never sees credentials). */
   sourceIds: string[];
-  /** The target's flavor catalog, to reject an unknown flavor before anything starts. */
-  listFlavors: () => Promise<Flavor[]>;
+  /** The configured targets, to reject an unknown target (or a flavor a static catalog lacks) before anything starts. */
+  targets: TargetCatalog;
   logger: Logger;
 }
 
@@ -53,12 +53,9 @@ export function createApp(deps: ApiDeps): express.Express {
       });
       return;
     }
-    const flavors = await deps.listFlavors();
-    if (!flavors.some((f) => f.name === body.target.flavor)) {
-      res.status(422).json({
-        error: 'unprocessable request',
-        issues: [{ field: 'target.flavor', reason: `unknown flavor '${body.target.flavor}'; available: ${flavors.map((f) => f.name).join(', ')}` }],
-      });
+    const targetIssues = checkTargetRequest(deps.targets, body.target);
+    if (targetIssues.length) {
+      res.status(422).json({ error: 'unprocessable request', issues: targetIssues });
       return;
     }
     const sourceVm = `${body.sourceId}/${body.vm.moref ?? body.vm.name!}`;
@@ -68,7 +65,8 @@ export function createApp(deps: ApiDeps): express.Express {
       return;
     }
     const migrationId = `mig-${randomUUID().slice(0, 13)}`;
-    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target: body.target, ...(body.guest ? { guest: body.guest } : {}) };
+    const target = { ...body.target, name: body.target.name ?? deps.targets.defaultTarget };
+    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target, ...(body.guest ? { guest: body.guest } : {}) };
     const warm = body.kind === 'warm';
     try {
       await deps.client.workflow.start(warm ? 'warmMigration' : 'coldMigration', {

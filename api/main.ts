@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig } from '../config/vmigrate-config';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
-import { LocalTargetDriver } from '../target/local/local-target-driver';
+import { targetCatalog } from '../targets/target-catalog';
 import { createApp } from './app';
 
 /** API process: `npm run api`. Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VMIGRATE_TASK_QUEUE, VMIGRATE_CONFIG, PORT. */
@@ -11,12 +11,11 @@ export async function runApi(): Promise<void> {
   const config = loadConfig();
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
   const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
   const app = createApp({
     client,
     taskQueue: process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     sourceIds: Object.keys(config.sources),
-    listFlavors: () => target.listFlavors(),
+    targets: targetCatalog(config),
     logger,
   });
   const port = Number(process.env.PORT ?? 8080);

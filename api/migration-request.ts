@@ -14,6 +14,9 @@ const networkMapping = z
     targetNetwork: z.string().min(1),
     targetSubnet: z.string().min(1).optional(),
     preserveMac: z.boolean().optional(),
+    fixedIps: z.array(z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' })).max(8).optional(),
+    securityGroups: z.array(z.string().min(1).max(255)).max(16).optional(),
+    floatingIpNetwork: z.string().min(1).optional(),
   })
   .strict()
   .refine((m) => !!m.sourceMac !== !!m.sourceNetwork, { message: 'give exactly one of sourceMac or sourceNetwork', path: ['sourceMac'] });
@@ -61,6 +64,8 @@ export const createMigrationRequest = z
       .refine((v) => v.name || v.moref, { message: 'give the VM name or moref' }),
     target: z
       .object({
+        /** A configured target (default: the configuration's defaultTarget). */
+        name: name.optional(),
         project: name,
         instanceName: name.optional(),
         flavor: z.string().min(1),
@@ -69,6 +74,9 @@ export const createMigrationRequest = z
         networks: z.array(networkMapping).default([]),
         diskBus: z.enum(['virtio', 'scsi', 'sata', 'ide']).optional(),
         machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),
+        keyName: z.string().min(1).max(255).optional(),
+        deleteVolumesOnTermination: z.boolean().optional(),
+        keepOnFailure: z.boolean().optional(),
       })
       .strict(),
     /** Guest conversion and the boot check (see shared/migration-input.ts GuestOptions). */

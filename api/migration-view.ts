@@ -18,7 +18,7 @@ import type {
 import type { WarmMigrationState } from '../workflows/warm-migration-state';
 import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationEventName, MigrationStage } from '../shared/migration-stages';
-import type { InstanceRef } from '../target/target-driver';
+import type { InstanceRef } from '../targets/target-provider';
 import type { ActivityRecord, WorkflowRecord } from './workflow-history';
 
 /**

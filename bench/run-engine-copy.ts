@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { copyDisk } from '../copy/copy-disk';
 import type { CopyResult } from '../copy/copy-options';
 import { NbdClient } from '../nbd/nbd-client';
-import { FileBlockTarget } from '../target/local/file-block-target';
+import { FileBlockTarget } from '../targets/local/file-block-target';
 import { createSparseFile, envNumber, MiB } from './bench-files';
 
 export interface EngineTuning {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { targetConfigSchema, targetNameSchema, type TargetConfig } from '../targets/target-config';
 
 /**
  * Deployment configuration, read by workers and the API. Source credentials are referenced here (a file or an
@@ -33,18 +34,22 @@ const sourceSchema = z.object({
     .default({ plugin: 'curl', filters: [], connections: 4 }),
 });
 
-const configSchema = z.object({
-  sources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), sourceSchema),
-  target: z
-    .object({
-      driver: z.literal('local').default('local'),
-      /** Where the local driver keeps volumes and instances. */
-      dataDir: z.string().default('data'),
-    })
-    .default({ driver: 'local', dataDir: 'data' }),
-  /** Scratch space for workers: digest logs, nbdkit sockets, cookie files. */
-  workDir: z.string().default('data/work'),
-});
+const configSchema = z
+  .object({
+    sources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), sourceSchema),
+    /** Where migrations land, by name; a migration names one (`target.name`) or gets `defaultTarget`. */
+    targets: z.record(targetNameSchema, targetConfigSchema).optional(),
+    defaultTarget: targetNameSchema.optional(),
+    /** Older single-target form, read as the target named "local". */
+    target: z.object({ driver: z.literal('local').default('local'), dataDir: z.string().default('data') }).strict().optional(),
+    /** Scratch space for workers: digest logs, nbdkit sockets, cookie files, volume mounts. */
+    workDir: z.string().default('data/work'),
+  })
+  .transform(({ target, targets, defaultTarget, ...rest }) => {
+    const all: Record<string, TargetConfig> = { ...(targets ?? {}) };
+    if (target || !targets) all.local ??= { driver: 'local', dataDir: target?.dataDir ?? 'data' };
+    return { ...rest, targets: all, defaultTarget: defaultTarget ?? (all.local ? 'local' : Object.keys(all)[0]) };
+  });
 
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type VmigrateConfig = z.infer<typeof configSchema>;
@@ -67,7 +72,16 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): VmigrateConf
     }
     if (src.passwordFile) src.passwordFile = path.resolve(baseDir, src.passwordFile);
   }
-  cfg.target.dataDir = path.resolve(baseDir, cfg.target.dataDir);
+  if (!cfg.targets[cfg.defaultTarget]) {
+    throw new ConfigError(`defaultTarget '${cfg.defaultTarget}' is not a configured target; configured: ${Object.keys(cfg.targets).join(', ')}`);
+  }
+  for (const t of Object.values(cfg.targets)) {
+    if (t.driver === 'local') t.dataDir = path.resolve(baseDir, t.dataDir);
+    else {
+      for (const ref of [t.auth.method === 'password' ? t.auth.password : t.auth.secret]) if (ref.file) ref.file = path.resolve(baseDir, ref.file);
+      if (t.volumeAccess.mode === 'cinder-attachment' && t.volumeAccess.mountBase) t.volumeAccess.mountBase = path.resolve(baseDir, t.volumeAccess.mountBase);
+    }
+  }
   cfg.workDir = path.resolve(baseDir, cfg.workDir);
   return cfg;
 }

@@ -45,7 +45,8 @@ export interface BootCheckResult {
   consoleTail: string;
   /** Why it failed (timeout, a boot failure seen on the console, qemu exiting). */
   reason?: string;
-  accel: GuestAccel;
+  /** How the worker's qemu ran the guest; absent when the target cloud booted it. */
+  accel?: GuestAccel;
 }
 
 const LOGIN = /\blogin: /;
@@ -57,6 +58,19 @@ const FATAL = [
   /\(initramfs\) /,
   /You are in emergency mode[^\n]*/,
 ];
+/**
+ * What a console says so far: booted (the login prompt), failed for good (a fatal line), or nothing yet. Shared by
+ * the worker's qemu boot check and a cloud's console (Nova's os-getConsoleOutput).
+ */
+export function consoleVerdict(consoleText: string, loginPattern: RegExp = LOGIN): { passed: boolean; reason?: string } | undefined {
+  if (loginPattern.test(consoleText)) return { passed: true };
+  for (const f of FATAL) {
+    const m = f.exec(consoleText);
+    if (m) return { passed: false, reason: `the guest did not boot: "${m[0].trim()}" on the console` };
+  }
+  return undefined;
+}
+
 const MACHINE: Record<BootCheckRequest['machineType'], string> = { 'pc-i440fx': 'pc', 'pc-q35': 'q35' };
 const OVMF_CODE = ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_CODE.fd'];
 
@@ -85,11 +99,8 @@ export async function runBootCheck(req: BootCheckRequest): Promise<BootCheckResu
     };
     child.stdout!.on('data', (b: Buffer) => {
       consoleText = (consoleText + stripAnsi(b.toString('latin1'))).slice(-64 * 1024);
-      if ((req.loginPattern ?? LOGIN).test(consoleText)) return decide({ passed: true });
-      for (const f of FATAL) {
-        const m = f.exec(consoleText);
-        if (m) return decide({ passed: false, reason: `the guest did not boot: "${m[0].trim()}" on the console` });
-      }
+      const seen = consoleVerdict(consoleText, req.loginPattern);
+      if (seen) decide(seen);
     });
     child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
     const timer = setTimeout(() => decide({ passed: false, reason: `no login prompt on the serial console within ${Math.round(req.timeoutMs / 1000)} s` }), req.timeoutMs);
@@ -167,7 +178,7 @@ export async function qemuArgs(req: BootCheckRequest, accel: GuestAccel, scratch
   return args;
 }
 
-function stripAnsi(s: string): string {
+export function stripAnsi(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/\x1b[()][0-9A-Za-z]/g, '').replace(/\r/g, '');
 }

@@ -53,15 +53,6 @@ export class ConversionInterruptedError extends GuestConversionError {
   override name = 'ConversionInterruptedError';
 }
 
-/** Non-retryable error types, for the workflows' retry policies. */
-export const NON_RETRYABLE_CONVERSION_ERRORS = [
-  'GuestInspectionFailedError',
-  'NoRootFilesystemError',
-  'UnsupportedGuestError',
-  'EncryptedGuestError',
-  'InsufficientGuestSpaceError',
-] as const;
-
 const SKIP_HINT = "set guest.convert to 'skip' to migrate the disks without conversion";
 
 interface Rule {

@@ -3,7 +3,7 @@
  * on clones of the volumes (convert-on-clones.ts). The report names the volumes the instance must boot from.
  */
 import path from 'node:path';
-import type { TargetDriver, VolumeRef } from '../target/target-driver';
+import type { TargetProvider, VolumeRef } from '../targets/target-provider';
 import {
   EncryptedGuestError,
   GuestInspectionFailedError,
@@ -77,7 +77,7 @@ export const CONVERSION_NOT_CONFIGURED =
   'boot loader and VMware tools untouched); the layout was inspected and checked against the source';
 
 export interface GuestFixContext {
-  target: TargetDriver;
+  target: TargetProvider;
   converter: Converter;
   /** Scratch space for this attempt (the converter's XML and log). */
   workDir: string;
@@ -101,7 +101,8 @@ export async function runGuestFixes(input: GuestFixInput, ctx: GuestFixContext):
     const { clones, conversion, discardedStale } = await convertOnClones({
       target: ctx.target,
       volumes: input.volumes,
-      cloneName: (v) => `${v.name}-converted`,
+      // Owned by the migration and named after the copy it was cloned from, so a retry finds it.
+      cloneOf: (v) => ({ name: `${v.name}-converted`, owner: { migrationId: input.migrationId ?? 'guest-fix', disk: `converted-${v.id}` } }),
       metadata: input.migrationId ? { migrationId: input.migrationId } : {},
       converter: ctx.converter,
       request: {

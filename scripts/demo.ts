@@ -8,7 +8,8 @@ import axios from 'axios';
 import pino from 'pino';
 import { createApp } from '../api/app';
 import { parseConfig } from '../config/vmigrate-config';
-import { LocalTargetDriver } from '../target/local/local-target-driver';
+import { LocalTargetProvider } from '../targets/local/local-target-provider';
+import { targetCatalog } from '../targets/target-catalog';
 import { makeDiskImage, sha256File } from '../tools/disk-image';
 import { ensureTestGuest } from '../tools/test-guest/test-guest';
 import { coldMigrationStateQuery } from '../workflows/cold-migration-state';
@@ -70,18 +71,18 @@ async function main(): Promise<void> {
   const config = parseConfig(
     {
       sources: { 'demo-vcenter': { url: sim.url, username: 'demo', passwordFile, insecure: true } },
-      target: { driver: 'local', dataDir: path.join(dir, 'data') },
+      targets: { local: { driver: 'local', dataDir: path.join(dir, 'data') } },
       workDir: path.join(dir, 'data', 'work'),
     },
     dir,
   );
-  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
+  const target = new LocalTargetProvider({ dataDir: path.join(dir, 'data') });
   const nativeConnection = await NativeConnection.connect({ address: temporal.address });
-  const worker = await createVmigrateWorker({ connection: nativeConnection, taskQueue: 'vmigrate', config, logger, target });
+  const worker = await createVmigrateWorker({ connection: nativeConnection, taskQueue: 'vmigrate', config, logger, targets: [target] });
   const workerRun = worker.run();
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection });
-  const app = createApp({ client, taskQueue: 'vmigrate', sourceIds: ['demo-vcenter'], listFlavors: () => target.listFlavors(), logger });
+  const app = createApp({ client, taskQueue: 'vmigrate', sourceIds: ['demo-vcenter'], targets: targetCatalog(config), logger });
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const s = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => resolve(s));
   });

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { createApp } from '../api/app';
 import { loadConfig, parseConfig, type VmigrateConfig } from '../config/vmigrate-config';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
-import { LocalTargetDriver } from '../target/local/local-target-driver';
+import { targetCatalog } from '../targets/target-catalog';
 import { REPO_ROOT, startDevServer, type DevServer } from '../tools/temporal-dev-server';
 import { createVmigrateWorker } from '../workers/create-worker';
 
@@ -30,7 +30,8 @@ async function main(): Promise<void> {
     devServer = await startDevServer({
       port: Number(process.env.TEMPORAL_PORT ?? 7233),
       uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
-      dbFile: path.join(config.target.dataDir, 'temporal.db'),
+      // Beside the worker's scratch space (data/temporal.db by default).
+      dbFile: path.join(path.dirname(config.workDir), 'temporal.db'),
     });
     address = devServer.address;
     logger.info({ address, ui: devServer.uiUrl }, 'Temporal dev server started');
@@ -44,8 +45,7 @@ async function main(): Promise<void> {
 
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace });
-  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
-  const app = createApp({ client, taskQueue, sourceIds: Object.keys(config.sources), listFlavors: () => target.listFlavors(), logger });
+  const app = createApp({ client, taskQueue, sourceIds: Object.keys(config.sources), targets: targetCatalog(config), logger });
   const port = Number(process.env.PORT ?? 8080);
   const http = app.listen(port, () => logger.info({ port }, 'API listening'));
 

@@ -19,9 +19,18 @@ export interface NetworkMapping {
   targetSubnet?: string;
   /** Request the source MAC on the target network (subject to network policy). */
   preserveMac?: boolean;
+  /** Fixed IP addresses on the target subnet. */
+  fixedIps?: string[];
+  /** Security groups for the port (default: the project's default group). */
+  securityGroups?: string[];
+  /** Associate a floating IP from this external network. */
+  floatingIpNetwork?: string;
 }
 
 export interface TargetSpec {
+  /** A configured target by name; absent (migrations submitted before targets had names): the default target. */
+  name?: string;
+  /** The project in that target; the migration acts in it only. */
   project: string;
   /** Defaults to the source VM name. */
   instanceName?: string;
@@ -31,6 +40,12 @@ export interface TargetSpec {
   networks: NetworkMapping[];
   diskBus?: 'virtio' | 'scsi' | 'sata' | 'ide';
   machineType?: 'pc-i440fx' | 'pc-q35';
+  /** A key pair the cloud injects into the instance. */
+  keyName?: string;
+  /** Delete the volumes when the instance is deleted (default false). */
+  deleteVolumesOnTermination?: boolean;
+  /** Keep the target volumes of a failed or cancelled migration (default false: nothing is left behind). */
+  keepOnFailure?: boolean;
 }
 
 /** What happens to the guest OS once its disks are copied. */

@@ -1,19 +1,9 @@
 import { ActivityCancellationType, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { VmigrateActivities } from '../activities';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failure-types';
 
-// Activities already mark these non-retryable (activities/failures.ts); listed here too so the policy says so.
-export const NON_RETRYABLE = [
-  'InvalidLogin',
-  'VmNotFound',
-  'UnknownSourceError',
-  'ConfigError',
-  'PreflightError',
-  'NetworkMappingError',
-  'VerificationError',
-  'SourceChangedError',
-  'SnapshotGoneError',
-  'ExportSizeMismatchError',
-];
+/** The one registry of failure types retrying cannot fix (shared/failure-types.ts). */
+export const NON_RETRYABLE = NON_RETRYABLE_FAILURE_TYPES;
 
 /** Short calls against the vSphere API or the target cloud. */
 export function controlActivities() {

@@ -1,6 +1,6 @@
 import { defineQuery } from '@temporalio/workflow';
 import type { BootCheckReport, ExportSessionReport, GuestFixReport, GuestInspection, SourceInspection } from '../activities';
-import type { InstanceRef } from '../target/target-driver';
+import type { InstanceRef } from '../targets/target-provider';
 import type { MigrationStage } from '../shared/migration-stages';
 
 /** The workflow's own view of a cold migration, answered by the `state` query. */

@@ -7,7 +7,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { ExportDiskResult, GuestFixReport, GuestInspection, SourceInspection, SourceVmPlan } from '../activities';
-import type { InstanceRef } from '../target/target-driver';
+import type { InstanceRef } from '../targets/target-provider';
 import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
@@ -16,6 +16,7 @@ import { controlActivities, migrationFailed, rootCauseMessage, transferActivitie
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
+import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 
 /**
  * Marks runs with the guest conversion of issue 4: libguestfs inspection in Inspect, virt-v2v-in-place on clones in
@@ -116,6 +117,10 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
       volumes: withGuestConversion ? guestFix.bootVolumes : copies.map((c) => c.volume),
       nics: plan.nics,
       sourceVm: plan.name,
+      target: input.target.name,
+      guestOs: guestInspection ? { family: guestInspection.osFamily, distro: guestInspection.distro } : undefined,
+      keyName: input.target.keyName,
+      deleteVolumesOnTermination: input.target.deleteVolumesOnTermination,
     });
     state.instance = instance;
     if (withGuestConversion && input.guest?.bootCheck) {
@@ -135,20 +140,23 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
   } catch (err) {
     if (isCancellation(err)) {
       // Give the workload back: a source that was on is powered on again (every copy has stopped by now, see
-      // copyDisks). Target volumes are kept for inspection.
+      // copyDisks), and the target keeps nothing the migration made unless it asked to.
       await CancellationScope.nonCancellable(async () => {
-        if (!state.sourceVm || state.sourcePowerStateBefore !== 'poweredOn') return;
-        try {
-          await control.restoreSourcePower({ sourceId: input.sourceId, vmMoref: state.sourceVm.moref, powerState: 'poweredOn' });
-        } catch (restoreErr) {
-          state.warnings.push(`could not power the source VM back on: ${rootCauseMessage(restoreErr)}`);
+        if (state.sourceVm && state.sourcePowerStateBefore === 'poweredOn') {
+          try {
+            await control.restoreSourcePower({ sourceId: input.sourceId, vmMoref: state.sourceVm.moref, powerState: 'poweredOn' });
+          } catch (restoreErr) {
+            state.warnings.push(`could not power the source VM back on: ${rootCauseMessage(restoreErr)}`);
+          }
         }
+        if (patched(TARGET_RELEASE_PATCH)) await releaseTarget(input, state.warnings);
       });
       enter('Cancelled');
       throw err;
     }
     const failedIn = state.stage;
     state.error = rootCauseMessage(err);
+    if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, state.warnings));
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
   }
@@ -170,7 +178,12 @@ function copyDisks(
       sourceId: input.sourceId,
       vmMoref: plan.moref,
       diskKey: disk.key,
-      target: { project: input.target.project, volumeName: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
+      target: {
+        name: input.target.name,
+        project: input.target.project,
+        volumeName: `${input.migrationId}-disk${index}`,
+        volumeType: input.target.volumeType,
+      },
     });
     onCopied(result);
     return result;

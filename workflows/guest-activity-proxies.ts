@@ -1,24 +1,14 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { VmigrateActivities } from '../activities';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failure-types';
 
 /**
  * Guest work (libguestfs inspection, virt-v2v-in-place, the boot check) takes minutes without byte progress, most of
  * all under TCG: liveness comes from heartbeats (sent every 5 s while the tools run), not from a tight start-to-close.
  */
 
-/** Conversion failures that retrying cannot fix (guest/conversion-errors.ts), plus the copy check's. */
-export const GUEST_NON_RETRYABLE = [
-  'GuestInspectionFailedError',
-  'NoRootFilesystemError',
-  'UnsupportedGuestError',
-  'EncryptedGuestError',
-  'InsufficientGuestSpaceError',
-  'VerificationError',
-  'InvalidLogin',
-  'VmNotFound',
-  'UnknownSourceError',
-  'ConfigError',
-];
+/** The one registry of failure types retrying cannot fix (shared/failure-types.ts). */
+export const GUEST_NON_RETRYABLE = NON_RETRYABLE_FAILURE_TYPES;
 
 export function guestActivities(heartbeatTimeoutSeconds = 60) {
   const heartbeatTimeout = Math.max(60, heartbeatTimeoutSeconds) * 1000;

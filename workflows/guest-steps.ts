@@ -1,7 +1,7 @@
 import { isCancellation, setCurrentDetails } from '@temporalio/workflow';
 import type { BootCheckReport, GuestFixReport, GuestInspection, SourceInspection, SourceVmPlan } from '../activities';
 import type { GuestOptions, TargetSpec } from '../shared/migration-input';
-import type { InstanceRef, VolumeRef } from '../target/target-driver';
+import type { InstanceRef, VolumeRef } from '../targets/target-provider';
 import { rootCauseMessage } from './activity-proxies';
 import type { guestActivities } from './guest-activity-proxies';
 
@@ -50,6 +50,7 @@ export async function checkBoot(
   setCurrentDetails(`**Finalize** — boot check of instance ${instance.project}/${instance.name}`);
   try {
     return await validation.bootCheck({
+      instance,
       project: instance.project,
       instanceName: instance.name,
       timeoutSeconds: typeof option === 'object' ? option.timeoutSeconds : undefined,

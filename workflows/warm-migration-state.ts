@@ -3,7 +3,7 @@ import type { ChangeTrackingReport, GuestFixReport, GuestInspection, ShutdownSou
 import type { MigrationValidation } from './cold-migration-state';
 import type { CutoverRequest } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
-import type { InstanceRef, VolumeRef } from '../target/target-driver';
+import type { InstanceRef, VolumeRef } from '../targets/target-provider';
 import type { SyncForecast, SyncRecord } from './sync-forecast';
 
 export interface WarmDiskState {

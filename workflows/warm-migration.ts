@@ -6,6 +6,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -15,11 +16,12 @@ import type { GuestFixReport, ShutdownSourceResult, SyncDiskResult, SyncSnapshot
 import type { CutoverRequest, WarmMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
-import type { InstanceRef } from '../target/target-driver';
+import type { InstanceRef } from '../targets/target-provider';
 import { controlActivities, migrationFailed, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
+import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { forecastFinalSync, type SyncRecord } from './sync-forecast';
 import {
   cutoverSignal,
@@ -148,7 +150,12 @@ export async function warmMigration(
         diskKey: disk.key,
         sinceChangeId: disk.changeId,
         fullSyncReason: disk.changeId ? disk.fullSyncReason : undefined,
-        volume: { project: input.target.project, name: `${input.migrationId}-disk${index}`, volumeType: input.target.volumeType },
+        volume: {
+          target: input.target.name,
+          project: input.target.project,
+          name: `${input.migrationId}-disk${index}`,
+          volumeType: input.target.volumeType,
+        },
       });
       // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.
       Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined });
@@ -306,12 +313,16 @@ export async function warmMigration(
       volumes: guestFix.bootVolumes,
       nics: state.plan!.nics,
       sourceVm: state.plan!.name,
+      target: input.target.name,
+      guestOs: state.guestInspection ? { family: state.guestInspection.osFamily, distro: state.guestInspection.distro } : undefined,
+      keyName: input.target.keyName,
+      deleteVolumesOnTermination: input.target.deleteVolumesOnTermination,
     });
     if (input.guest?.bootCheck) {
       state.validation = { bootCheck: await checkBoot(guest.validation, instance, input.guest.bootCheck) };
       if (!state.validation.bootCheck!.passed) warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
     }
-    if (opts.startTarget) instance = await control.startInstance({ project: instance.project, name: instance.name });
+    if (opts.startTarget) instance = await control.startInstance({ instance, project: instance.project, name: instance.name });
     state.instance = instance;
 
     enter('Completed');
@@ -328,7 +339,10 @@ export async function warmMigration(
             .restoreSourcePower({ ...vmRef(), powerState: 'poweredOn' })
             .catch((e) => warnings.push(`could not power the source VM back on: ${rootCauseMessage(e)}`));
         }
-        if (opts.deleteVolumesOnCancel) {
+        // A cancelled warm migration keeps its synced volumes unless asked (they may be days of syncing); ports and
+        // a half-built instance go either way.
+        if (patched(TARGET_RELEASE_PATCH)) await releaseTarget(input, warnings, !opts.deleteVolumesOnCancel);
+        else if (opts.deleteVolumesOnCancel) {
           const volumes = state.disks!.flatMap((d) => (d.volume ? [d.volume] : []));
           await control.deleteTargetVolumes({ volumes }).catch((e) => warnings.push(`could not delete the target volumes: ${rootCauseMessage(e)}`));
         }
@@ -346,6 +360,7 @@ export async function warmMigration(
         }),
       );
     }
+    if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, warnings));
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
   }

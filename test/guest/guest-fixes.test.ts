@@ -7,8 +7,8 @@ import type { Converter } from '../../guest/convert-on-clones';
 import { CONVERSION_NOT_CONFIGURED, decideConversion, runGuestFixes, type GuestFixContext } from '../../guest/guest-fixes';
 import type { GuestInspection } from '../../guest/libguestfs-inspection';
 import type { ConversionRequest } from '../../guest/virt-v2v-in-place';
-import { LocalTargetDriver } from '../../target/local/local-target-driver';
-import type { VolumeRef } from '../../target/target-driver';
+import { LocalTargetProvider } from '../../targets/local/local-target-provider';
+import type { VolumeRef } from '../../targets/target-provider';
 import { makeDiskImage, sha256File } from '../../tools/disk-image';
 
 /**
@@ -18,7 +18,7 @@ import { makeDiskImage, sha256File } from '../../tools/disk-image';
  */
 const MiB = 1024 * 1024;
 let dir: string;
-let target: LocalTargetDriver;
+let target: LocalTargetProvider;
 let volumes: VolumeRef[];
 
 const linuxGuest: GuestInspection = {
@@ -52,10 +52,10 @@ const shas = () => Promise.all(volumes.map((v) => sha256File(target.volumePath('
 describe('Guest Fixes: convert on clones of the copied volumes', () => {
   beforeEach(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-guestfix-'));
-    target = new LocalTargetDriver({ dataDir: path.join(dir, 'data') });
+    target = new LocalTargetProvider({ dataDir: path.join(dir, 'data') });
     volumes = [];
     for (const i of [0, 1]) {
-      const v = await target.createVolume({ project: 'p', name: `m1-disk${i}`, sizeBytes: 64 * MiB, volumeType: 'ssd' });
+      const v = await target.createVolume({ project: 'p', name: `m1-disk${i}`, sizeBytes: 64 * MiB, volumeType: 'ssd', owner: { migrationId: 'm1', disk: String(2000 + i) } });
       await makeDiskImage(target.volumePath('p', v.name), 64 * MiB, { dataRegions: 2, regionBytes: MiB });
       volumes.push(v);
     }
@@ -70,7 +70,7 @@ describe('Guest Fixes: convert on clones of the copied volumes', () => {
       ctx(scriptedConverter(() => 'ok', seen)),
     );
     expect(report.converted).toBe(true);
-    expect(report.bootVolumes.map((v) => [v.name, v.format, v.baseVolume])).toEqual([
+    expect(await Promise.all(report.bootVolumes.map(async (v) => [v.name, ...Object.values(await target.volumeStorage(v))]))).toEqual([
       ['m1-disk0-converted', 'qcow2', 'm1-disk0'],
       ['m1-disk1-converted', 'qcow2', 'm1-disk1'],
     ]);
@@ -100,7 +100,7 @@ describe('Guest Fixes: convert on clones of the copied volumes', () => {
   });
 
   test('clones left by an attempt that died (worker killed) are discarded and named in the report', async () => {
-    await target.cloneVolume(volumes[0], { name: 'm1-disk0-converted' });
+    await target.cloneVolume(volumes[0], { name: 'm1-disk0-converted', owner: { migrationId: 'm1', disk: `converted-${volumes[0].id}` } });
     const report = await runGuestFixes(
       { migrationId: 'm1', volumes, guest: linuxGuest, conversion: { convert: 'force', firmware: 'bios' } },
       ctx(scriptedConverter(() => 'ok', []), 3),

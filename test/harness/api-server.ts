@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import axios, { type AxiosInstance } from 'axios';
 import pino from 'pino';
 import { createApp } from '../../api/app';
+import { targetCatalog } from '../../targets/target-catalog';
 import type { MigrationEnv } from './migration-env';
 
 /** The real Express app on a random local port, talking to the env's Temporal and target. */
@@ -11,7 +12,7 @@ export async function startApi(env: MigrationEnv): Promise<{ http: AxiosInstance
     client: env.client,
     taskQueue: env.taskQueue,
     sourceIds: Object.keys(env.config.sources),
-    listFlavors: () => env.target.listFlavors(),
+    targets: targetCatalog(env.config),
     logger: pino({ level: 'silent' }),
   });
   const server: Server = await new Promise((resolve) => {

@@ -5,7 +5,7 @@ import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { parseConfig, type VmigrateConfig } from '../../config/vmigrate-config';
-import { LocalTargetDriver } from '../../target/local/local-target-driver';
+import { LocalTargetProvider } from '../../targets/local/local-target-provider';
 import { makeDiskImage } from '../../tools/disk-image';
 import { VimClient } from '../../vsphere/vim-client';
 import { startSimulator, type SimSpec, type Simulator } from '../../tools/vcsim/launch';
@@ -22,7 +22,7 @@ export interface MigrationEnv {
   sim: Simulator;
   config: VmigrateConfig;
   configFile: string;
-  target: LocalTargetDriver;
+  target: LocalTargetProvider;
   client: Client;
   taskQueue: string;
   /** Disk images written onto the simulator VMs' disks, by VM name (see `diskImages`). */
@@ -79,13 +79,13 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         transport: { plugin: 'curl', filters: opts.filters ?? [], connections: opts.connections ?? 2 },
       },
     },
-    target: { driver: 'local', dataDir: path.join(dir, 'data') },
+    targets: { local: { driver: 'local', dataDir: path.join(dir, 'data') } },
     workDir: path.join(dir, 'data', 'work'),
   };
   const configFile = path.join(dir, 'vmigrate.config.json');
   await writeFile(configFile, JSON.stringify(rawConfig, null, 2));
   const config = parseConfig(rawConfig, dir);
-  const target = new LocalTargetDriver({ dataDir: config.target.dataDir });
+  const target = new LocalTargetProvider({ dataDir: path.join(dir, 'data') });
   const { client, connection } = await connectClient();
   const taskQueue = uniqueTaskQueue(name);
   const workers: Array<{ worker: Worker; run: Promise<void>; conn: NativeConnection }> = [];
@@ -116,7 +116,7 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         config,
         logger,
         role,
-        target,
+        targets: [target],
         guestTools: hooks.guestTools,
         workflowBundle: role === 'activities' ? undefined : await workflowBundle(),
       });

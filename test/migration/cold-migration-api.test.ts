@@ -119,7 +119,7 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     expect(await sha256File(env.target.volumePath(volume!.project, volume!.name))).toBe(sourceSha);
     expect(await sha256File(flatFile)).toBe(sourceSha);
     expect(await env.powerState('web01')).toBe('poweredOff');
-    const instance = await env.target.getInstance('proj1', 'web01');
+    const instance = await env.target.getInstance({ project: 'proj1', name: 'web01' });
     expect(instance).toMatchObject({ status: 'SHUTOFF' });
 
     // The workflow's own `state` query (what the Web UI's Queries tab shows) agrees.

@@ -132,7 +132,9 @@ describe('guest conversion end to end: VMware-like Debian → converted → boot
     expect(fix.conversion!.stages.map((s) => s.message)).toEqual(expect.arrayContaining(['Inspecting the source', firstAttempt.stage, 'Finishing off']));
     expect(fix.conversion!.infos).toEqual(expect.arrayContaining(['This guest has virtio drivers installed.']));
     const copied = `${migrationId}-disk0`;
-    expect(fix.bootVolumes.map((v) => [v.name, v.format, v.baseVolume])).toEqual([[`${copied}-converted`, 'qcow2', copied]]);
+    expect(await Promise.all(fix.bootVolumes.map(async (v) => [v.name, ...Object.values(await env.target.volumeStorage(v))]))).toEqual([
+      [`${copied}-converted`, 'qcow2', copied],
+    ]);
 
     // The retry read nothing from the source again: one copy, its bytes read unchanged since before the kill.
     const history = await env.client.workflow.getHandle(migrationId).fetchHistory();
@@ -150,7 +152,7 @@ describe('guest conversion end to end: VMware-like Debian → converted → boot
     // The instance boots from the converted clone, as a qcow2 over the copied raw volume.
     const clone = await env.target.getVolume('proj1', `${copied}-converted`);
     const base = await env.target.getVolume('proj1', copied);
-    const described = await env.target.describeInstance('proj1', 'deb12');
+    const described = await env.target.describeInstance({ project: 'proj1', name: 'deb12' });
     expect(described!.spec.volumes).toEqual([clone]);
 
     // Validation: it reached its login prompt on the serial console, booting from a VirtIO disk.

@@ -13,11 +13,15 @@
  * is buffered, as before.
  */
 import * as fsSync from 'node:fs';
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import type { Extent } from '../../copy/block-device';
 import type { AllocationAwareTarget } from '../../copy/allocation-aware-target';
 import { fileAllocationMap } from './file-allocation-map';
+
+const runTool = promisify(execFile);
 
 /** File offsets, lengths and memory addresses of direct I/O are multiples of this. */
 export const DIRECT_ALIGN = 4096;
@@ -27,6 +31,11 @@ const PROBE_STEP = 16;
 export interface FileBlockTargetOptions {
   /** false: never use O_DIRECT (default true: use it when the filesystem supports it). */
   directIo?: boolean;
+  /**
+   * The file may be larger than `expectedSize` and only its first `expectedSize` bytes are the disk (a cloud volume
+   * allocated in whole GiB for a disk that is not). Default false: the length must be exact.
+   */
+  leadingPart?: boolean;
 }
 
 export class FileBlockTarget implements AllocationAwareTarget {
@@ -48,16 +57,18 @@ export class FileBlockTarget implements AllocationAwareTarget {
   /** Opens an existing file read-write; its length must be `expectedSize` (a volume never changes size). */
   static async open(filePath: string, expectedSize: number, options: FileBlockTargetOptions = {}): Promise<FileBlockTarget> {
     const file = await fs.open(filePath, 'r+');
-    const { size } = await file.stat();
-    if (size !== expectedSize) {
+    const st = await file.stat();
+    // A block device (a volume attached to a worker server) has no file length: ask the kernel for its size.
+    const size = st.isBlockDevice() ? await blockDeviceSize(filePath) : st.size;
+    if (options.leadingPart ? size < expectedSize : size !== expectedSize) {
       await file.close();
-      throw new Error(`volume file ${filePath} is ${size} bytes, expected ${expectedSize}`);
+      throw new Error(`volume file ${filePath} is ${size} bytes, expected ${options.leadingPart ? 'at least ' : ''}${expectedSize}`);
     }
     let direct: fs.FileHandle | undefined;
     if (options.directIo !== false && fsSync.constants.O_DIRECT !== undefined) {
       direct = await fs.open(filePath, fsSync.constants.O_RDWR | fsSync.constants.O_DIRECT).catch(() => undefined);
     }
-    return new FileBlockTarget(filePath, size, file, direct);
+    return new FileBlockTarget(filePath, expectedSize, file, direct);
   }
 
   /** Whether bulk I/O currently bypasses the page cache. */
@@ -259,4 +270,9 @@ export class FileBlockTarget implements AllocationAwareTarget {
       throw new Error(`${op} of ${length} bytes at ${offset} is outside volume file ${this.filePath} (size ${this.size})`);
     }
   }
+}
+
+async function blockDeviceSize(devicePath: string): Promise<number> {
+  const { stdout } = await runTool('blockdev', ['--getsize64', devicePath]);
+  return Number(stdout.trim());
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, promises as fs, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DIRECT_ALIGN, FileBlockTarget } from '../../target/local/file-block-target';
+import { DIRECT_ALIGN, FileBlockTarget } from '../../targets/local/file-block-target';
 
 const MiB = 1024 * 1024;
 const SIZE = 16 * MiB;

@@ -1,5 +1,5 @@
 import type { NetworkMapping } from '../shared/migration-input';
-import type { NicSpec } from './target-driver';
+import type { NicSpec } from './target-provider';
 
 export interface SourceNic {
   macAddress: string;
@@ -26,7 +26,15 @@ export function planNics(nics: SourceNic[], mappings: NetworkMapping[]): NicSpec
       );
     }
     used.add(m);
-    return { sourceMac: nic.macAddress, network: m.targetNetwork, subnet: m.targetSubnet, preserveMac: m.preserveMac ?? false };
+    return {
+      sourceMac: nic.macAddress,
+      network: m.targetNetwork,
+      subnet: m.targetSubnet,
+      preserveMac: m.preserveMac ?? false,
+      ...(m.fixedIps?.length ? { fixedIps: m.fixedIps } : {}),
+      ...(m.securityGroups ? { securityGroups: m.securityGroups } : {}),
+      ...(m.floatingIpNetwork ? { floatingIpNetwork: m.floatingIpNetwork } : {}),
+    };
   });
   const unused = mappings.filter((m) => !used.has(m));
   if (unused.length) {

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileAllocationMap, parseFilefragOutput } from '../../target/local/file-allocation-map';
+import { fileAllocationMap, parseFilefragOutput } from '../../targets/local/file-allocation-map';
 
 const MiB = 1024 * 1024;
 

@@ -2,21 +2,21 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { LocalTargetDriver } from '../../target/local/local-target-driver';
-import type { InstanceSpec, VolumeRef } from '../../target/target-driver';
+import { LocalTargetProvider } from '../../targets/local/local-target-provider';
+import type { InstanceSpec, VolumeRef } from '../../targets/target-provider';
 
 const GiB = 1024 ** 3;
 let dir: string;
-let driver: LocalTargetDriver;
+let driver: LocalTargetProvider;
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-local-'));
-  driver = new LocalTargetDriver({ dataDir: path.join(dir, 'data') });
+  driver = new LocalTargetProvider({ dataDir: path.join(dir, 'data') });
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const volumeSpec = (name: string, sizeBytes = GiB) => ({ project: 'proj', name, sizeBytes, volumeType: 'ssd', metadata: { migrationId: 'm-1' } });
+const volumeSpec = (name: string, sizeBytes = GiB) => ({ project: 'proj', name, sizeBytes, volumeType: 'ssd', owner: { migrationId: 'm-1', disk: name }, metadata: { sourceVm: 'web' } });
 
-describe('LocalTargetDriver volumes', () => {
+describe('LocalTargetProvider volumes', () => {
   test('a new volume is a sparse raw file of the requested size with a JSON sidecar', async () => {
     const ref = await driver.createVolume(volumeSpec('web-disk0'));
     const file = path.join(dir, 'data', 'volumes', 'proj', 'web-disk0');
@@ -25,7 +25,7 @@ describe('LocalTargetDriver volumes', () => {
     expect(st.blocks * 512).toBeLessThan(1024 * 1024);
     expect(ref).toMatchObject({ project: 'proj', name: 'web-disk0', sizeBytes: GiB, volumeType: 'ssd' });
     const sidecar = JSON.parse(readFileSync(path.join(dir, 'data', 'volumes', 'proj', '.meta', 'web-disk0.json'), 'utf8'));
-    expect(sidecar).toMatchObject({ id: ref.id, sizeBytes: GiB, volumeType: 'ssd', metadata: { migrationId: 'm-1' }, bootable: false });
+    expect(sidecar).toMatchObject({ id: ref.id, sizeBytes: GiB, volumeType: 'ssd', owner: { migrationId: 'm-1', disk: 'web-disk0' }, metadata: { sourceVm: 'web' }, bootable: false });
   });
 
   test('createVolume is idempotent by (project, name), also when retried concurrently', async () => {
@@ -65,9 +65,10 @@ describe('LocalTargetDriver volumes', () => {
 
   test('setVolumeBootable marks the volume and merges metadata', async () => {
     const ref = await driver.createVolume(volumeSpec('boot'));
-    await driver.setVolumeBootable(ref, { sourceVm: 'vm-42' });
+    const boot = { firmware: 'efi', machineType: 'pc-q35', diskBus: 'virtio', nicModel: 'virtio', osType: 'linux' } as const;
+    await driver.setVolumeBootable(ref, boot, { migrationId: 'm-1' });
     const sidecar = JSON.parse(readFileSync(path.join(dir, 'data', 'volumes', 'proj', '.meta', 'boot.json'), 'utf8'));
-    expect(sidecar).toMatchObject({ bootable: true, metadata: { migrationId: 'm-1', sourceVm: 'vm-42' } });
+    expect(sidecar).toMatchObject({ bootable: true, boot, metadata: { migrationId: 'm-1', sourceVm: 'web' } });
   });
 
   test.each([
@@ -86,7 +87,7 @@ describe('LocalTargetDriver volumes', () => {
   });
 });
 
-describe('LocalTargetDriver instances', () => {
+describe('LocalTargetProvider instances', () => {
   const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ['disk', 'interface'].includes(name) });
   let boot: VolumeRef;
   let data: VolumeRef;
@@ -97,6 +98,7 @@ describe('LocalTargetDriver instances', () => {
   const spec = (over: Partial<InstanceSpec> = {}): InstanceSpec => ({
     project: 'proj',
     name: 'vm1',
+    migrationId: 'm-1',
     flavor: 'm1.medium',
     firmware: 'efi',
     machineType: 'pc-q35',
@@ -154,7 +156,7 @@ describe('LocalTargetDriver instances', () => {
     const a = await driver.createInstance(spec());
     const b = await driver.createInstance(spec({ metadata: { sourceVm: 'vm <&> 1', migrationId: 'm-1' } }));
     expect(b.id).toBe(a.id);
-    expect((await driver.getInstance('proj', 'vm1'))?.id).toBe(a.id);
+    expect((await driver.getInstance({ project: 'proj', name: 'vm1' }))?.id).toBe(a.id);
     await expect(driver.createInstance(spec({ flavor: 'm1.large' }))).rejects.toThrow(/already exists with a different spec/);
   });
 
@@ -162,7 +164,7 @@ describe('LocalTargetDriver instances', () => {
     await expect(driver.createInstance(spec({ flavor: 'huge' }))).rejects.toThrow(
       'unknown flavor "huge"; known flavors: m1.small, m1.medium, m1.large, m1.xlarge',
     );
-    const custom = new LocalTargetDriver({ dataDir: path.join(dir, 'data'), flavors: [{ name: 'tiny', vcpus: 1, ramMB: 512 }] });
+    const custom = new LocalTargetProvider({ dataDir: path.join(dir, 'data'), flavors: [{ name: 'tiny', vcpus: 1, ramMB: 512 }] });
     expect(await custom.listFlavors()).toEqual([{ name: 'tiny', vcpus: 1, ramMB: 512 }]);
     await custom.createInstance(spec({ flavor: 'tiny', name: 'small-vm' }));
     const domain = parser.parse(readFileSync(custom.instanceXmlPath('proj', 'small-vm'), 'utf8')).domain;

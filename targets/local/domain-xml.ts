@@ -2,7 +2,7 @@
  * libvirt domain XML for an instance of the embedded target: what a KVM host would be given to define the VM.
  * Everything caller-controlled is escaped; machine types map to QEMU's unversioned aliases ("pc", "q35").
  */
-import type { Flavor, InstanceSpec } from '../target-driver';
+import type { Flavor, InstanceSpec } from '../target-provider';
 
 export interface DomainDisk {
   /** Absolute path of the volume's file. */

@@ -1,4 +1,4 @@
-import type { Flavor } from '../target-driver';
+import type { Flavor } from '../target-provider';
 
 /** Shapes the embedded target offers unless configured otherwise (OpenStack's classic m1.* sizes). */
 export const DEFAULT_FLAVORS: readonly Flavor[] = [

@@ -1,13 +1,14 @@
 /**
- * The embedded target: a stand-in for a cloud that keeps everything under one data directory. Volumes are sparse
- * raw files, instances are a JSON record plus the libvirt domain XML a KVM host would define. An OpenStack driver
- * (Cinder volumes, Nova servers, Neutron ports) implements the same TargetDriver interface.
+ * The local target: a stand-in for a cloud that keeps everything under one data directory, for trying vmigrate
+ * without a cloud and for tests. Volumes are sparse raw files, instances are a JSON record plus the libvirt domain
+ * XML a KVM host would define (nothing starts it). targets/openstack/ is the real cloud.
  *
  *   <dataDir>/volumes/<project>/<volume>               raw, sparse; or a qcow2 overlay for a clone (cloneVolume)
  *   <dataDir>/volumes/<project>/.meta/<volume>.json    sidecar; its presence is what makes the volume exist
  *   <dataDir>/instances/<project>/<name>.json|.xml
  *
- * Creates are idempotent by (project, name) and serialized per name within the process; the JSON record is written
+ * Names are unique per project here (they are file names); a volume also records its owner, and a create with
+ * another owner's name is refused. Creates are serialized per name within the process; the JSON record is written
  * last (atomically), so a crash mid-create leaves nothing a retry would mistake for a finished resource.
  */
 import { execFile } from 'node:child_process';
@@ -17,23 +18,30 @@ import { promisify } from 'node:util';
 import * as path from 'node:path';
 import type { BlockTarget } from '../../copy/block-device';
 import type {
+  BootProperties,
   Flavor,
   InstanceDescription,
   InstanceRef,
   InstanceSpec,
-  TargetDriver,
+  ReleaseReport,
+  ReleaseRequest,
+  TargetCapabilities,
+  TargetProvider,
   VolumeAttachment,
+  VolumeOwner,
   VolumeRef,
   VolumeSpec,
-} from '../target-driver';
+} from '../target-provider';
 import { renderDomainXml, type DomainDisk } from './domain-xml';
 import { readJsonIfExists, syncDirectory, writeFileAtomically } from '../../storage/durable-file';
 import { FileBlockTarget } from './file-block-target';
 import { FlavorCatalog } from './flavor-catalog';
-import { KeyedMutex } from './keyed-mutex';
+import { KeyedMutex } from '../keyed-mutex';
 import { checkResourceName } from './resource-names';
 
 export interface LocalTargetOptions {
+  /** The target's name in the configuration (default "local"). */
+  name?: string;
   dataDir: string;
   /** Defaults to DEFAULT_FLAVORS (m1.small … m1.xlarge). */
   flavors?: readonly Flavor[];
@@ -46,7 +54,10 @@ interface VolumeRecord {
   sizeBytes: number;
   volumeType: string;
   metadata: Record<string, string>;
+  /** Absent on volumes made before volumes had owners. */
+  owner?: VolumeOwner;
   bootable: boolean;
+  boot?: BootProperties;
   createdAt: string;
   /** Absent for raw volumes. */
   format?: 'qcow2';
@@ -60,6 +71,7 @@ interface InstanceRecord {
   project: string;
   name: string;
   status: InstanceRef['status'];
+  migrationId?: string;
   flavor: Flavor;
   /** Canonical JSON of the spec it was created from; a retry must match it. */
   spec: string;
@@ -70,19 +82,27 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const run = promisify(execFile);
 const IDE_MAX_DISKS = 4;
 
-export class LocalTargetDriver implements TargetDriver {
+export class LocalTargetProvider implements TargetProvider {
   readonly kind = 'local';
+  readonly name: string;
+  readonly capabilities: TargetCapabilities = { cheapClones: true, ports: false, bootCheckInCloud: false };
   readonly dataDir: string;
   private readonly flavors: FlavorCatalog;
   private readonly locks = new KeyedMutex();
 
   constructor(opts: LocalTargetOptions) {
+    this.name = opts.name ?? 'local';
     this.dataDir = path.resolve(opts.dataDir);
     this.flavors = new FlavorCatalog(opts.flavors);
   }
 
-  async listFlavors(): Promise<Flavor[]> {
+  async listFlavors(_project?: string): Promise<Flavor[]> {
     return this.flavors.list();
+  }
+
+  /** Anything is placeable here: volume types and networks are only names recorded with the volume and instance. */
+  async checkPlacement(): Promise<string[]> {
+    return [];
   }
 
   volumePath(project: string, name: string): string {
@@ -102,13 +122,14 @@ export class LocalTargetDriver implements TargetDriver {
     return this.locks.run(`volume:${file}`, async () => {
       const existing = await this.readVolume(spec.project, spec.name);
       if (existing) {
+        this.checkOwner(existing, spec.owner);
         if (existing.format) throw new Error(`volume ${spec.project}/${spec.name} already exists as a clone of ${existing.baseVolume}`);
         if (existing.sizeBytes !== spec.sizeBytes) {
           throw new Error(
             `volume ${spec.project}/${spec.name} already exists with size ${existing.sizeBytes} bytes, requested ${spec.sizeBytes}`,
           );
         }
-        return toVolumeRef(existing);
+        return this.toVolumeRef(existing);
       }
       await fs.mkdir(path.dirname(file), { recursive: true });
       // No sidecar means no one was ever handed this volume: start from a fresh, fully sparse (all-zero) file.
@@ -127,17 +148,24 @@ export class LocalTargetDriver implements TargetDriver {
         sizeBytes: spec.sizeBytes,
         volumeType: spec.volumeType,
         metadata: { ...(spec.metadata ?? {}) },
+        owner: spec.owner,
         bootable: false,
         createdAt: new Date().toISOString(),
       };
       await writeFileAtomically(this.sidecarPath(spec.project, spec.name), JSON.stringify(record, null, 2));
-      return toVolumeRef(record);
+      return this.toVolumeRef(record);
     });
   }
 
+  /** By name: names are unique in the local target. */
   async getVolume(project: string, name: string): Promise<VolumeRef | undefined> {
     const record = await this.readVolume(project, name);
-    return record && toVolumeRef(record);
+    return record && this.toVolumeRef(record);
+  }
+
+  async findVolume(project: string, owner: VolumeOwner): Promise<VolumeRef | undefined> {
+    const record = (await this.volumeRecords(project)).find((r) => r.owner && sameOwner(r.owner, owner));
+    return record && this.toVolumeRef(record);
   }
 
   async openVolume(ref: VolumeRef): Promise<BlockTarget> {
@@ -152,17 +180,18 @@ export class LocalTargetDriver implements TargetDriver {
    * Nothing ever writes to the base through it; the base must not change while the clone exists (a later sync into
    * the base invalidates the clone: delete it and clone again).
    */
-  async cloneVolume(base: VolumeRef, spec: { name: string; metadata?: Record<string, string> }): Promise<VolumeRef> {
+  async cloneVolume(base: VolumeRef, spec: { name: string; owner: VolumeOwner; metadata?: Record<string, string> }): Promise<VolumeRef> {
     const baseRecord = await this.requireVolume(base);
     if (baseRecord.format) throw new Error(`volume ${base.project}/${base.name} is itself a clone; clone its base ${baseRecord.baseVolume} instead`);
     const file = this.volumePath(base.project, spec.name);
     return this.locks.run(`volume:${file}`, async () => {
       const existing = await this.readVolume(base.project, spec.name);
       if (existing) {
+        this.checkOwner(existing, spec.owner);
         if (existing.baseVolumeId !== baseRecord.id) {
           throw new Error(`volume ${base.project}/${spec.name} already exists and is not a clone of ${base.name} (${base.id})`);
         }
-        return toVolumeRef(existing);
+        return this.toVolumeRef(existing);
       }
       await fs.rm(file, { force: true }); // a file without a sidecar is a clone whose creation did not finish
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', path.basename(this.volumePath(base.project, base.name)), '-F', 'raw', file], {
@@ -182,6 +211,7 @@ export class LocalTargetDriver implements TargetDriver {
         sizeBytes: baseRecord.sizeBytes,
         volumeType: baseRecord.volumeType,
         metadata: { ...(spec.metadata ?? {}) },
+        owner: spec.owner,
         bootable: false,
         createdAt: new Date().toISOString(),
         format: 'qcow2',
@@ -189,8 +219,14 @@ export class LocalTargetDriver implements TargetDriver {
         baseVolumeId: baseRecord.id,
       };
       await writeFileAtomically(this.sidecarPath(base.project, spec.name), JSON.stringify(record, null, 2));
-      return toVolumeRef(record);
+      return this.toVolumeRef(record);
     });
+  }
+
+  /** How a volume is stored here: raw, or a qcow2 clone over its base's file. */
+  async volumeStorage(ref: VolumeRef): Promise<{ format: 'raw' | 'qcow2'; baseVolume?: string }> {
+    const record = await this.requireVolume(ref);
+    return record.format ? { format: record.format, baseVolume: record.baseVolume } : { format: 'raw' };
   }
 
   /** Local volumes are files already: the path, nothing to detach. */
@@ -212,11 +248,11 @@ export class LocalTargetDriver implements TargetDriver {
     });
   }
 
-  async setVolumeBootable(ref: VolumeRef, metadata: Record<string, string>): Promise<void> {
+  async setVolumeBootable(ref: VolumeRef, boot: BootProperties, metadata: Record<string, string>): Promise<void> {
     const file = this.volumePath(ref.project, ref.name);
     await this.locks.run(`volume:${file}`, async () => {
       const record = await this.requireVolume(ref);
-      const updated: VolumeRecord = { ...record, bootable: true, metadata: { ...record.metadata, ...metadata } };
+      const updated: VolumeRecord = { ...record, bootable: true, boot, metadata: { ...record.metadata, ...metadata } };
       await writeFileAtomically(this.sidecarPath(ref.project, ref.name), JSON.stringify(updated, null, 2));
     });
   }
@@ -244,7 +280,7 @@ export class LocalTargetDriver implements TargetDriver {
         if (existing.spec !== canonicalSpec) {
           throw new Error(`instance ${spec.project}/${spec.name} already exists with a different spec`);
         }
-        return toInstanceRef(existing);
+        return this.toInstanceRef(existing);
       }
       const id = randomUUID();
       // The XML first, the record last: the record is the commit point a retry looks for.
@@ -254,25 +290,27 @@ export class LocalTargetDriver implements TargetDriver {
         project: spec.project,
         name: spec.name,
         status: 'SHUTOFF',
+        migrationId: spec.migrationId,
         flavor,
         spec: canonicalSpec,
         createdAt: new Date().toISOString(),
       };
       await writeFileAtomically(recordPath, JSON.stringify(record, null, 2));
-      return toInstanceRef(record);
+      return this.toInstanceRef(record);
     });
   }
 
-  async getInstance(project: string, name: string): Promise<InstanceRef | undefined> {
-    const record = await readJsonIfExists<InstanceRecord>(this.instanceRecordPath(project, name));
-    return record && toInstanceRef(record);
+  async getInstance(ref: Pick<InstanceRef, 'project' | 'name'>): Promise<InstanceRef | undefined> {
+    const record = await readJsonIfExists<InstanceRecord>(this.instanceRecordPath(ref.project, ref.name));
+    return record && this.toInstanceRef(record);
   }
 
   /**
    * The local stand-in runs no hypervisor: starting records the instance as ACTIVE (what a cloud's API would report)
    * next to its libvirt XML, which `virsh define` + `virsh start` would boot.
    */
-  async startInstance(project: string, name: string): Promise<InstanceRef> {
+  async startInstance(ref: Pick<InstanceRef, 'project' | 'name'>): Promise<InstanceRef> {
+    const { project, name } = ref;
     const recordPath = this.instanceRecordPath(project, name);
     return this.locks.run(`instance:${recordPath}`, async () => {
       const record = await readJsonIfExists<InstanceRecord>(recordPath);
@@ -281,24 +319,65 @@ export class LocalTargetDriver implements TargetDriver {
         record.status = 'ACTIVE';
         await writeFileAtomically(recordPath, JSON.stringify(record, null, 2));
       }
-      return toInstanceRef(record);
+      return this.toInstanceRef(record);
     });
   }
 
-  async describeInstance(project: string, name: string): Promise<InstanceDescription | undefined> {
-    const record = await readJsonIfExists<InstanceRecord>(this.instanceRecordPath(project, name));
-    return record && { instance: toInstanceRef(record), spec: JSON.parse(record.spec) as InstanceSpec, flavor: record.flavor };
+  async describeInstance(ref: Pick<InstanceRef, 'project' | 'name'>): Promise<InstanceDescription | undefined> {
+    const record = await readJsonIfExists<InstanceRecord>(this.instanceRecordPath(ref.project, ref.name));
+    return record && { instance: this.toInstanceRef(record), spec: JSON.parse(record.spec) as InstanceSpec, flavor: record.flavor };
+  }
+
+  /** The local target has no ports; the migration's instance record and (unless kept) its volumes go, clones first. */
+  async releaseMigration(req: ReleaseRequest): Promise<ReleaseReport> {
+    const report: ReleaseReport = { deletedVolumes: [], deletedPorts: [], deletedInstances: [] };
+    const instanceDir = this.instanceDir(req.project);
+    for (const f of (await fs.readdir(instanceDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'))) {
+      const record = await readJsonIfExists<InstanceRecord>(path.join(instanceDir, f));
+      if (record?.migrationId !== req.migrationId) continue;
+      await fs.rm(this.instanceRecordPath(req.project, record.name), { force: true }); // the record first: it is the commit point
+      await fs.rm(this.instanceXmlPath(req.project, record.name), { force: true });
+      report.deletedInstances.push(record.name);
+    }
+    if (req.keepVolumes) return report;
+    const owned = (await this.volumeRecords(req.project)).filter((r) => r.owner?.migrationId === req.migrationId);
+    for (const r of [...owned.filter((x) => x.format), ...owned.filter((x) => !x.format)]) {
+      await this.deleteVolume(this.toVolumeRef(r));
+      report.deletedVolumes.push(r.name);
+    }
+    return report;
+  }
+
+  private async volumeRecords(project: string): Promise<VolumeRecord[]> {
+    const metaDir = path.join(this.dataDir, 'volumes', checkResourceName('project', project), '.meta');
+    const names = (await fs.readdir(metaDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+    const records: VolumeRecord[] = [];
+    for (const f of names) {
+      const r = await readJsonIfExists<VolumeRecord>(path.join(metaDir, f));
+      if (r) records.push(r);
+    }
+    return records;
+  }
+
+  private checkOwner(record: VolumeRecord, owner: VolumeOwner): void {
+    if (record.owner && !sameOwner(record.owner, owner)) {
+      throw new Error(
+        `volume ${record.project}/${record.name} already exists for migration ${record.owner.migrationId} disk ${record.owner.disk}, ` +
+          `not for migration ${owner.migrationId} disk ${owner.disk}`,
+      );
+    }
+  }
+
+  private toVolumeRef(r: VolumeRecord): VolumeRef {
+    return { target: this.name, project: r.project, name: r.name, id: r.id, sizeBytes: r.sizeBytes, volumeType: r.volumeType };
+  }
+
+  private toInstanceRef(r: InstanceRecord): InstanceRef {
+    return { target: this.name, project: r.project, name: r.name, id: r.id, status: r.status };
   }
 
   private async clonesOf(base: VolumeRecord): Promise<string[]> {
-    const metaDir = path.dirname(this.sidecarPath(base.project, base.name));
-    const names = (await fs.readdir(metaDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
-    const clones: string[] = [];
-    for (const f of names) {
-      const r = await readJsonIfExists<VolumeRecord>(path.join(metaDir, f));
-      if (r?.baseVolumeId === base.id) clones.push(r.name);
-    }
-    return clones;
+    return (await this.volumeRecords(base.project)).filter((r) => r.baseVolumeId === base.id).map((r) => r.name);
   }
 
   private checkInstanceSpec(spec: InstanceSpec): void {
@@ -340,14 +419,8 @@ export class LocalTargetDriver implements TargetDriver {
   }
 }
 
-function toVolumeRef(r: VolumeRecord): VolumeRef {
-  const ref: VolumeRef = { project: r.project, name: r.name, id: r.id, sizeBytes: r.sizeBytes, volumeType: r.volumeType };
-  // Raw volumes keep the shape they always had (it is in recorded workflow histories); clones say what they are.
-  return r.format ? { ...ref, format: r.format, baseVolume: r.baseVolume } : ref;
-}
-
-function toInstanceRef(r: InstanceRecord): InstanceRef {
-  return { project: r.project, name: r.name, id: r.id, status: r.status };
+function sameOwner(a: VolumeOwner, b: VolumeOwner): boolean {
+  return a.migrationId === b.migrationId && a.disk === b.disk;
 }
 
 /** JSON with sorted keys and undefined dropped, so equal specs compare equal however they were built. */

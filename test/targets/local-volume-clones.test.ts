@@ -3,19 +3,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { LocalTargetDriver } from '../../target/local/local-target-driver';
-import type { VolumeRef } from '../../target/target-driver';
+import { LocalTargetProvider } from '../../targets/local/local-target-provider';
+import type { VolumeRef } from '../../targets/target-provider';
 import { sha256File } from '../../tools/disk-image';
 
 const MiB = 1024 * 1024;
 let dir: string;
-let driver: LocalTargetDriver;
+let driver: LocalTargetProvider;
 let base: VolumeRef;
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-clones-'));
-  driver = new LocalTargetDriver({ dataDir: path.join(dir, 'data') });
-  base = await driver.createVolume({ project: 'proj', name: 'm1-disk0', sizeBytes: 64 * MiB, volumeType: 'ssd' });
+  driver = new LocalTargetProvider({ dataDir: path.join(dir, 'data') });
+  base = await driver.createVolume({ project: 'proj', name: 'm1-disk0', owner: own('m1-disk0'), sizeBytes: 64 * MiB, volumeType: 'ssd' });
   const t = await driver.openVolume(base);
   await t.write(0, Buffer.alloc(1024 * 1024, 0x11));
   await t.flush();
@@ -28,12 +28,16 @@ function qemuIo(file: string, command: string): string {
   return execFileSync('qemu-io', ['-f', 'qcow2', '-c', command, file], { encoding: 'utf8' });
 }
 
-describe('LocalTargetDriver clones (convert on a copy)', () => {
+const own = (disk: string) => ({ migrationId: 'm1', disk });
+
+describe('LocalTargetProvider clones (convert on a copy)', () => {
   test('a clone is a qcow2 overlay over the raw volume; writes to it never reach the volume', async () => {
     const baseFile = driver.volumePath('proj', base.name);
     const before = await sha256File(baseFile);
-    const clone = await driver.cloneVolume(base, { name: 'm1-disk0-converted', metadata: { migrationId: 'm1' } });
-    expect(clone).toMatchObject({ project: 'proj', name: 'm1-disk0-converted', sizeBytes: 64 * MiB, format: 'qcow2', baseVolume: 'm1-disk0' });
+    const clone = await driver.cloneVolume(base, { name: 'm1-disk0-converted', owner: own('m1-disk0-converted'), metadata: { migrationId: 'm1' } });
+    expect(clone).toMatchObject({ target: 'local', project: 'proj', name: 'm1-disk0-converted', sizeBytes: 64 * MiB });
+    expect(await driver.volumeStorage(clone)).toEqual({ format: 'qcow2', baseVolume: 'm1-disk0' });
+    expect(await driver.findVolume('proj', own('m1-disk0-converted'))).toEqual(clone);
 
     const att = await driver.attachVolume(clone);
     expect(att).toMatchObject({ path: driver.volumePath('proj', 'm1-disk0-converted'), format: 'qcow2' });
@@ -50,22 +54,22 @@ describe('LocalTargetDriver clones (convert on a copy)', () => {
   });
 
   test('cloning is idempotent by name for the same base, and refuses another base or a clone of a clone', async () => {
-    const a = await driver.cloneVolume(base, { name: 'c' });
-    expect((await driver.cloneVolume(base, { name: 'c' })).id).toBe(a.id);
-    const other = await driver.createVolume({ project: 'proj', name: 'other', sizeBytes: MiB, volumeType: 'ssd' });
-    await expect(driver.cloneVolume(other, { name: 'c' })).rejects.toThrow(/already exists and is not a clone of other/);
-    await expect(driver.cloneVolume(a, { name: 'cc' })).rejects.toThrow(/is itself a clone; clone its base m1-disk0/);
-    await expect(driver.createVolume({ project: 'proj', name: 'c', sizeBytes: 64 * MiB, volumeType: 'ssd' })).rejects.toThrow(/already exists as a clone of m1-disk0/);
+    const a = await driver.cloneVolume(base, { name: 'c', owner: own('c') });
+    expect((await driver.cloneVolume(base, { name: 'c', owner: own('c') })).id).toBe(a.id);
+    const other = await driver.createVolume({ project: 'proj', name: 'other', owner: own('other'), sizeBytes: MiB, volumeType: 'ssd' });
+    await expect(driver.cloneVolume(other, { name: 'c', owner: own('c') })).rejects.toThrow(/already exists and is not a clone of other/);
+    await expect(driver.cloneVolume(a, { name: 'cc', owner: own('cc') })).rejects.toThrow(/is itself a clone; clone its base m1-disk0/);
+    await expect(driver.createVolume({ project: 'proj', name: 'c', owner: own('c'), sizeBytes: 64 * MiB, volumeType: 'ssd' })).rejects.toThrow(/already exists as a clone of m1-disk0/);
   });
 
   test('a clone cannot be opened as raw bytes, and its base cannot be deleted while it exists', async () => {
-    const clone = await driver.cloneVolume(base, { name: 'c' });
+    const clone = await driver.cloneVolume(base, { name: 'c', owner: own('c') });
     await expect(driver.openVolume(clone)).rejects.toThrow(/is a qcow2 clone; attach it/);
     await expect(driver.deleteVolume(base)).rejects.toThrow(/is the base of clone\(s\) c; delete them first/);
     await driver.deleteVolume(clone);
     expect(await driver.getVolume('proj', 'c')).toBeUndefined();
     // Discarded and cloned again (a retried conversion): a fresh overlay with none of the old writes.
-    const again = await driver.cloneVolume(base, { name: 'c' });
+    const again = await driver.cloneVolume(base, { name: 'c', owner: own('c') });
     expect(again.id).not.toBe(clone.id);
     expect(qemuIo(driver.volumePath('proj', 'c'), 'read -P 0x11 0 4096')).toMatch(/read 4096\/4096 bytes/);
     await driver.deleteVolume(again);
@@ -73,10 +77,11 @@ describe('LocalTargetDriver clones (convert on a copy)', () => {
   });
 
   test('an instance booting from a clone: qcow2 driver and the raw base as backing store in the domain XML; describeInstance gives its spec', async () => {
-    const clone = await driver.cloneVolume(base, { name: 'c' });
+    const clone = await driver.cloneVolume(base, { name: 'c', owner: own('c') });
     const spec = {
       project: 'proj',
       name: 'vm1',
+      migrationId: 'm1',
       flavor: 'm1.small',
       firmware: 'bios' as const,
       machineType: 'pc-i440fx' as const,
@@ -91,10 +96,10 @@ describe('LocalTargetDriver clones (convert on a copy)', () => {
     expect(disk.source['@file']).toBe(driver.volumePath('proj', 'c'));
     expect(disk.backingStore).toMatchObject({ '@type': 'file', format: { '@type': 'raw' }, source: { '@file': driver.volumePath('proj', 'm1-disk0') } });
 
-    const described = await driver.describeInstance('proj', 'vm1');
+    const described = await driver.describeInstance({ project: 'proj', name: 'vm1' });
     expect(described?.instance).toEqual(ref);
     expect(described?.spec).toEqual(spec);
     expect(described?.flavor).toMatchObject({ name: 'm1.small' });
-    expect(await driver.describeInstance('proj', 'nope')).toBeUndefined();
+    expect(await driver.describeInstance({ project: 'proj', name: 'nope' })).toBeUndefined();
   });
 });

@@ -1,0 +1,127 @@
+import { TargetNotFoundError, TargetResourceError } from '../target-errors';
+import type { NicSpec } from '../target-provider';
+import type { OpenStackApi } from './openstack-api';
+
+/**
+ * Neutron ports for the migrated instance's NICs: one per source NIC on the mapped network and subnet, with the
+ * source MAC and fixed IPs when asked, security groups and an optional floating IP. Each port is named after its
+ * migration and NIC (the lookup a retried create does) and tagged with the migration (what a cleanup lists).
+ */
+
+export interface NeutronPort {
+  id: string;
+  name: string;
+  network_id: string;
+  mac_address: string;
+  fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
+  tags?: string[];
+  device_id?: string;
+  status?: string;
+}
+
+interface Named {
+  id: string;
+  name: string;
+}
+
+export class NeutronPorts {
+  constructor(readonly api: OpenStackApi) {}
+
+  /** A network by id, or by name among those the project can see; an ambiguous name is an error. */
+  async network(ref: string): Promise<Named & { subnets: string[] }> {
+    return this.named('networks', 'network', ref);
+  }
+
+  async subnet(ref: string, networkId: string): Promise<Named> {
+    const s = await this.named<Named & { network_id: string }>('subnets', 'subnet', ref);
+    if (s.network_id !== networkId) throw new TargetNotFoundError(`subnet '${ref}' is not on network ${networkId}`);
+    return s;
+  }
+
+  async securityGroup(ref: string): Promise<Named> {
+    const projectId = await this.api.projectId();
+    return this.named('security-groups', 'security group', ref, { project_id: projectId });
+  }
+
+  async findByName(name: string): Promise<NeutronPort | undefined> {
+    const { body } = await this.api.call<{ ports: NeutronPort[] }>('GET', '/v2.0/ports', { query: { name }, what: `looking up port ${name}` });
+    return body.ports.find((p) => p.name === name);
+  }
+
+  async listTagged(tag: string): Promise<NeutronPort[]> {
+    const { body } = await this.api.call<{ ports: NeutronPort[] }>('GET', '/v2.0/ports', { query: { tags: tag }, what: `listing ports tagged ${tag}` });
+    return body.ports.filter((p) => p.tags?.includes(tag));
+  }
+
+  /** The NIC's port, created unless a port of that name exists already (then it is checked against the NIC). */
+  async ensurePort(name: string, tag: string, nic: NicSpec, description: string): Promise<NeutronPort> {
+    const network = await this.network(nic.network);
+    const subnet = nic.subnet ? await this.subnet(nic.subnet, network.id) : undefined;
+    const groups = nic.securityGroups ? await Promise.all(nic.securityGroups.map((g) => this.securityGroup(g))) : undefined;
+    let port = await this.findByName(name);
+    if (!port) {
+      const fixedIps = nic.fixedIps?.length
+        ? nic.fixedIps.map((ip) => ({ ...(subnet ? { subnet_id: subnet.id } : {}), ip_address: ip }))
+        : subnet
+          ? [{ subnet_id: subnet.id }]
+          : undefined;
+      const { body } = await this.api.call<{ port: NeutronPort }>('POST', '/v2.0/ports', {
+        body: {
+          port: {
+            name,
+            description,
+            network_id: network.id,
+            ...(nic.preserveMac ? { mac_address: nic.sourceMac.toLowerCase() } : {}),
+            ...(fixedIps ? { fixed_ips: fixedIps } : {}),
+            ...(groups ? { security_groups: groups.map((g) => g.id) } : {}),
+          },
+        },
+        what: `creating port ${name} on network ${nic.network}${nic.preserveMac ? ` with MAC ${nic.sourceMac}` : ''}`,
+      });
+      port = body.port;
+    }
+    if (port.network_id !== network.id) throw new TargetResourceError(`port ${name} (${port.id}) exists on another network than ${nic.network}`);
+    if (nic.preserveMac && port.mac_address.toLowerCase() !== nic.sourceMac.toLowerCase()) {
+      throw new TargetResourceError(`port ${name} (${port.id}) has MAC ${port.mac_address}, not the source's ${nic.sourceMac}`);
+    }
+    if (!port.tags?.includes(tag)) {
+      await this.api.call('PUT', `/v2.0/ports/${port.id}/tags/${encodeURIComponent(tag)}`, { what: `tagging port ${port.id}` });
+    }
+    if (nic.floatingIpNetwork) await this.ensureFloatingIp(port, nic.floatingIpNetwork, tag);
+    return port;
+  }
+
+  async ensureFloatingIp(port: NeutronPort, externalNetwork: string, tag: string): Promise<string> {
+    const { body } = await this.api.call<{ floatingips: Array<{ id: string; floating_ip_address: string }> }>('GET', '/v2.0/floatingips', {
+      query: { port_id: port.id },
+      what: `looking up the floating IP of port ${port.id}`,
+    });
+    if (body.floatingips[0]) return body.floatingips[0].floating_ip_address;
+    const ext = await this.network(externalNetwork);
+    const created = await this.api.call<{ floatingip: { id: string; floating_ip_address: string } }>('POST', '/v2.0/floatingips', {
+      body: { floatingip: { floating_network_id: ext.id, port_id: port.id, description: `vmigrate ${tag}` } },
+      what: `allocating a floating IP on ${externalNetwork} for port ${port.id}`,
+    });
+    await this.api.call('PUT', `/v2.0/floatingips/${created.body.floatingip.id}/tags/${encodeURIComponent(tag)}`, { what: 'tagging the floating IP' });
+    return created.body.floatingip.floating_ip_address;
+  }
+
+  /** The port and any floating IP on it; gone already is fine. */
+  async deletePort(id: string): Promise<void> {
+    const { body } = await this.api.call<{ floatingips: Array<{ id: string }> }>('GET', '/v2.0/floatingips', { query: { port_id: id }, what: `listing floating IPs of port ${id}` });
+    for (const f of body.floatingips) await this.api.call('DELETE', `/v2.0/floatingips/${f.id}`, { accept: [404], what: `deleting floating IP ${f.id}` });
+    await this.api.call('DELETE', `/v2.0/ports/${id}`, { accept: [404], what: `deleting port ${id}` });
+  }
+
+  private async named<T extends Named>(collection: string, what: string, ref: string, extra: Record<string, string> = {}): Promise<T> {
+    const key = collection.replace(/-/g, '_');
+    const byId = await this.api.call<Record<string, T>>('GET', `/v2.0/${collection}/${encodeURIComponent(ref)}`, { accept: [404], what: `looking up ${what} ${ref}` });
+    const single = key.slice(0, -1);
+    if (byId.status === 200 && byId.body[single]) return byId.body[single];
+    const { body } = await this.api.call<Record<string, T[]>>('GET', `/v2.0/${collection}`, { query: { name: ref, ...extra }, what: `looking up ${what} ${ref}` });
+    const found = (body[key] ?? []).filter((x) => x.name === ref);
+    if (found.length === 0) throw new TargetNotFoundError(`${what} '${ref}' does not exist in project ${this.api.project} (or is not shared with it)`);
+    if (found.length > 1) throw new TargetNotFoundError(`${what} name '${ref}' is ambiguous (${found.length} match); use its id`);
+    return found[0];
+  }
+}

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * Configured targets, by name. Credentials are referenced (a file or an environment variable), never inlined, and
+ * resolved only on workers when a provider is first used: the API validates requests from the names alone.
+ */
+
+const secretRef = z
+  .object({ file: z.string().min(1).optional(), env: z.string().min(1).optional() })
+  .strict()
+  .refine((s) => !!s.file !== !!s.env, { message: 'set exactly one of file or env' });
+
+const flavor = z.object({ name: z.string().min(1), vcpus: z.number().int().min(1), ramMB: z.number().int().min(1) }).strict();
+
+const localTarget = z
+  .object({
+    driver: z.literal('local'),
+    /** Where the local stand-in keeps volumes and instances. */
+    dataDir: z.string().default('data'),
+    /** Its flavor catalog (default: OpenStack's classic m1.small … m1.xlarge). */
+    flavors: z.array(flavor).min(1).optional(),
+  })
+  .strict();
+
+const passwordAuth = z
+  .object({
+    method: z.literal('password'),
+    username: z.string().min(1),
+    userDomain: z.string().min(1).default('Default'),
+    password: secretRef,
+    /** Where migration projects are looked up by name. */
+    projectDomain: z.string().min(1).default('Default'),
+  })
+  .strict();
+
+const applicationCredentialAuth = z
+  .object({
+    method: z.literal('application-credential'),
+    id: z.string().min(1),
+    secret: secretRef,
+  })
+  .strict();
+
+const openstackTarget = z
+  .object({
+    driver: z.literal('openstack'),
+    /** Keystone v3, e.g. https://keystone.example:5000/v3 */
+    authUrl: z.string().url(),
+    auth: z.discriminatedUnion('method', [passwordAuth, applicationCredentialAuth]),
+    region: z.string().min(1).optional(),
+    interface: z.enum(['public', 'internal', 'admin']).default('public'),
+    /** Accept a self-signed certificate (labs only). */
+    insecure: z.boolean().default(false),
+    /**
+     * How a worker reaches a volume's bytes. cinder-attachment: Cinder's attachments API with this host's connector,
+     * then the volume's transport (NFS today) from this host. attach-to-worker: the worker is a server in the cloud
+     * and Nova attaches the volume to it (`workerServerId`).
+     */
+    volumeAccess: z
+      .discriminatedUnion('mode', [
+        z.object({ mode: z.literal('cinder-attachment'), mountBase: z.string().optional() }).strict(),
+        z.object({ mode: z.literal('attach-to-worker'), workerServerId: z.string().min(1) }).strict(),
+      ])
+      .default({ mode: 'cinder-attachment' }),
+    /** How long to wait for a volume, port or server to settle (seconds). */
+    waitTimeoutSeconds: z.number().int().min(10).max(3600).default(600),
+  })
+  .strict();
+
+export const targetConfigSchema = z.discriminatedUnion('driver', [localTarget, openstackTarget]);
+export const targetNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a target name of letters, digits, ".", "_" or "-"');
+
+export type SecretRef = z.infer<typeof secretRef>;
+export type LocalTargetConfig = z.infer<typeof localTarget>;
+export type OpenStackTargetConfig = z.infer<typeof openstackTarget>;
+export type TargetConfig = z.infer<typeof targetConfigSchema>;
