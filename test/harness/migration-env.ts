@@ -40,6 +40,9 @@ export interface EnvOptions {
   connections?: number;
   /** VM name → size in bytes: build a real disk image (tools/disk-image.ts) and upload it over the VM's first disk. */
   diskImages?: Record<string, number>;
+  /** More configured targets beside the local one (e.g. an OpenStack lab project), and which is the default. */
+  targets?: Record<string, unknown>;
+  defaultTarget?: string;
 }
 
 export async function createMigrationEnv(
@@ -79,7 +82,8 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         transport: { plugin: 'curl', filters: opts.filters ?? [], connections: opts.connections ?? 2 },
       },
     },
-    targets: { local: { driver: 'local', dataDir: path.join(dir, 'data') } },
+    targets: { local: { driver: 'local', dataDir: path.join(dir, 'data') }, ...(opts.targets ?? {}) },
+    ...(opts.defaultTarget ? { defaultTarget: opts.defaultTarget } : {}),
     workDir: path.join(dir, 'data', 'work'),
   };
   const configFile = path.join(dir, 'vmigrate.config.json');
