@@ -71,3 +71,4 @@ if [ ! -d node_modules ] || [ "$(cat node_modules/.vmigrate-lock 2>/dev/null)" !
   npm install --no-save --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.vmigrate-lock
 fi
+bash scripts/setup-openstack.sh  # 5. The OpenStack lab's Debian packages and stand-in mount.nfs (tools/openstack-lab).

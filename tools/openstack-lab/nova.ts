@@ -1,0 +1,126 @@
+/**
+ * Nova: API (eventlet server), conductor, scheduler, two computes with the fake driver (distinct `host`, zone
+ * `nova`) and, where the lab has libvirt, one compute with the libvirt driver (qemu/TCG) against the lab's own
+ * libvirtd (libvirt-host.ts). One cell (cell1) besides cell0.
+ */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { ProcessSet } from './proc';
+import { authtoken, commonDefaults, dbUrl, serviceAuth, writeIni, type LabContext } from './service-config';
+import type { LibvirtHost } from './libvirt-host';
+
+export const FAKE_COMPUTES = ['lab-fake-1', 'lab-fake-2'];
+
+export function novaConf(ctx: LabContext): string {
+  const dir = path.join(ctx.etc, 'nova');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync('/etc/nova/api-paste.ini', path.join(dir, 'api-paste.ini'));
+  const state = path.join(ctx.stateDir, 'nova');
+  mkdirSync(state, { recursive: true });
+  const file = path.join(dir, 'nova.conf');
+  writeIni(file, {
+    DEFAULT: {
+      ...commonDefaults(ctx),
+      state_path: state,
+      enabled_apis: 'osapi_compute',
+      osapi_compute_listen: '127.0.0.1',
+      osapi_compute_listen_port: ctx.ports.nova,
+      osapi_compute_workers: 1,
+      // Recover within seconds, not a minute, from a compute that came up before placement answered.
+      update_resources_interval: 15,
+    },
+    api: { auth_strategy: 'keystone' },
+    wsgi: { api_paste_config: path.join(dir, 'api-paste.ini') },
+    api_database: { connection: dbUrl(ctx, 'nova_api') },
+    database: { connection: dbUrl(ctx, 'nova') },
+    keystone_authtoken: authtoken(ctx, 'nova'),
+    placement: serviceAuth(ctx, 'nova'),
+    neutron: { ...serviceAuth(ctx, 'nova'), service_metadata_proxy: false },
+    cinder: { ...serviceAuth(ctx, 'nova'), os_region_name: ctx.region, catalog_info: 'volumev3:cinderv3:publicURL' },
+    glance: { region_name: ctx.region },
+    // Cinder accepts Nova's attachment updates for a user's volume only with Nova's service token beside the user's.
+    service_user: { ...serviceAuth(ctx, 'nova'), send_service_user_token: true },
+    scheduler: { discover_hosts_in_cells_interval: 2, workers: 1 },
+    conductor: { workers: 1 },
+    vnc: { enabled: false },
+    spice: { enabled: false },
+    oslo_concurrency: { lock_path: path.join(state, 'lock') },
+    oslo_messaging_notifications: { driver: 'noop' },
+  });
+  return file;
+}
+
+function computeState(ctx: LabContext, host: string): string {
+  const d = path.join(ctx.stateDir, 'nova', host);
+  mkdirSync(path.join(d, 'instances'), { recursive: true });
+  return d;
+}
+
+export function fakeComputeConf(ctx: LabContext, host: string): string {
+  const state = computeState(ctx, host);
+  const file = path.join(ctx.etc, 'nova', `${host}.conf`);
+  writeIni(file, {
+    DEFAULT: {
+      host,
+      compute_driver: 'fake.FakeDriver',
+      state_path: state,
+      // The fake driver reports 8 vCPUs and 8000 MB: room for a few more test servers.
+      initial_cpu_allocation_ratio: 16.0,
+      initial_ram_allocation_ratio: 8.0,
+      reserved_host_memory_mb: 0,
+    },
+    oslo_concurrency: { lock_path: path.join(state, 'lock') },
+  });
+  return file;
+}
+
+export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost): string {
+  const state = computeState(ctx, lv.hostname);
+  const file = path.join(ctx.etc, 'nova', `${lv.hostname}.conf`);
+  const helper = (extra: string[] = []) =>
+    ['privsep-helper', ...extra, '--config-file', path.join(ctx.etc, 'nova', 'nova.conf'), '--config-file', file].join(' ');
+  writeIni(file, {
+    DEFAULT: {
+      host: lv.hostname,
+      compute_driver: 'libvirt.LibvirtDriver',
+      state_path: state,
+      reserved_host_memory_mb: 256,
+    },
+    libvirt: {
+      virt_type: 'qemu',
+      cpu_mode: 'none',
+      connection_uri: lv.uri,
+      images_type: 'raw',
+      inject_partition: -2,
+      nfs_mount_point_base: path.join(state, 'mnt'),
+    },
+    // os-vif creates the port's bridge where libvirtd creates the tap: in the libvirt host's network namespace,
+    // which has no interface but lo (see libvirt-host.ts).
+    vif_plug_linux_bridge_privileged: { helper_command: `nsenter --net=${lv.netns} ${helper()}` },
+    oslo_concurrency: { lock_path: path.join(state, 'lock') },
+  });
+  return file;
+}
+
+export function startNovaControl(procs: ProcessSet, conf: string): void {
+  procs.start('nova-api', 'nova-api', ['--config-file', conf]);
+  procs.start('nova-conductor', 'nova-conductor', ['--config-file', conf]);
+  procs.start('nova-scheduler', 'nova-scheduler', ['--config-file', conf]);
+}
+
+export function startCompute(procs: ProcessSet, host: string, conf: string, hostConf: string): void {
+  procs.start(`nova-compute-${host}`, 'nova-compute', ['--config-file', conf, '--config-file', hostConf]);
+}
+
+/**
+ * Cell mappings whose URLs are templates filled from each service's own [database] connection and transport_url,
+ * so a cached database works with any run's ports.
+ */
+export const CELL_MAPPING_COMMANDS: string[][] = [
+  ['cell_v2', 'map_cell0', '--database_connection', '{scheme}://{username}:{password}@{hostname}:{port}/nova_cell0?{query}'],
+  [
+    'cell_v2', 'create_cell', '--name', 'cell1',
+    '--database_connection', '{scheme}://{username}:{password}@{hostname}:{port}/nova?{query}',
+    '--transport-url', '{scheme}://{username}:{password}@{hostname}:{port}/{path}',
+  ],
+];
