@@ -88,7 +88,7 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
       // What the services started outside their process groups: qemu (daemonized by libvirtd), privsep daemons,
       // bindfs.
       for (let i = 0; i < 3; i++) {
-        const left = labProcesses(stateDir, libvirtHost?.mntNs);
+        const left = labProcesses(stateDir + '/', libvirtHost?.mntNs);
         if (!left.length) break;
         for (const pid of left) {
           try {

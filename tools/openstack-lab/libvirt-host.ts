@@ -5,7 +5,9 @@
  *   the lab's state tree is a shared mount, so the volumes Nova mounts there reach libvirt's qemu;
  * - its own hostname (Nova's node name, and placement's resource provider name, come from libvirt's hostname);
  * - its own network namespace with nothing but lo: guests' taps and the bridges os-vif makes for them live there,
- *   so a guest's NIC is never connected to anything on this machine.
+ *   so a guest's NIC is never connected to anything on this machine;
+ * - x86 emulators only: the other qemu-system-* binaries (other packages' dependencies) are hidden from it, as on
+ *   an x86 compute node; libvirtd would otherwise probe each of them (~2 s apiece) before Nova's first call returns.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -80,6 +82,9 @@ mount --make-rslave /
 hostname ${hostname}
 ip link set lo up
 ${binds}
+for b in /usr/bin/qemu-system-*; do
+  case "$b" in */qemu-system-x86_64|*/qemu-system-i386) ;; *) mount --bind /dev/null "$b" ;; esac
+done
 exec libvirtd -f /etc/libvirt/libvirtd.conf -p ${path.join(dir, 'libvirtd.pid')}
 `;
   writeFileSync(path.join(dir, 'start.sh'), script);
@@ -98,7 +103,7 @@ exec libvirtd -f /etc/libvirt/libvirtd.conf -p ${path.join(dir, 'libvirtd.pid')}
 }
 
 /**
- * libvirtd probes every installed qemu-system-* binary for its capabilities (~50 s here) unless its cache has them.
+ * libvirtd probes each qemu binary it sees for its capabilities (seconds each) unless its cache has them.
  * A private /var/cache/libvirt starts empty, so the probed files are kept in `cacheRoot`, keyed by the libvirt and
  * qemu package versions and the kernel (libvirt revalidates each file anyway).
  */

@@ -103,9 +103,13 @@ export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost): string {
 }
 
 export function startNovaControl(procs: ProcessSet, conf: string): void {
+  // The scheduler maps new computes to cell1 in a periodic task; periodic tasks run at most every
+  // periodic_interval (60 s) after a random delay of up to 60 s: for the scheduler alone, run them every 2 s.
+  const scheduler = path.join(path.dirname(conf), 'nova-scheduler.conf');
+  writeIni(scheduler, { DEFAULT: { periodic_interval: 2, periodic_fuzzy_delay: 0 } });
   procs.start('nova-api', 'nova-api', ['--config-file', conf]);
   procs.start('nova-conductor', 'nova-conductor', ['--config-file', conf]);
-  procs.start('nova-scheduler', 'nova-scheduler', ['--config-file', conf]);
+  procs.start('nova-scheduler', 'nova-scheduler', ['--config-file', conf, '--config-file', scheduler]);
 }
 
 export function startCompute(procs: ProcessSet, host: string, conf: string, hostConf: string): void {
