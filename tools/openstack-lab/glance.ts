@@ -16,6 +16,7 @@ export function glanceConf(ctx: LabContext): string {
       bind_port: ctx.ports.glance,
       workers: 1,
       use_stderr: true,
+      graceful_shutdown_timeout: 3,
       enabled_backends: 'fs:file',
       image_cache_dir: path.join(state, 'cache'),
     },

@@ -26,8 +26,6 @@ export function novaConf(ctx: LabContext): string {
       osapi_compute_listen: '127.0.0.1',
       osapi_compute_listen_port: ctx.ports.nova,
       osapi_compute_workers: 1,
-      // Recover within seconds, not a minute, from a compute that came up before placement answered.
-      update_resources_interval: 15,
     },
     api: { auth_strategy: 'keystone' },
     wsgi: { api_paste_config: path.join(dir, 'api-paste.ini') },

@@ -70,11 +70,13 @@ export function authtoken(ctx: LabContext, user: string): Record<string, string>
 }
 
 /** [DEFAULT] keys every oslo.log/oslo.service program takes the same way here. */
-export function commonDefaults(ctx: LabContext): Record<string, string | boolean> {
+export function commonDefaults(ctx: LabContext): Record<string, string | number | boolean> {
   return {
     debug: false,
     use_stderr: true,
     transport_url: transportUrl(ctx),
     my_ip: '127.0.0.1',
+    // The lab's state is disposable: stop in seconds rather than wait out in-flight work for a minute.
+    graceful_shutdown_timeout: 3,
   };
 }
