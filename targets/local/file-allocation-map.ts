@@ -2,13 +2,17 @@
  * Where a sparse file holds data, from the filesystem's extent map (FIEMAP via e2fsprogs' filefrag, because Node
  * has no lseek(SEEK_DATA)). Used to skip reading holes when verifying: a hole reads as zeros by the filesystem's
  * own guarantee. Anything unexpected (filefrag missing, FIEMAP unsupported e.g. on tmpfs, odd output) yields
- * undefined and the caller reads everything: the fallback is slower, never wrong.
+ * undefined and the caller reads everything: the fallback is slower, never wrong. FUSE file systems (a share mounted
+ * through bindfs or sshfs) do not pass FIEMAP through: filefrag then says "0 extents found" for a file full of
+ * data, so a map from a FUSE file system is never trusted.
  */
 import { execFile } from 'node:child_process';
 import type { Extent } from '../../copy/block-device';
 
 const EXTENT_LINE = /^\s*(\d+):\s*(\d+)\.\.\s*(\d+):/;
 const SUMMARY_LINE = /: (\d+) extents? found\s*$/;
+/** filefrag's first line names the file system's magic; FUSE's is 0x65735546. */
+const FUSE_MAGIC_LINE = /^Filesystem type is: 65735546\b/m;
 
 /** Extents covering [0, size): data where the filesystem has blocks (incl. delalloc/unwritten), holes elsewhere. */
 export async function fileAllocationMap(filePath: string, size: number): Promise<Extent[] | undefined> {
@@ -18,6 +22,7 @@ export async function fileAllocationMap(filePath: string, size: number): Promise
 
 /** `filefrag -e -b1` output → extents covering [0, size); undefined if the output is not understood. */
 export function parseFilefragOutput(output: string, size: number): Extent[] | undefined {
+  if (FUSE_MAGIC_LINE.test(output)) return undefined;
   const lines = output.trimEnd().split('\n');
   const summary = SUMMARY_LINE.exec(lines[lines.length - 1] ?? '');
   if (!summary) return undefined;

@@ -75,7 +75,8 @@ export class KeystoneSession {
     for (const name of SERVICE_ALIASES[type]) {
       const entry = token.catalog.find((e) => e.type === name);
       const ep = entry?.endpoints.find((e) => e.interface === iface && (!region || e.region_id === region || e.region === region));
-      if (ep) return ep.url.replace(/\/+$/, '');
+      // Keystone fills in the project for scoped tokens; a catalog may still carry the template (older deployments).
+      if (ep) return ep.url.replace(/[%$]\((?:project_id|tenant_id)\)s/g, token.projectId).replace(/\/+$/, '');
     }
     throw new TargetNotFoundError(
       `the target's service catalog has no ${type} endpoint for interface ${iface}${region ? ` in region ${region}` : ''}`,

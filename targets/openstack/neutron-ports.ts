@@ -1,6 +1,6 @@
-import { TargetNotFoundError, TargetResourceError } from '../target-errors';
+import { TargetAuthError, TargetNotFoundError, TargetResourceError } from '../target-errors';
 import type { NicSpec } from '../target-provider';
-import type { OpenStackApi } from './openstack-api';
+import type { ApiResponse, CallOptions, OpenStackApi } from './openstack-api';
 
 /**
  * Neutron ports for the migrated instance's NICs: one per source NIC on the mapped network and subnet, with the
@@ -65,7 +65,7 @@ export class NeutronPorts {
         : subnet
           ? [{ subnet_id: subnet.id }]
           : undefined;
-      const { body } = await this.api.call<{ port: NeutronPort }>('POST', '/v2.0/ports', {
+      const { body } = await this.createPort({
         body: {
           port: {
             name,
@@ -77,7 +77,7 @@ export class NeutronPorts {
           },
         },
         what: `creating port ${name} on network ${nic.network}${nic.preserveMac ? ` with MAC ${nic.sourceMac}` : ''}`,
-      });
+      }, nic);
       port = body.port;
     }
     if (port.network_id !== network.id) throw new TargetResourceError(`port ${name} (${port.id}) exists on another network than ${nic.network}`);
@@ -89,6 +89,22 @@ export class NeutronPorts {
     }
     if (nic.floatingIpNetwork) await this.ensureFloatingIp(port, nic.floatingIpNetwork, tag);
     return port;
+  }
+
+  /** A refusal by Neutron's policy to let this project choose a MAC or fixed IP says what to do about it. */
+  private async createPort(opts: CallOptions, nic: NicSpec): Promise<ApiResponse<{ port: NeutronPort }>> {
+    try {
+      return await this.api.call<{ port: NeutronPort }>('POST', '/v2.0/ports', opts);
+    } catch (err) {
+      if (err instanceof TargetAuthError && (nic.preserveMac || nic.fixedIps?.length)) {
+        throw new TargetAuthError(
+          `Neutron's policy does not let project ${this.api.project} choose ${nic.preserveMac ? 'the MAC address' : 'fixed IPs'} of a port on network ` +
+            `'${nic.network}' (on a network another project owns, only an admin may): map the NIC to a network the project owns, ` +
+            `ask the cloud's operator to allow it, or migrate it without ${nic.preserveMac ? 'preserveMac' : 'fixedIps'} (${err.message})`,
+        );
+      }
+      throw err;
+    }
   }
 
   async ensureFloatingIp(port: NeutronPort, externalNetwork: string, tag: string): Promise<string> {

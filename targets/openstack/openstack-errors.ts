@@ -51,8 +51,8 @@ export function quotaName(message: string): string | undefined {
   const m =
     /exceeds allowed (\w+) quota/i.exec(message) ?? // Cinder: "Requested volume or snapshot exceeds allowed gigabytes quota."
     /exceeded for quota '?(\w+)'?/i.exec(message) ?? // Cinder: "Maximum number of volumes allowed (1) exceeded for quota 'volumes'."
-    /Quota exceeded for (\w+)/i.exec(message) ?? // Nova: "Quota exceeded for cores: Requested 2, but already used 0 of 1 cores"
-    /Quota exceeded for resources: \['?(\w+)'?/i.exec(message); // Neutron: "Quota exceeded for resources: ['port']."
+    /Quota exceeded for resources: \['?(\w+)'?/i.exec(message) ?? // Neutron: "Quota exceeded for resources: ['port']."
+    /Quota exceeded for (\w+)/i.exec(message); // Nova: "Quota exceeded for cores: Requested 2, but already used 0 of 1 cores"
   return m?.[1];
 }
 

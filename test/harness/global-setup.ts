@@ -1,4 +1,6 @@
+import type { Config } from '@jest/types';
 import { freePort, startDevServer } from '../../tools/temporal-dev-server';
+import { runSelectsOpenStack, startLabInBackground } from './openstack-lab';
 
 /**
  * One real Temporal dev server (the CLI installed by scripts/setup.sh) for the whole jest run; every test uses its
@@ -6,8 +8,12 @@ import { freePort, startDevServer } from '../../tools/temporal-dev-server';
  * VMIGRATE_TEST_TEMPORAL_UI_URL, or the tests that drive the UI are skipped).
  * The server also serves its embedded Web UI on a free port (the same process, so it costs next to nothing):
  * VMIGRATE_TEST_TEMPORAL_UI_URL, for test/harness/temporal-web-ui.ts.
+ * When the run includes OpenStack tests, the OpenStack lab starts in the background (test/harness/openstack-lab.ts).
  */
-export default async function globalSetup(): Promise<void> {
+export default async function globalSetup(globalConfig: Config.GlobalConfig): Promise<void> {
+  if (runSelectsOpenStack(globalConfig.testPathPatterns.patterns)) {
+    (globalThis as { __vmigrateOpenStackLab?: unknown }).__vmigrateOpenStackLab = startLabInBackground();
+  }
   if (process.env.TEMPORAL_ADDRESS) {
     process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS;
     return;

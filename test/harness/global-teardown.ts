@@ -2,5 +2,6 @@ import type { DevServer } from '../../tools/temporal-dev-server';
 
 export default async function globalTeardown(): Promise<void> {
   const server = (globalThis as { __vmigrateDevServer?: DevServer }).__vmigrateDevServer;
-  await server?.stop();
+  const lab = (globalThis as { __vmigrateOpenStackLab?: { stop(): Promise<void> } }).__vmigrateOpenStackLab;
+  await Promise.all([server?.stop(), lab?.stop()]);
 }

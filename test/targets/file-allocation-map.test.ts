@@ -61,4 +61,10 @@ describe('parseFilefragOutput', () => {
     expect(parseFilefragOutput('x: FIBMAP/FIEMAP unsupported', MiB)).toBeUndefined();
     expect(parseFilefragOutput(sample.split('\n').slice(0, -1).join('\n'), MiB)).toBeUndefined();
   });
+
+  test('never trusts a FUSE file system, which answers "0 extents" for a file full of data', () => {
+    // Real output of filefrag on a 64 MiB file with 2 MiB of data, through a bindfs mount.
+    const fuse = ['Filesystem type is: 65735546', 'File size of /mnt/v is 67108864 (67108864 blocks of 1 bytes)', '/mnt/v: 0 extents found'].join('\n');
+    expect(parseFilefragOutput(fuse, 64 * MiB)).toBeUndefined();
+  });
 });

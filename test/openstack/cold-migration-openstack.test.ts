@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sha256File } from '../../tools/disk-image';
+import { call } from '../../tools/openstack-lab/rest';
+import { startApi, waitForMigration } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { createLabProject, resourcesOfMigration, type LabProject } from '../harness/openstack-lab';
+import { leadingSha } from './volume-bytes';
+
+const MiB = 1024 * 1024;
+
+
+describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, Nova), through the API', () => {
+  let env: MigrationEnv;
+  let api: Awaited<ReturnType<typeof startApi>>;
+  let p: LabProject;
+  let other: LabProject;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-cold-'));
+
+  beforeAll(async () => {
+    p = await createLabProject('cold', dir);
+    other = await createLabProject('bystander', dir);
+    env = await createMigrationEnv(
+      'os-cold',
+      {
+        vms: [
+          {
+            name: 'app01',
+            guestId: 'debian11_64Guest',
+            firmware: 'bios',
+            numCPUs: 1,
+            memoryMB: 512,
+            powerState: 'poweredOn',
+            // 100 MiB: not a whole GiB, as many real disks are not; Cinder rounds the volume up.
+            disks: [{ capacityMiB: 100 }, { capacityMiB: 20 }],
+            nics: [
+              { network: 'VM Network', macAddress: '00:50:56:11:22:01' },
+              { network: 'VM Network', macAddress: '00:50:56:11:22:02' },
+            ],
+          },
+        ],
+      },
+      { diskImages: { app01: 100 * MiB }, targets: { lab: p.targetConfig() }, defaultTarget: 'lab' },
+    );
+    await env.startWorker();
+    api = await startApi(env);
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lands the disks in Cinder volumes, byte for byte, and the server with ports carrying the source MACs, in its project only', async () => {
+    const sourceSha = await sha256File(env.images.app01);
+    const submit = await api.http.post('/migrations', {
+      sourceId: 'sim',
+      vm: { name: 'app01' },
+      target: {
+        name: 'lab',
+        project: p.projectName,
+        flavor: 'm1.tiny',
+        volumeType: p.lab.volumeType,
+        availabilityZone: p.lab.zones.fake,
+        networks: [
+          { sourceMac: '00:50:56:11:22:01', targetNetwork: p.network.name, targetSubnet: p.network.subnetName, preserveMac: true, fixedIps: ['192.0.2.77'] },
+          // The shared network, where the project may not choose a MAC: the cloud assigns one.
+          { sourceMac: '00:50:56:11:22:02', targetNetwork: 'lab-net', preserveMac: false },
+        ],
+      },
+      // The disks hold a synthetic layout, no OS: the guest path is test/openstack/guest-boot-openstack.test.ts.
+      guest: { convert: 'skip' },
+    });
+    expect(submit.status).toBe(202);
+    const id: string = submit.data.id;
+    const status = await waitForMigration(api.http, id, { timeoutMs: 300_000 });
+    expect({ status: status.status, stage: status.stage, error: status.error }).toEqual({ status: "COMPLETED", stage: "Completed", error: undefined });
+    expect(status.instance).toMatchObject({ target: 'lab', project: p.projectName, name: 'app01', status: 'SHUTOFF' });
+
+    // Each volume's bytes, read from the file behind its Cinder attachment (volume-<id> on the NFS share).
+    const mine = await resourcesOfMigration(p, id);
+    expect(mine.volumes).toHaveLength(2);
+    const byDisk = new Map(mine.volumes.map((v) => [v.metadata['vmigrate.disk'], v]));
+    const disk0 = byDisk.get('2000')!;
+    expect(disk0).toMatchObject({ size: 1, volume_type: p.lab.volumeType, bootable: 'true', 'os-vol-tenant-attr:tenant_id': p.projectId });
+    expect(disk0.metadata).toMatchObject({ 'vmigrate.migration': id, 'vmigrate.size_bytes': String(100 * MiB), sourceVm: 'app01' });
+    expect(disk0.volume_image_metadata).toMatchObject({ hw_disk_bus: 'virtio', hw_machine_type: 'pc', hw_firmware_type: 'bios', hw_vif_model: 'virtio' });
+    const onShare = await leadingSha(path.join(p.lab.shareExportDir, `volume-${disk0.id}`), 100 * MiB);
+    expect(onShare).toEqual({ sha: sourceSha, tailZero: true });
+    const flat1 = path.join(env.sim.datastoreDir, env.sim.vms[0].disks[1].flatPath);
+    expect((await leadingSha(path.join(p.lab.shareExportDir, `volume-${byDisk.get('2001')!.id}`), 20 * MiB)).sha).toBe(await sha256File(flat1));
+
+    // The server boots from the first volume; its ports are on the mapped network with the source MACs.
+    expect(mine.servers).toHaveLength(1);
+    const server = mine.servers[0];
+    expect(server).toMatchObject({ id: status.instance.id, name: 'app01', tenant_id: p.projectId, 'OS-EXT-AZ:availability_zone': p.lab.zones.fake });
+    expect(server['os-extended-volumes:volumes_attached'].map((v: { id: string }) => v.id).sort()).toEqual(mine.volumes.map((v) => v.id).sort());
+    expect(mine.ports).toHaveLength(2);
+    const [own, shared] = [mine.ports.find((x) => x.network_id === p.network.id)!, mine.ports.find((x) => x.network_id === p.lab.networkId)!];
+    expect(own.mac_address).toBe('00:50:56:11:22:01');
+    expect(shared.mac_address).not.toBe('00:50:56:11:22:02');
+    expect(mine.ports.every((x) => x.device_id === server.id && x.project_id === p.projectId)).toBe(true);
+    expect(mine.ports.flatMap((x) => x.fixed_ips.map((f: { ip_address: string }) => f.ip_address))).toContain('192.0.2.77');
+
+    // Nothing of it is in any other project, and the bystander project has nothing at all.
+    const nova = await other.endpoint('compute');
+    const token = await other.adminToken();
+    const servers = await call<{ servers: any[] }>(token, 'GET', `${nova}/servers/detail?all_tenants=1&project_id=${other.projectId}`);
+    expect(servers.servers).toEqual([]);
+    const volumes = await call<{ volumes: any[] }>(token, 'GET', `${await other.endpoint('volumev3')}/volumes/detail?all_tenants=1&project_id=${other.projectId}`);
+    expect(volumes.volumes).toEqual([]);
+
+    // The events of the product's lifecycle, in order.
+    const names = (await api.http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);
+    const order = ['source.powered_off', 'export.started', 'write.started', 'guest_fixes.started', 'finalize.completed', 'migration.completed'];
+    const firstIndex = order.map((n) => names.indexOf(n));
+    expect(firstIndex.every((i) => i >= 0)).toBe(true);
+    expect(firstIndex).toEqual([...firstIndex].sort((a, b) => a - b));
+  }, 400_000);
+});

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { call } from '../../tools/openstack-lab/rest';
+import { startApi, waitForMigration } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { createLabProject, resourcesOfMigration, type LabProject } from '../harness/openstack-lab';
+
+const MiB = 1024 * 1024;
+
+/** Fails fast with a reason an operator can act on, and leaves nothing behind in the cloud. */
+describe('failures in a real OpenStack target', () => {
+  let env: MigrationEnv;
+  let api: Awaited<ReturnType<typeof startApi>>;
+  const projects: Record<string, LabProject> = {};
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-fail-'));
+
+  beforeAll(async () => {
+    writeFileSync(path.join(dir, 'wrong.password'), 'not-the-password');
+    for (const name of ['cinderquota', 'novaquota', 'badauth', 'nonet']) projects[name] = await createLabProject(name, dir);
+    const admin = await projects.cinderquota.adminToken();
+    // Cinder: one GiB in all; the VM's two disks need a (rounded-up) GiB each.
+    await call(admin, 'PUT', `${await projects.cinderquota.endpoint('volumev3')}/os-quota-sets/${projects.cinderquota.projectId}`, { quota_set: { gigabytes: 1 } });
+    // Nova: no instances at all; the volumes and ports are made before the server is refused.
+    await call(admin, 'PUT', `${await projects.novaquota.endpoint('compute')}/os-quota-sets/${projects.novaquota.projectId}`, { quota_set: { instances: 0 } });
+    const vm = (name: string, disks: number[]) => ({
+      name,
+      guestId: 'debian11_64Guest',
+      firmware: 'bios' as const,
+      numCPUs: 1,
+      memoryMB: 512,
+      powerState: 'poweredOff' as const,
+      disks: disks.map((capacityMiB) => ({ capacityMiB })),
+      nics: [{ network: 'VM Network' }],
+    });
+    env = await createMigrationEnv('os-fail', { vms: [vm('twodisks', [64, 32]), vm('onedisk', [16]), vm('authvm', [8]), vm('netvm', [8])] }, {
+      targets: {
+        cinderquota: projects.cinderquota.targetConfig(),
+        novaquota: projects.novaquota.targetConfig(),
+        badauth: { ...projects.badauth.targetConfig(), auth: { method: 'password', username: projects.badauth.username, password: { file: path.join(dir, 'wrong.password') } } },
+        nonet: projects.nonet.targetConfig(),
+      },
+    });
+    await env.startWorker();
+    api = await startApi(env);
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function migrate(target: string, vm: string, network = 'proj-net') {
+    const p = projects[target];
+    const submit = await api.http.post('/migrations', {
+      sourceId: 'sim',
+      vm: { name: vm },
+      target: { name: target, project: p.projectName, flavor: 'm1.tiny', volumeType: p.lab.volumeType, networks: [{ sourceNetwork: 'VM Network', targetNetwork: network, preserveMac: true }] },
+      guest: { convert: 'skip' },
+    });
+    expect(submit.status).toBe(202);
+    const status = await waitForMigration(api.http, submit.data.id, { timeoutMs: 300_000 });
+    return { id: submit.data.id as string, status, p };
+  }
+
+  it('names the quota a migration exceeds (Cinder gigabytes, Nova instances) and leaves no volume or port behind', async () => {
+    const [cinder, nova] = await Promise.all([migrate('cinderquota', 'twodisks'), migrate('novaquota', 'onedisk')]);
+
+    expect(cinder.status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
+    expect(cinder.status.error).toMatch(/^creating volume .*-disk\d in project cinderquota-\S+: VolumeSizeExceedsAvailableQuota: .*exceeds allowed gigabytes quota.*\(quota: gigabytes\); raise the project's quota or free some/);
+    expect(nova.status).toMatchObject({ status: 'FAILED' });
+    expect(nova.status.error).toMatch(/^creating server onedisk in project novaquota-\S+: Quota exceeded for instances: .*\(quota: instances\); raise the project's quota or free some$/);
+
+    for (const run of [cinder, nova]) {
+      const left = await resourcesOfMigration(run.p, run.id);
+      expect(left).toEqual({ volumes: [], ports: [], servers: [] });
+      // Quota errors are not retried: each failing activity ran once.
+      const history = await env.client.workflow.getHandle(run.id).fetchHistory();
+      const failed = history.events!.filter((e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type === 'QuotaExceededError');
+      expect(failed).toHaveLength(1);
+      expect(failed[0].activityTaskFailedEventAttributes!.failure!.applicationFailureInfo!.nonRetryable).toBe(true);
+    }
+  }, 400_000);
+
+  it('refuses bad credentials and an unknown network at preflight, before the source is touched', async () => {
+    const [auth, net] = await Promise.all([migrate('badauth', 'authvm'), migrate('nonet', 'netvm', 'no-such-net')]);
+    expect(auth.status.error).toMatch(/^Keystone at http:\/\/127\.0\.0\.1:\d+\/v3 refused the target's credentials for project '[^']+'.*check the user, password or application credential/);
+    expect(net.status.error).toMatch(/^network 'no-such-net' does not exist in project [^ ]+ \(or is not shared with it\)/);
+    expect(await env.powerState('authvm')).toBe('poweredOff');
+  }, 300_000);
+});
