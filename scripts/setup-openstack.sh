@@ -11,17 +11,8 @@ APT_PACKAGES=(keystone glance-api placement-api nova-api nova-conductor nova-sch
 
 say() { printf '[setup-openstack] %s\n' "$*"; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
-  # policy-rc.d or not, the lab starts every service itself with private configs; none is meant to run system-wide.
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. "$(dirname "$0")/apt-packages.sh"
+install_missing_apt_packages setup-openstack "${APT_PACKAGES[@]}"
 
 # The lab's Cinder uses the real NFS volume driver, and Nova the real NFS volume connector, over a share that is a
 # local file system exported as 127.0.0.1:/path. There is no NFS server or client here, so this mount.nfs stands in

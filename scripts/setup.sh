@@ -25,16 +25,8 @@ flock 9
 
 # 1. Debian packages: disk tools (nbdkit + plugins/filters, qemu-img/qemu-nbd, nbdcopy/nbdinfo, sfdisk), and
 #    chromium, which the Web UI tests drive through playwright-core (never Playwright's own browser download).
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing Debian packages: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/apt-packages.sh
+install_missing_apt_packages setup "${APT_PACKAGES[@]}"
 
 # 2. Temporal CLI (the dev server). The SDK's own download needs the internet; we hand it this path instead.
 if [ -n "${TEMPORAL_CLI_PATH:-}" ]; then

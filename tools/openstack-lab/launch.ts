@@ -1,7 +1,7 @@
 /**
  * Starts a real OpenStack (Debian's Zed packages) on this machine, every service bound to 127.0.0.1 on free ports,
  * with all state, configs and logs under one directory: for vmigrate's tests of its OpenStack target, and for users
- * (`npm run lab:openstack`). See NOTES.md beside this file.
+ * (`npm run lab:openstack`). See the README (section "A real OpenStack to try it on").
  */
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';

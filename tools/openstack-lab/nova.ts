@@ -83,6 +83,9 @@ export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost): string {
       compute_driver: 'libvirt.LibvirtDriver',
       state_path: state,
       reserved_host_memory_mb: 256,
+      // A guest that ignores ACPI while it boots (under TCG it is slow to get that far) is powered off after 10 s,
+      // not Nova's default 60: a stop during the lab's tests should not wait a minute.
+      shutdown_timeout: 10,
     },
     libvirt: {
       virt_type: 'qemu',
