@@ -1,0 +1,100 @@
+/**
+ * The real guest into the real cloud: the Debian test guest (tools/test-guest) on a simulator VM → cold migration
+ * into Cinder → virt-v2v-in-place on a Cinder clone of the copied volume → a Nova server on the libvirt/qemu compute
+ * boots from the converted clone → its console (os-getConsoleOutput) shows the login prompt. Minutes under TCG.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sha256File } from '../../tools/disk-image';
+import { ensureTestGuest } from '../../tools/test-guest/test-guest';
+import { coldMigrationStateQuery } from '../../workflows/cold-migration-state';
+import { startApi, waitForMigration } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { createLabProject, resourcesOfMigration, type LabProject } from '../harness/openstack-lab';
+import { leadingSha } from './volume-bytes';
+
+const MiB = 1024 * 1024;
+
+describe('a converted guest boots in OpenStack, on the libvirt compute', () => {
+  let env: MigrationEnv;
+  let api: Awaited<ReturnType<typeof startApi>>;
+  let p: LabProject;
+  let guestSha = '';
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-guest-'));
+
+  beforeAll(async () => {
+    const guest = await ensureTestGuest({ onBuildStart: () => console.log('[guest-boot-openstack] building the test guest (first run on this machine)') });
+    guestSha = await sha256File(guest.path);
+    p = await createLabProject('guest', dir);
+    env = await createMigrationEnv(
+      'os-guest',
+      {
+        vms: [
+          {
+            name: 'deb12',
+            guestId: 'debian12_64Guest',
+            firmware: 'bios',
+            numCPUs: 1,
+            memoryMB: 1024,
+            powerState: 'poweredOn',
+            disks: [{ capacityMiB: 2048 }],
+            nics: [{ network: 'VM Network', adapterType: 'vmxnet3' }],
+          },
+        ],
+      },
+      { targets: { lab: p.targetConfig() }, defaultTarget: 'lab' },
+    );
+    await env.sim.uploadDiskImage('deb12', 0, guest.path);
+    await env.startWorker();
+    api = await startApi(env);
+  }, 20 * 60_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('copies byte for byte, converts on a clone, and the server reaches its login prompt', async () => {
+    const lab = p.lab;
+    expect(lab.zones.libvirt).toBeDefined();
+    const submit = await api.http.post('/migrations', {
+      sourceId: 'sim',
+      vm: { name: 'deb12' },
+      target: {
+        project: p.projectName,
+        flavor: 'm1.small',
+        volumeType: lab.volumeType,
+        availabilityZone: lab.zones.libvirt,
+        networks: [{ sourceNetwork: 'VM Network', targetNetwork: p.network.name, preserveMac: true }],
+      },
+      guest: { convert: 'auto', bootCheck: { timeoutSeconds: 900 } },
+    });
+    expect(submit.status).toBe(202);
+    const id: string = submit.data.id;
+    const status = await waitForMigration(api.http, id, { timeoutMs: 40 * 60_000 });
+    expect(status).toMatchObject({ status: 'COMPLETED', stage: 'Completed' });
+    const state = await env.client.workflow.getHandle(id).query(coldMigrationStateQuery);
+
+    // The copied volume holds the source's bytes (conversion wrote only to its clone).
+    const made = await resourcesOfMigration(p, id);
+    const copied = made.volumes.find((v) => v.metadata['vmigrate.disk'] === '2000')!;
+    const clone = made.volumes.find((v) => v.metadata['vmigrate.disk'] === `converted-${copied.id}`)!;
+    expect(made.volumes).toHaveLength(2);
+    expect(await leadingSha(path.join(lab.shareExportDir, `volume-${copied.id}`), 2048 * MiB)).toEqual({ sha: guestSha, tailZero: true });
+
+    // The server boots from the converted clone, marked bootable with the image properties of the conversion.
+    expect(clone).toMatchObject({ bootable: 'true', source_volid: copied.id });
+    expect(clone.volume_image_metadata).toMatchObject({ hw_disk_bus: 'virtio', hw_machine_type: 'pc', hw_firmware_type: 'bios', hw_vif_model: 'virtio', os_type: 'linux', os_distro: 'debian' });
+    expect(made.servers).toHaveLength(1);
+    expect(made.servers[0]['os-extended-volumes:volumes_attached'].map((v: { id: string }) => v.id)).toEqual([clone.id]);
+    expect(made.servers[0]['OS-EXT-AZ:availability_zone']).toBe(lab.zones.libvirt);
+    expect(made.ports.map((x) => x.mac_address)).toEqual([env.sim.vms[0].nics[0].macAddress.toLowerCase()]);
+
+    // Booted in the cloud: Nova's console output shows the guest's login prompt.
+    expect(state.guestFix).toMatchObject({ converted: true });
+    expect(state.validation!.bootCheck).toMatchObject({ passed: true, bootedIn: 'target', instance: `${p.projectName}/deb12` });
+    expect((state.validation!.bootCheck as { consoleTail: string }).consoleTail).toMatch(/vmguest login: /);
+  }, 45 * 60_000);
+});
