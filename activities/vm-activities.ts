@@ -20,6 +20,8 @@ export interface SourceVmPlan {
   powerState: VmHardware['powerState'];
   disks: Array<{ key: number; label: string; capacityBytes: number; fileName: string }>;
   nics: NicSpec[];
+  /** The flavor the instance gets: the one asked for, or the smallest that fits when none was. */
+  flavor?: string;
   warnings: string[];
 }
 
@@ -49,6 +51,7 @@ export function createVmActivities(deps: ActivityDeps) {
             memoryMB: hw.memoryMB,
           });
           if (!fit.ok) throw new PreflightError(fit.reason);
+          const flavor = fit.flavor.name;
           // The cloud's own checks: the volume type, networks and subnets exist in the project (nothing is created).
           warnings.push(...(await provider.checkPlacement({ project: input.target.project, volumeType: input.target.volumeType, availabilityZone: input.target.availabilityZone, nics })));
           // A warm migration keeps the source running until cutover.
@@ -64,6 +67,7 @@ export function createVmActivities(deps: ActivityDeps) {
             powerState: hw.powerState,
             disks: hw.disks.map((d) => ({ key: d.key, label: d.label, capacityBytes: d.capacityBytes, fileName: d.fileName })),
             nics,
+            flavor,
             warnings,
           };
         }),

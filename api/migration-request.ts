@@ -68,7 +68,8 @@ export const createMigrationRequest = z
         name: name.optional(),
         project: name,
         instanceName: name.optional(),
-        flavor: z.string().min(1),
+        /** Absent: the worker picks the smallest flavor that fits, at preflight. */
+        flavor: z.string().min(1).optional(),
         volumeType: z.string().min(1),
         availabilityZone: z.string().min(1).optional(),
         networks: z.array(networkMapping).default([]),

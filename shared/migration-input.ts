@@ -34,7 +34,8 @@ export interface TargetSpec {
   project: string;
   /** Defaults to the source VM name. */
   instanceName?: string;
-  flavor: string;
+  /** Absent: the smallest flavor of the target project that matches or exceeds the source's vCPUs and memory. */
+  flavor?: string;
   volumeType: string;
   availabilityZone?: string;
   networks: NetworkMapping[];

@@ -9,8 +9,18 @@ export interface VmShape {
 
 export type FlavorVerdict = { ok: true; flavor: Flavor } | { ok: false; reason: string };
 
-/** The named flavor must exist and match or exceed the source's vCPUs and memory. */
-export function checkFlavorFits(flavors: Flavor[], name: string, vm: VmShape): FlavorVerdict {
+/**
+ * The named flavor must exist and match or exceed the source's vCPUs and memory. No name: the smallest flavor that
+ * does (fewest vCPUs, then least memory, then smallest root disk; ties by name, so the choice is stable).
+ */
+export function checkFlavorFits(flavors: Flavor[], name: string | undefined, vm: VmShape): FlavorVerdict {
+  if (name === undefined) {
+    const fitting = flavors
+      .filter((f) => f.vcpus >= vm.vcpus && f.ramMB >= vm.memoryMB)
+      .sort((a, b) => a.vcpus - b.vcpus || a.ramMB - b.ramMB || (a.diskGB ?? 0) - (b.diskGB ?? 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (fitting.length) return { ok: true, flavor: fitting[0] };
+    return { ok: false, reason: `no flavor has at least ${vm.vcpus} vCPU and ${vm.memoryMB} MB for VM ${vm.name}; available: ${describe(flavors)}` };
+  }
   const flavor = flavors.find((f) => f.name === name);
   if (!flavor) return { ok: false, reason: `unknown flavor '${name}'; available: ${flavors.map((f) => f.name).join(', ') || '(none)'}` };
   if (flavor.vcpus < vm.vcpus || flavor.ramMB < vm.memoryMB) {
@@ -22,4 +32,8 @@ export function checkFlavorFits(flavors: Flavor[], name: string, vm: VmShape): F
     };
   }
   return { ok: true, flavor };
+}
+
+function describe(flavors: Flavor[]): string {
+  return flavors.map((f) => `${f.name} (${f.vcpus} vCPU, ${f.ramMB} MB)`).join(', ') || '(none)';
 }

@@ -29,13 +29,13 @@ export function targetCatalog(config: VmigrateConfig): TargetCatalog {
 }
 
 /** Request problems the API can tell without a cloud: an unknown target, or a flavor its static catalog lacks. */
-export function checkTargetRequest(catalog: TargetCatalog, target: { name?: string; flavor: string }): Array<{ field: string; reason: string }> {
+export function checkTargetRequest(catalog: TargetCatalog, target: { name?: string; flavor?: string }): Array<{ field: string; reason: string }> {
   const name = target.name ?? catalog.defaultTarget;
   const entry = catalog.entries.find((e) => e.name === name);
   if (!entry) {
     return [{ field: 'target.name', reason: `unknown target '${name}'; configured: ${catalog.entries.map((e) => e.name).join(', ')}` }];
   }
-  if (entry.flavors && !entry.flavors.some((f) => f.name === target.flavor)) {
+  if (entry.flavors && target.flavor !== undefined && !entry.flavors.some((f) => f.name === target.flavor)) {
     return [{ field: 'target.flavor', reason: `unknown flavor '${target.flavor}'; available: ${entry.flavors.map((f) => f.name).join(', ')}` }];
   }
   return [];

@@ -108,7 +108,8 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
       migrationId: input.migrationId,
       project: input.target.project,
       instanceName: input.target.instanceName ?? plan.name,
-      flavor: input.target.flavor,
+      // Plans made before automatic flavor fit carry no flavor: the migration named one then.
+      flavor: plan.flavor ?? input.target.flavor!,
       availabilityZone: input.target.availabilityZone,
       firmware: inspection.firmware,
       machineType: input.target.machineType,

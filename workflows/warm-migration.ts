@@ -305,7 +305,7 @@ export async function warmMigration(
       migrationId: input.migrationId,
       project: input.target.project,
       instanceName: input.target.instanceName ?? state.plan!.name,
-      flavor: input.target.flavor,
+      flavor: state.plan!.flavor ?? input.target.flavor!,
       availabilityZone: input.target.availabilityZone,
       firmware: inspection.firmware,
       machineType: input.target.machineType,

@@ -47,12 +47,16 @@ export class KeystoneSession {
   private readonly tokens = new Map<string, ProjectToken>();
   private readonly pending = new Map<string, Promise<ProjectToken>>();
 
-  constructor(private readonly cfg: OpenStackTargetConfig) {}
+  constructor(
+    private readonly cfg: OpenStackTargetConfig,
+    /** The clock renewal is judged by (tests move it). */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** A valid token for `project` (a name in the configured project domain, or a 32-hex id). */
   async token(project: string): Promise<ProjectToken> {
     const cached = this.tokens.get(project);
-    if (cached && cached.expiresAt - Date.now() > RENEW_BEFORE_MS) return cached;
+    if (cached && cached.expiresAt - this.now() > RENEW_BEFORE_MS) return cached;
     let issuing = this.pending.get(project);
     if (!issuing) {
       issuing = this.issue(project).finally(() => this.pending.delete(project));

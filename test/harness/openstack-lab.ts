@@ -21,6 +21,10 @@ export interface LabInfo {
   shareExportDir: string;
   networkId: string;
   publicNetworkId: string;
+  computeHosts: OpenStackLab['computeHosts'];
+  libvirtUri?: string;
+  /** The OS_* variables `npm run lab:openstack` prints. */
+  env: Record<string, string>;
 }
 
 const STATE_ENV = 'VMIGRATE_TEST_OPENSTACK_STATE';
@@ -31,7 +35,10 @@ export function runSelectsOpenStack(patterns: string[]): boolean {
   return patterns.length === 0 || patterns.some((p) => /openstack/i.test(p));
 }
 
-/** globalSetup side: start the lab without waiting; its info (or its failure) lands in a file the tests read. */
+/**
+ * globalSetup side: start the lab without waiting; its info (or its failure) lands in a file the tests read.
+ * VMIGRATE_TEST_OPENSTACK_LAB_DIR keeps the lab's state and logs there, for a look after a failure.
+ */
 export function startLabInBackground(): { stop(): Promise<void> } {
   const stateFile = path.join(os.tmpdir(), `vmigrate-test-openstack-${process.pid}.json`);
   process.env[STATE_ENV] = stateFile;
@@ -40,7 +47,7 @@ export function startLabInBackground(): { stop(): Promise<void> } {
     renameSync(`${stateFile}.tmp`, stateFile);
   };
   const started = Date.now();
-  const lab = import('../../tools/openstack-lab/launch').then(({ startOpenStackLab }) => startOpenStackLab({ log: () => undefined }));
+  const lab = import('../../tools/openstack-lab/launch').then(({ startOpenStackLab }) => startOpenStackLab({ log: () => undefined, stateDir: process.env.VMIGRATE_TEST_OPENSTACK_LAB_DIR }));
   lab.then(
     (l) => {
       const info: LabInfo = {
@@ -52,6 +59,9 @@ export function startLabInBackground(): { stop(): Promise<void> } {
         shareExportDir: l.shareExportDir,
         networkId: l.networkId,
         publicNetworkId: l.publicNetworkId,
+        computeHosts: l.computeHosts,
+        libvirtUri: l.libvirtUri,
+        env: l.env(),
       };
       publish({ ready: info, startSeconds: (Date.now() - started) / 1000 });
     },
@@ -118,6 +128,11 @@ export async function createLabProject(name: string, dir: string): Promise<LabPr
   const sub = await call<{ subnet: { id: string } }>(member.id, 'POST', `${neutronUrl}/v2.0/subnets`, {
     subnet: { name: 'proj-subnet', network_id: net.network.id, ip_version: 4, cidr: '192.0.2.0/24', enable_dhcp: false },
   });
+  // A router from the project's subnet to the external lab-public, so its ports can have floating IPs.
+  const router = await call<{ router: { id: string } }>(member.id, 'POST', `${neutronUrl}/v2.0/routers`, {
+    router: { name: 'proj-router', external_gateway_info: { network_id: lab.publicNetworkId } },
+  });
+  await call(member.id, 'PUT', `${neutronUrl}/v2.0/routers/${router.router.id}/add_router_interface`, { subnet_id: sub.subnet.id });
   const endpoint = async (type: string) => {
     const tok = await issueToken(lab.authUrl, lab.admin);
     const entry = tok.body.token.catalog!.find((e) => e.type === type)!;
@@ -147,7 +162,7 @@ export async function createLabProject(name: string, dir: string): Promise<LabPr
 }
 
 /** Admin's view of what exists in every project: the volumes, ports and servers tagged for a migration. */
-export async function resourcesOfMigration(p: LabProject, migrationId: string): Promise<{ volumes: any[]; ports: any[]; servers: any[] }> {
+export async function resourcesOfMigration(p: LabProject, migrationId: string): Promise<{ volumes: any[]; ports: any[]; servers: any[]; floatingIps: any[] }> {
   const token = await p.adminToken();
   const cinder = await p.endpoint('volumev3');
   const nova = await p.endpoint('compute');
@@ -157,5 +172,6 @@ export async function resourcesOfMigration(p: LabProject, migrationId: string): 
   const tag = encodeURIComponent(`vmigrate:${migrationId}`);
   const ports = (await call<{ ports: any[] }>(token, 'GET', `${neutron}/v2.0/ports?tags=${tag}`)).ports;
   const servers = (await call<{ servers: any[] }>(token, 'GET', `${nova}/servers/detail?all_tenants=1&tags=${tag}`, undefined, { headers: { 'openstack-api-version': 'compute 2.67' } })).servers;
-  return { volumes, ports, servers };
+  const floatingIps = (await call<{ floatingips: any[] }>(token, 'GET', `${neutron}/v2.0/floatingips?tags=${tag}`)).floatingips;
+  return { volumes, ports, servers, floatingIps };
 }

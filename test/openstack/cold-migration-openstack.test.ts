@@ -65,7 +65,15 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
         volumeType: p.lab.volumeType,
         availabilityZone: p.lab.zones.fake,
         networks: [
-          { sourceMac: '00:50:56:11:22:01', targetNetwork: p.network.name, targetSubnet: p.network.subnetName, preserveMac: true, fixedIps: ['192.0.2.77'] },
+          {
+            sourceMac: '00:50:56:11:22:01',
+            targetNetwork: p.network.name,
+            targetSubnet: p.network.subnetName,
+            preserveMac: true,
+            fixedIps: ['192.0.2.77'],
+            securityGroups: ['default'],
+            floatingIpNetwork: 'lab-public',
+          },
           // The shared network, where the project may not choose a MAC: the cloud assigns one.
           { sourceMac: '00:50:56:11:22:02', targetNetwork: 'lab-net', preserveMac: false },
         ],
@@ -102,11 +110,19 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     expect(own.mac_address).toBe('00:50:56:11:22:01');
     expect(shared.mac_address).not.toBe('00:50:56:11:22:02');
     expect(mine.ports.every((x) => x.device_id === server.id && x.project_id === p.projectId)).toBe(true);
-    expect(mine.ports.flatMap((x) => x.fixed_ips.map((f: { ip_address: string }) => f.ip_address))).toContain('192.0.2.77');
+    expect(own.fixed_ips.map((f: { ip_address: string }) => f.ip_address)).toEqual(['192.0.2.77']);
+    // Its security group and floating IP, as mapped.
+    const token = await p.adminToken();
+    const neutron = await p.endpoint('network');
+    const groups = await call<{ security_groups: Array<{ id: string }> }>(token, 'GET', `${neutron}/v2.0/security-groups?name=default&project_id=${p.projectId}`);
+    expect(own.security_groups).toEqual([groups.security_groups[0].id]);
+    const fips = await call<{ floatingips: any[] }>(token, 'GET', `${neutron}/v2.0/floatingips?port_id=${own.id}`);
+    expect(fips.floatingips).toHaveLength(1);
+    expect(fips.floatingips[0]).toMatchObject({ floating_network_id: p.lab.publicNetworkId, fixed_ip_address: '192.0.2.77', project_id: p.projectId });
+    expect(fips.floatingips[0].floating_ip_address).toMatch(/^198\.51\.100\./);
 
     // Nothing of it is in any other project, and the bystander project has nothing at all.
     const nova = await other.endpoint('compute');
-    const token = await other.adminToken();
     const servers = await call<{ servers: any[] }>(token, 'GET', `${nova}/servers/detail?all_tenants=1&project_id=${other.projectId}`);
     expect(servers.servers).toEqual([]);
     const volumes = await call<{ volumes: any[] }>(token, 'GET', `${await other.endpoint('volumev3')}/volumes/detail?all_tenants=1&project_id=${other.projectId}`);

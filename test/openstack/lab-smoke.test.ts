@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startOpenStackLab, type OpenStackLab } from '../../tools/openstack-lab/launch';
 import { call, issueToken, type CatalogEntry } from '../../tools/openstack-lab/rest';
+import { openStackLab, type LabInfo } from '../harness/openstack-lab';
 
 /**
  * The OpenStack lab (tools/openstack-lab) is a real OpenStack: Keystone, Glance, Placement, Nova, Neutron and Cinder
@@ -13,7 +13,7 @@ import { call, issueToken, type CatalogEntry } from '../../tools/openstack-lab/r
 
 jest.setTimeout(300_000);
 
-let lab: OpenStackLab;
+let lab: LabInfo;
 let admin: { token: string; projectId: string; catalog: CatalogEntry[] };
 const log = (s: string) => process.stdout.write(`[lab] ${s}\n`);
 
@@ -62,16 +62,11 @@ async function serverGone(token: string, nova: string, id: string): Promise<void
 }
 
 beforeAll(async () => {
-  // VMIGRATE_TEST_OPENSTACK_LAB_DIR keeps the lab's state and logs there, for a look after a failure.
-  lab = await startOpenStackLab({ log, stateDir: process.env.VMIGRATE_TEST_OPENSTACK_LAB_DIR });
+  // The run's shared lab (test/harness/openstack-lab.ts); the global teardown stops it and fails if it cannot unmount.
+  lab = await openStackLab();
   const t = await issueToken(lab.authUrl, lab.admin);
   admin = { token: t.id, projectId: t.body.token.project!.id, catalog: t.body.token.catalog! };
-}, 300_000);
-
-afterAll(async () => {
-  await lab?.stop();
-  if (lab && !process.env.VMIGRATE_TEST_OPENSTACK_LAB_DIR) expect(existsSync(lab.stateDir)).toBe(false);
-}, 120_000);
+}, 600_000);
 
 test('the admin password issues a token whose catalog has all six services', async () => {
   const types = admin.catalog.map((c) => c.type);
@@ -80,7 +75,7 @@ test('the admin password issues a token whose catalog has all six services', asy
     expect(c.endpoints.map((e) => e.interface).sort()).toEqual(['admin', 'internal', 'public']);
     for (const e of c.endpoints) expect(e.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
   }
-  expect(lab.env()).toMatchObject({ OS_AUTH_URL: lab.authUrl, OS_USERNAME: 'admin', OS_IDENTITY_API_VERSION: '3' });
+  expect(lab.env).toMatchObject({ OS_AUTH_URL: lab.authUrl, OS_USERNAME: 'admin', OS_IDENTITY_API_VERSION: '3' });
 });
 
 test('servers boot from NFS volumes with fixed-MAC ports, on a fake compute and on the libvirt compute', async () => {

@@ -51,12 +51,12 @@ describe('failures in a real OpenStack target', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function migrate(target: string, vm: string, network = 'proj-net') {
+  async function migrate(target: string, vm: string, network = 'proj-net', floatingIpNetwork?: string) {
     const p = projects[target];
     const submit = await api.http.post('/migrations', {
       sourceId: 'sim',
       vm: { name: vm },
-      target: { name: target, project: p.projectName, flavor: 'm1.tiny', volumeType: p.lab.volumeType, networks: [{ sourceNetwork: 'VM Network', targetNetwork: network, preserveMac: true }] },
+      target: { name: target, project: p.projectName, flavor: 'm1.tiny', volumeType: p.lab.volumeType, networks: [{ sourceNetwork: 'VM Network', targetNetwork: network, preserveMac: true, floatingIpNetwork }] },
       guest: { convert: 'skip' },
     });
     expect(submit.status).toBe(202);
@@ -65,7 +65,7 @@ describe('failures in a real OpenStack target', () => {
   }
 
   it('names the quota a migration exceeds (Cinder gigabytes, Nova instances) and leaves no volume or port behind', async () => {
-    const [cinder, nova] = await Promise.all([migrate('cinderquota', 'twodisks'), migrate('novaquota', 'onedisk')]);
+    const [cinder, nova] = await Promise.all([migrate('cinderquota', 'twodisks'), migrate('novaquota', 'onedisk', 'proj-net', 'lab-public')]);
 
     expect(cinder.status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
     expect(cinder.status.error).toMatch(/^creating volume .*-disk\d in project cinderquota-\S+: VolumeSizeExceedsAvailableQuota: .*exceeds allowed gigabytes quota.*\(quota: gigabytes\); raise the project's quota or free some/);
@@ -74,7 +74,7 @@ describe('failures in a real OpenStack target', () => {
 
     for (const run of [cinder, nova]) {
       const left = await resourcesOfMigration(run.p, run.id);
-      expect(left).toEqual({ volumes: [], ports: [], servers: [] });
+      expect(left).toEqual({ volumes: [], ports: [], servers: [], floatingIps: [] });
       // Quota errors are not retried: each failing activity ran once.
       const history = await env.client.workflow.getHandle(run.id).fetchHistory();
       const failed = history.events!.filter((e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type === 'QuotaExceededError');
