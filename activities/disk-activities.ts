@@ -35,7 +35,7 @@ export interface ExportDiskInput {
   vmMoref: string;
   diskKey: number;
   /** `name` is the configured target (absent: the default one). */
-  target: { name?: string; project: string; volumeName: string; volumeType: string };
+  target: { name?: string; project: string; volumeName: string; volumeType: string; availabilityZone?: string };
 }
 
 export interface ExportDiskResult extends Omit<CopyResult, 'durationMs'> {
@@ -146,6 +146,7 @@ export function createDiskActivities(deps: ActivityDeps) {
             name: input.target.volumeName,
             sizeBytes: disk.capacityBytes,
             volumeType: input.target.volumeType,
+            availabilityZone: input.target.availabilityZone,
             owner: { migrationId: input.migrationId, disk: String(disk.key) },
             metadata: { sourceVm: hw.name, sourceDisk: disk.fileName },
           });

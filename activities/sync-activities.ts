@@ -44,7 +44,7 @@ export interface SyncDiskInput {
   /** Why the workflow asks for a full sync of a disk that was synced before (CBT reset, capacity change, …). */
   fullSyncReason?: string;
   /** `target` names the configured target (absent: the default one). */
-  volume: { target?: string; project: string; name: string; volumeType: string };
+  volume: { target?: string; project: string; name: string; volumeType: string; availabilityZone?: string };
 }
 
 /** What syncDisk heartbeats; a retry resumes from `bytesDone` when it copies in the same mode. */
@@ -194,6 +194,7 @@ export function createSyncActivities(deps: ActivityDeps) {
               name: input.volume.name,
               sizeBytes: disk.capacityBytes,
               volumeType: input.volume.volumeType,
+              availabilityZone: input.volume.availabilityZone,
               owner: { migrationId: input.migrationId, disk: String(disk.key) },
               metadata: { sourceVm: hw.name, sourceDisk: hw.disks.find((d) => d.key === disk.key)?.fileName ?? disk.fileName },
             });

@@ -53,7 +53,7 @@ export function createVmActivities(deps: ActivityDeps) {
           if (!fit.ok) throw new PreflightError(fit.reason);
           const flavor = fit.flavor.name;
           // The cloud's own checks: the volume type, networks and subnets exist in the project (nothing is created).
-          warnings.push(...(await provider.checkPlacement({ project: input.target.project, volumeType: input.target.volumeType, availabilityZone: input.target.availabilityZone, nics })));
+          warnings.push(...(await provider.checkPlacement({ project: input.target.project, volumeType: input.target.volumeType, availabilityZone: input.target.availabilityZone, volumeAvailabilityZone: input.target.volumeAvailabilityZone, nics })));
           // A warm migration keeps the source running until cutover.
           if (hw.powerState !== 'poweredOff' && input.kind !== 'warm') warnings.push(`VM ${hw.name} was ${hw.powerState}; it is powered off for the migration`);
           return {

@@ -72,6 +72,8 @@ export const createMigrationRequest = z
         flavor: z.string().min(1).optional(),
         volumeType: z.string().min(1),
         availabilityZone: z.string().min(1).optional(),
+        /** The block storage zone of the volumes (default: the cloud's default zone); often the same name as the instance's. */
+        volumeAvailabilityZone: z.string().min(1).optional(),
         networks: z.array(networkMapping).default([]),
         diskBus: z.enum(['virtio', 'scsi', 'sata', 'ide']).optional(),
         machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),

@@ -38,6 +38,8 @@ export interface TargetSpec {
   flavor?: string;
   volumeType: string;
   availabilityZone?: string;
+  /** The block storage zone of the volumes (default: the cloud's default zone). */
+  volumeAvailabilityZone?: string;
   networks: NetworkMapping[];
   diskBus?: 'virtio' | 'scsi' | 'sata' | 'ide';
   machineType?: 'pc-i440fx' | 'pc-q35';

@@ -126,8 +126,6 @@ export interface Flavor {
 }
 
 export interface TargetCapabilities {
-  /** Clones are copy-on-write and cost next to nothing (local qcow2 overlays); otherwise a clone copies the bytes. */
-  cheapClones: boolean;
   /** Creates network ports for the NICs (with the source MAC when asked) instead of only describing them. */
   ports: boolean;
   /** Boots the instance itself for a boot check and reads its console; otherwise the worker boots the volumes in qemu. */
@@ -143,7 +141,10 @@ export interface BootCheckOptions {
 export interface PlacementCheck {
   project: string;
   volumeType: string;
+  /** The instance's compute zone. */
   availabilityZone?: string;
+  /** The volumes' block storage zone. */
+  volumeAvailabilityZone?: string;
   nics: NicSpec[];
 }
 

@@ -184,6 +184,7 @@ function copyDisks(
         project: input.target.project,
         volumeName: `${input.migrationId}-disk${index}`,
         volumeType: input.target.volumeType,
+        availabilityZone: input.target.volumeAvailabilityZone,
       },
     });
     onCopied(result);

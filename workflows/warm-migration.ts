@@ -155,6 +155,7 @@ export async function warmMigration(
           project: input.target.project,
           name: `${input.migrationId}-disk${index}`,
           volumeType: input.target.volumeType,
+          availabilityZone: input.target.volumeAvailabilityZone,
         },
       });
       // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.

@@ -85,7 +85,7 @@ const IDE_MAX_DISKS = 4;
 export class LocalTargetProvider implements TargetProvider {
   readonly kind = 'local';
   readonly name: string;
-  readonly capabilities: TargetCapabilities = { cheapClones: true, ports: false, bootCheckInCloud: false };
+  readonly capabilities: TargetCapabilities = { ports: false, bootCheckInCloud: false };
   readonly dataDir: string;
   private readonly flavors: FlavorCatalog;
   private readonly locks = new KeyedMutex();

@@ -154,6 +154,16 @@ export class CinderVolumes {
     );
   }
 
+  async checkAvailabilityZone(name: string): Promise<void> {
+    const { body } = await this.api.call<{ availabilityZoneInfo: Array<{ zoneName: string }> }>('GET', '/os-availability-zone', {
+      microversion: CINDER_MICROVERSION,
+      what: 'listing block storage availability zones',
+    });
+    if (!body.availabilityZoneInfo.some((z) => z.zoneName === name)) {
+      throw new TargetNotFoundError(`block storage availability zone '${name}' does not exist; available: ${body.availabilityZoneInfo.map((z) => z.zoneName).join(', ') || '(none)'}`);
+    }
+  }
+
   async checkVolumeType(name: string): Promise<void> {
     const { body } = await this.api.call<{ volume_types: Array<{ id: string; name: string }> }>('GET', '/types', {
       microversion: CINDER_MICROVERSION,

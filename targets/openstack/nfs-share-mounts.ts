@@ -10,7 +10,8 @@ const run = promisify(execFile);
 /**
  * NFS shares mounted on this worker, as os-brick's NFS connector does it: one mount point per export (named by a
  * hash of it, so every worker process on the host agrees), shared by every volume on that share, unmounted when the
- * last user in this process is done. A mount left by a process that died is found in the mount table and reused.
+ * last user in this process is done. A mount left by a process that died is found in the mount table, reused, and
+ * unmounted when its new user is done.
  */
 export class NfsShareMounts {
   private readonly users = new Map<string, number>();
@@ -50,8 +51,12 @@ export class NfsShareMounts {
         return;
       }
       this.users.delete(mountPoint);
-      // Another worker process on this host may still use it: then umount says busy and the mount stays for it.
-      await run('umount', [mountPoint], { timeout: 60_000 }).catch(() => undefined);
+      // Two worker processes that mounted at the same moment stack two mounts here; unmount until none is left. One
+      // that another process still uses makes umount say busy: it stays for that process, whose release removes it.
+      while (await isMountPoint(mountPoint)) {
+        const ok = await run('umount', [mountPoint], { timeout: 60_000 }).then(() => true, () => false);
+        if (!ok) break;
+      }
     });
   }
 }

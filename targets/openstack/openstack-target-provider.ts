@@ -60,7 +60,7 @@ const READY = ['available'];
 export class OpenStackTargetProvider implements TargetProvider {
   readonly kind = 'openstack';
   readonly name: string;
-  readonly capabilities: TargetCapabilities = { cheapClones: false, ports: true, bootCheckInCloud: true };
+  readonly capabilities: TargetCapabilities = { ports: true, bootCheckInCloud: true };
   private readonly keystone: KeystoneSession;
   private readonly mounts: NfsShareMounts;
   private readonly projects = new Map<string, ProjectClients>();
@@ -100,6 +100,7 @@ export class OpenStackTargetProvider implements TargetProvider {
   async checkPlacement(req: PlacementCheck): Promise<string[]> {
     const { cinder, nova, neutron } = this.clients(req.project);
     await cinder.checkVolumeType(req.volumeType);
+    if (req.volumeAvailabilityZone) await cinder.checkAvailabilityZone(req.volumeAvailabilityZone);
     if (req.availabilityZone) await nova.checkAvailabilityZone(req.availabilityZone);
     for (const nic of req.nics) {
       const net = await neutron.network(nic.network);

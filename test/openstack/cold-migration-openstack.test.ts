@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
-import { call } from '../../tools/openstack-lab/rest';
+import { call, issueToken } from '../../tools/openstack-lab/rest';
 import { startApi, waitForMigration } from '../harness/api-server';
+import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { createLabProject, resourcesOfMigration, type LabProject } from '../harness/openstack-lab';
 import { leadingSha } from './volume-bytes';
@@ -55,6 +56,10 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
 
   it('lands the disks in Cinder volumes, byte for byte, and the server with ports carrying the source MACs, in its project only', async () => {
     const sourceSha = await sha256File(env.images.app01);
+    // A key pair of the target's user, for the server.
+    const member = await issueToken(p.lab.authUrl, { username: p.username, password: p.password, projectName: p.projectName });
+    const novaUrl = member.body.token.catalog!.find((e) => e.type === 'compute')!.endpoints.find((e) => e.interface === 'public')!.url;
+    await call(member.id, 'POST', `${novaUrl}/os-keypairs`, { keypair: { name: 'migrated-key' } });
     const submit = await api.http.post('/migrations', {
       sourceId: 'sim',
       vm: { name: 'app01' },
@@ -64,6 +69,8 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
         flavor: 'm1.tiny',
         volumeType: p.lab.volumeType,
         availabilityZone: p.lab.zones.fake,
+        volumeAvailabilityZone: 'nova',
+        keyName: 'migrated-key',
         networks: [
           {
             sourceMac: '00:50:56:11:22:01',
@@ -92,7 +99,7 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     expect(mine.volumes).toHaveLength(2);
     const byDisk = new Map(mine.volumes.map((v) => [v.metadata['vmigrate.disk'], v]));
     const disk0 = byDisk.get('2000')!;
-    expect(disk0).toMatchObject({ size: 1, volume_type: p.lab.volumeType, bootable: 'true', 'os-vol-tenant-attr:tenant_id': p.projectId });
+    expect(disk0).toMatchObject({ size: 1, volume_type: p.lab.volumeType, availability_zone: 'nova', bootable: 'true', 'os-vol-tenant-attr:tenant_id': p.projectId });
     expect(disk0.metadata).toMatchObject({ 'vmigrate.migration': id, 'vmigrate.size_bytes': String(100 * MiB), sourceVm: 'app01' });
     expect(disk0.volume_image_metadata).toMatchObject({ hw_disk_bus: 'virtio', hw_machine_type: 'pc', hw_firmware_type: 'bios', hw_vif_model: 'virtio' });
     const onShare = await leadingSha(path.join(p.lab.shareExportDir, `volume-${disk0.id}`), 100 * MiB);
@@ -105,6 +112,10 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     const server = mine.servers[0];
     expect(server).toMatchObject({ id: status.instance.id, name: 'app01', tenant_id: p.projectId, 'OS-EXT-AZ:availability_zone': p.lab.zones.fake });
     expect(server['os-extended-volumes:volumes_attached'].map((v: { id: string }) => v.id).sort()).toEqual(mine.volumes.map((v) => v.id).sort());
+    // The volumes outlive the server unless the migration asks otherwise (target.deleteVolumesOnTermination).
+    expect(server['os-extended-volumes:volumes_attached'].map((v: { delete_on_termination: boolean }) => v.delete_on_termination)).toEqual([false, false]);
+    expect(server.key_name).toBe('migrated-key');
+    expect(server.metadata).toMatchObject({ migrationId: id, sourceVm: 'app01' });
     expect(mine.ports).toHaveLength(2);
     const [own, shared] = [mine.ports.find((x) => x.network_id === p.network.id)!, mine.ports.find((x) => x.network_id === p.lab.networkId)!];
     expect(own.mac_address).toBe('00:50:56:11:22:01');
@@ -127,6 +138,16 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     expect(servers.servers).toEqual([]);
     const volumes = await call<{ volumes: any[] }>(token, 'GET', `${await other.endpoint('volumev3')}/volumes/detail?all_tenants=1&project_id=${other.projectId}`);
     expect(volumes.volumes).toEqual([]);
+
+    // No secret reached the history: not the cloud password, not a Keystone token.
+    const historyText = JSON.stringify(await env.client.workflow.getHandle(id).fetchHistory());
+    const decoded = [...historyText.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8')).join('\n');
+    expect(decoded).toContain(p.projectName);
+    expect(decoded).not.toContain(p.password);
+    expect(decoded).not.toMatch(/gAAAAA[A-Za-z0-9_-]{40,}/); // a Fernet token
+
+    // Re-record the replay test's history of a migration into OpenStack (VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories).
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-openstack-v1'));
 
     // The events of the product's lifecycle, in order.
     const names = (await api.http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);

@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { call } from '../../tools/openstack-lab/rest';
 import { startApi, waitForMigration } from '../harness/api-server';
+import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { createLabProject, resourcesOfMigration, type LabProject } from '../harness/openstack-lab';
 
 const MiB = 1024 * 1024;
+const brokenType = `broken-${process.pid}-${Date.now().toString(36)}`;
 
 /** Fails fast with a reason an operator can act on, and leaves nothing behind in the cloud. */
 describe('failures in a real OpenStack target', () => {
@@ -17,12 +19,16 @@ describe('failures in a real OpenStack target', () => {
 
   beforeAll(async () => {
     writeFileSync(path.join(dir, 'wrong.password'), 'not-the-password');
-    for (const name of ['cinderquota', 'novaquota', 'badauth', 'nonet']) projects[name] = await createLabProject(name, dir);
+    for (const name of ['cinderquota', 'novaquota', 'badauth', 'nonet', 'broken']) projects[name] = await createLabProject(name, dir);
     const admin = await projects.cinderquota.adminToken();
     // Cinder: one GiB in all; the VM's two disks need a (rounded-up) GiB each.
     await call(admin, 'PUT', `${await projects.cinderquota.endpoint('volumev3')}/os-quota-sets/${projects.cinderquota.projectId}`, { quota_set: { gigabytes: 1 } });
     // Nova: no instances at all; the volumes and ports are made before the server is refused.
     await call(admin, 'PUT', `${await projects.novaquota.endpoint('compute')}/os-quota-sets/${projects.novaquota.projectId}`, { quota_set: { instances: 0 } });
+    // A volume type whose backend does not exist: Cinder accepts the volume, then its scheduler puts it in error.
+    const cinder = await projects.broken.endpoint('volumev3');
+    const type = await call<{ volume_type: { id: string } }>(admin, 'POST', `${cinder}/types`, { volume_type: { name: brokenType, 'os-volume-type-access:is_public': true } });
+    await call(admin, 'POST', `${cinder}/types/${type.volume_type.id}/extra_specs`, { extra_specs: { volume_backend_name: 'no-such-backend' } });
     const vm = (name: string, disks: number[]) => ({
       name,
       guestId: 'debian11_64Guest',
@@ -33,12 +39,13 @@ describe('failures in a real OpenStack target', () => {
       disks: disks.map((capacityMiB) => ({ capacityMiB })),
       nics: [{ network: 'VM Network' }],
     });
-    env = await createMigrationEnv('os-fail', { vms: [vm('twodisks', [64, 32]), vm('onedisk', [16]), vm('authvm', [8]), vm('netvm', [8])] }, {
+    env = await createMigrationEnv('os-fail', { vms: [vm('twodisks', [64, 32]), vm('onedisk', [16]), vm('authvm', [8]), vm('netvm', [8]), vm('typevm', [8]), vm('brokenvm', [8])] }, {
       targets: {
         cinderquota: projects.cinderquota.targetConfig(),
         novaquota: projects.novaquota.targetConfig(),
         badauth: { ...projects.badauth.targetConfig(), auth: { method: 'password', username: projects.badauth.username, password: { file: path.join(dir, 'wrong.password') } } },
         nonet: projects.nonet.targetConfig(),
+        broken: projects.broken.targetConfig(),
       },
     });
     await env.startWorker();
@@ -51,12 +58,12 @@ describe('failures in a real OpenStack target', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function migrate(target: string, vm: string, network = 'proj-net', floatingIpNetwork?: string) {
+  async function migrate(target: string, vm: string, network = 'proj-net', floatingIpNetwork?: string, volumeType?: string) {
     const p = projects[target];
     const submit = await api.http.post('/migrations', {
       sourceId: 'sim',
       vm: { name: vm },
-      target: { name: target, project: p.projectName, flavor: 'm1.tiny', volumeType: p.lab.volumeType, networks: [{ sourceNetwork: 'VM Network', targetNetwork: network, preserveMac: true, floatingIpNetwork }] },
+      target: { name: target, project: p.projectName, flavor: 'm1.tiny', volumeType: volumeType ?? p.lab.volumeType, networks: [{ sourceNetwork: 'VM Network', targetNetwork: network, preserveMac: true, floatingIpNetwork }] },
       guest: { convert: 'skip' },
     });
     expect(submit.status).toBe(202);
@@ -81,10 +88,24 @@ describe('failures in a real OpenStack target', () => {
       expect(failed).toHaveLength(1);
       expect(failed[0].activityTaskFailedEventAttributes!.failure!.applicationFailureInfo!.nonRetryable).toBe(true);
     }
+    // Re-record the replay test's history of a failure that releases the target (VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories).
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, nova.id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-release-v1'));
   }, 400_000);
 
-  it('refuses bad credentials and an unknown network at preflight, before the source is touched', async () => {
-    const [auth, net] = await Promise.all([migrate('badauth', 'authvm'), migrate('nonet', 'netvm', 'no-such-net')]);
+  it('a volume Cinder puts in error fails the migration with Cinder\'s reason, and is removed', async () => {
+    const run = await migrate('broken', 'brokenvm', 'proj-net', undefined, brokenType);
+    expect(run.status).toMatchObject({ status: 'FAILED' });
+    expect(run.status.error).toMatch(/^volume \S+-disk0 \(\S+\) went to error: .*(no valid backend|available weighted backend)/i);
+    expect(await resourcesOfMigration(run.p, run.id)).toEqual({ volumes: [], ports: [], servers: [], floatingIps: [] });
+  }, 300_000);
+
+  it('refuses bad credentials, an unknown network and an unknown volume type at preflight, before the source is touched', async () => {
+    const [auth, net, type] = await Promise.all([
+      migrate('badauth', 'authvm'),
+      migrate('nonet', 'netvm', 'no-such-net'),
+      migrate('nonet', 'typevm', 'proj-net', undefined, 'no-such-type'),
+    ]);
+    expect(type.status.error).toMatch(/^volume type 'no-such-type' does not exist; available: .*\bnfs\b/);
     expect(auth.status.error).toMatch(/^Keystone at http:\/\/127\.0\.0\.1:\d+\/v3 refused the target's credentials for project '[^']+'.*check the user, password or application credential/);
     expect(net.status.error).toMatch(/^network 'no-such-net' does not exist in project [^ ]+ \(or is not shared with it\)/);
     expect(await env.powerState('authvm')).toBe('poweredOff');

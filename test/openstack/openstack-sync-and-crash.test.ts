@@ -31,10 +31,11 @@ describe('writing into Cinder volumes: warm syncs, and a worker killed mid-copy'
         vms: [
           { name: 'warm01', guestId: 'debian11_64Guest', numCPUs: 1, memoryMB: 512, powerState: 'poweredOn', disks: [{ capacityMiB: 24 }], nics: [] },
           { name: 'crash01', guestId: 'debian11_64Guest', numCPUs: 1, memoryMB: 512, powerState: 'poweredOff', disks: [{ capacityMiB: 256 }], nics: [] },
+          { name: 'cancel01', guestId: 'debian11_64Guest', numCPUs: 1, memoryMB: 512, powerState: 'poweredOn', disks: [{ capacityMiB: 256 }, { capacityMiB: 64 }], nics: [] },
         ],
       },
       {
-        diskImages: { warm01: 24 * MiB, crash01: 256 * MiB },
+        diskImages: { warm01: 24 * MiB, crash01: 256 * MiB, cancel01: 256 * MiB },
         targets: { lab: p.targetConfig() },
         defaultTarget: 'lab',
         // Slow enough (256 Mbit/s) to kill the worker mid-disk; the warm disk is small.
@@ -109,4 +110,24 @@ describe('writing into Cinder volumes: warm syncs, and a worker killed mid-copy'
     const bytes = await leadingSha(path.join(p.lab.shareExportDir, `volume-${volumeIds[0]}`), 24 * MiB);
     expect(bytes).toEqual({ sha: await sha256File(liveDiskFile(env, 0)), tailZero: true });
   }, 400_000);
+
+  it('a cancel mid-copy powers the source back on and leaves nothing in the cloud', async () => {
+    workers.push(spawnWorker({ configFile: env.configFile, taskQueue: env.taskQueue }));
+    const input: ColdMigrationInput = { migrationId: `mig-os-cancel-${Date.now().toString(36)}`, sourceId: 'sim', vm: { name: 'cancel01' }, target: target(), guest: { convert: 'skip' } };
+    const handle = await env.client.workflow.start('coldMigration', { workflowId: input.migrationId, taskQueue: env.taskQueue, args: [input] });
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const rec = await readWorkflowRecord(env.client, input.migrationId);
+      const beats = rec.activities.filter((a) => a.type === 'exportDisk').map((a) => a.pending?.heartbeat as ExportDiskProgress | undefined);
+      if (beats.some((hb) => hb && hb.bytesDone >= 16 * MiB)) break;
+      if (Date.now() > deadline) throw new Error('the copy never made progress');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((await resourcesOfMigration(p, input.migrationId)).volumes.length).toBeGreaterThanOrEqual(1);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+    expect(await env.powerState('cancel01')).toBe('poweredOn');
+    expect(await resourcesOfMigration(p, input.migrationId)).toEqual({ volumes: [], ports: [], servers: [], floatingIps: [] });
+  }, 300_000);
 });

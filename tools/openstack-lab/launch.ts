@@ -61,7 +61,7 @@ export interface OpenStackLab {
 }
 
 export const LIBVIRT_ZONE = 'libvirt';
-export const FAKE_ZONE = 'nova';
+export const FAKE_ZONE = 'fake';
 export const LIBVIRT_HOST = 'lab-libvirt';
 const SHARE_GIB = 64;
 
@@ -241,8 +241,9 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
       },
       240_000,
     );
+    await createZone(token.id, novaUrl, FAKE_ZONE, [...FAKE_COMPUTES]);
     if (libvirtHost) {
-      await createZone(token.id, novaUrl, LIBVIRT_ZONE, LIBVIRT_HOST);
+      await createZone(token.id, novaUrl, LIBVIRT_ZONE, [LIBVIRT_HOST]);
       saveQemuCapabilities(libvirtHost.dir, cacheRoot());
     }
     log(`computes up (${elapsed()})`);

@@ -57,13 +57,20 @@ export async function createVolumeType(token: string, cinderProjectUrl: string, 
 }
 
 /** A host aggregate whose availability zone is `zone`, holding `host`. */
-export async function createZone(token: string, nova: string, zone: string, host: string): Promise<void> {
+/**
+ * A host aggregate that is an availability zone. Every compute gets a zone of its own kind: Zed's scheduler finds a
+ * requested zone through placement aggregates, and the default zone ("nova") has none, so a request for it could
+ * land on any host — a fake-compute test would then boot on the libvirt one.
+ */
+export async function createZone(token: string, nova: string, zone: string, hosts: string[]): Promise<void> {
   const agg = await call<{ aggregate: { id: number } }>(token, 'POST', `${nova}/os-aggregates`, {
     aggregate: { name: zone, availability_zone: zone },
   });
-  try {
-    await call(token, 'POST', `${nova}/os-aggregates/${agg.aggregate.id}/action`, { add_host: { host } });
-  } catch (err) {
-    if (!(err instanceof RestError && err.status === 409)) throw err;
+  for (const host of hosts) {
+    try {
+      await call(token, 'POST', `${nova}/os-aggregates/${agg.aggregate.id}/action`, { add_host: { host } });
+    } catch (err) {
+      if (!(err instanceof RestError && err.status === 409)) throw err;
+    }
   }
 }
