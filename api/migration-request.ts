@@ -80,6 +80,7 @@ export const createMigrationRequest = z
         keyName: z.string().min(1).max(255).optional(),
         deleteVolumesOnTermination: z.boolean().optional(),
         keepOnFailure: z.boolean().optional(),
+        start: z.boolean().optional(),
       })
       .strict(),
     /** Guest conversion and the boot check (see shared/migration-input.ts GuestOptions). */

@@ -248,7 +248,8 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     };
   });
   const recorded = rec.searchAttributes.MigrationState;
-  const instance = completedResult<InstanceRef>(rec, 'finalize');
+  // The instance as it was last seen: started after Finalize when the migration asked for that.
+  const instance = completedResult<InstanceRef>(rec, 'startInstance') ?? completedResult<InstanceRef>(rec, 'finalize');
   const inspection = completedResult<SourceInspection>(rec, 'inspectSource');
   const guestFix = completedResult<GuestFixReport>(rec, 'guestFix');
   return {

@@ -47,6 +47,8 @@ export interface TargetSpec {
   keyName?: string;
   /** Delete the volumes when the instance is deleted (default false). */
   deleteVolumesOnTermination?: boolean;
+  /** Start the instance once the migration has completed (default false: created powered off). Warm: warm.startTarget. */
+  start?: boolean;
   /** Keep the target volumes of a failed or cancelled migration (default false: nothing is left behind). */
   keepOnFailure?: boolean;
 }

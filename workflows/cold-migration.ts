@@ -104,7 +104,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     else if (!guestFix.converted && guestFix.reason) state.warnings.push(guestFix.reason);
 
     enter('Finalize');
-    const instance = await control.finalize({
+    let instance = await control.finalize({
       migrationId: input.migrationId,
       project: input.target.project,
       instanceName: input.target.instanceName ?? plan.name,
@@ -127,6 +127,12 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     if (withGuestConversion && input.guest?.bootCheck) {
       state.validation = { bootCheck: await checkBoot(guest.validation, instance, input.guest.bootCheck) };
       if (!state.validation.bootCheck!.passed) state.warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
+    }
+    // Launch only when asked: a migrated VM that starts on its own could clash with its source. (Inputs of runs made
+    // before this option cannot carry it, so their histories replay unchanged.)
+    if (input.target.start) {
+      instance = await control.startInstance({ instance, project: instance.project, name: instance.name });
+      state.instance = instance;
     }
 
     enter('Completed');

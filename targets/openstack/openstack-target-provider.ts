@@ -261,23 +261,34 @@ export class OpenStackTargetProvider implements TargetProvider {
     return { instance: this.toInstanceRef(ref.project, server), spec, flavor };
   }
 
-  /** Start the server and read its console (os-getConsoleOutput) until the login prompt, a fatal line, or the timeout. */
+  /**
+   * Start the server and read its console (os-getConsoleOutput) until the login prompt, a fatal line, or the timeout;
+   * then put it back as it was (a server that was off is stopped again: checking is not launching).
+   */
   async checkBoot(ref: InstanceRef, opts: BootCheckOptions): Promise<BootCheckResult> {
     const started = Date.now();
     const { nova } = this.clients(ref.project);
+    const before = await this.server(ref);
+    if (!before) throw new TargetResourceError(`instance ${ref.project}/${ref.name} (${ref.id}) does not exist`);
     await this.startInstance(ref);
-    let text = '';
-    for (;;) {
-      text = stripAnsi(await nova.consoleOutput(ref.id, 400));
-      const seen = consoleVerdict(text);
-      const elapsed = Date.now() - started;
-      if (seen) return { ...seen, durationMs: elapsed, consoleTail: text.slice(-4000) };
-      if (opts.signal?.aborted) return { passed: false, reason: 'boot check cancelled', durationMs: elapsed, consoleTail: text.slice(-4000) };
-      if (elapsed > opts.timeoutMs) {
-        return { passed: false, reason: `no login prompt on the console within ${Math.round(opts.timeoutMs / 1000)} s`, durationMs: elapsed, consoleTail: text.slice(-4000) };
+    try {
+      let text = '';
+      for (;;) {
+        text = stripAnsi(await nova.consoleOutput(ref.id, 400));
+        const seen = consoleVerdict(text);
+        const elapsed = Date.now() - started;
+        const result = (verdict: { passed: boolean; reason?: string }) => ({ ...verdict, durationMs: elapsed, consoleTail: text.slice(-4000) });
+        if (seen) return result(seen);
+        if (opts.signal?.aborted) return result({ passed: false, reason: 'boot check cancelled' });
+        if (elapsed > opts.timeoutMs) return result({ passed: false, reason: `no login prompt on the console within ${Math.round(opts.timeoutMs / 1000)} s` });
+        opts.onTick?.(elapsed);
+        await new Promise((r) => setTimeout(r, 3000));
       }
-      opts.onTick?.(elapsed);
-      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      if (before.status === 'SHUTOFF') {
+        await nova.action(ref.id, { 'os-stop': null }, `stopping server ${ref.id} after its boot check`);
+        await nova.waitForStatus(ref.id, ['SHUTOFF']);
+      }
     }
   }
 

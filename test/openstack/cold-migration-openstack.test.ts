@@ -70,6 +70,7 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
         volumeType: p.lab.volumeType,
         availabilityZone: p.lab.zones.fake,
         volumeAvailabilityZone: 'nova',
+        start: true,
         keyName: 'migrated-key',
         networks: [
           {
@@ -92,7 +93,8 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     const id: string = submit.data.id;
     const status = await waitForMigration(api.http, id, { timeoutMs: 300_000 });
     expect({ status: status.status, stage: status.stage, error: status.error }).toEqual({ status: "COMPLETED", stage: "Completed", error: undefined });
-    expect(status.instance).toMatchObject({ target: 'lab', project: p.projectName, name: 'app01', status: 'SHUTOFF' });
+    // Started, as asked (target.start).
+    expect(status.instance).toMatchObject({ target: 'lab', project: p.projectName, name: 'app01', status: 'ACTIVE' });
 
     // Each volume's bytes, read from the file behind its Cinder attachment (volume-<id> on the NFS share).
     const mine = await resourcesOfMigration(p, id);

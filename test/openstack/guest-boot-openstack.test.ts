@@ -96,5 +96,8 @@ describe('a converted guest boots in OpenStack, on the libvirt compute', () => {
     expect(state.guestFix).toMatchObject({ converted: true });
     expect(state.validation!.bootCheck).toMatchObject({ passed: true, bootedIn: 'target', instance: `${p.projectName}/deb12` });
     expect((state.validation!.bootCheck as { consoleTail: string }).consoleTail).toMatch(/vmguest login: /);
+    // Checked, not launched: the server is off again, as Finalize left it.
+    expect(status.instance.status).toBe('SHUTOFF');
+    expect((await resourcesOfMigration(p, id)).servers[0].status).toBe('SHUTOFF');
   }, 45 * 60_000);
 });
