@@ -1,5 +1,5 @@
 import { TargetNotFoundError, TargetResourceError } from '../target-errors';
-import type { VolumeOwner } from '../target-provider';
+import type { VolumeOwner, VolumeSpec } from '../target-provider';
 import { waitFor, type OpenStackApi } from './openstack-api';
 
 /**
@@ -30,13 +30,8 @@ export interface CinderVolume {
   attachments?: Array<{ attachment_id: string; server_id?: string }>;
 }
 
-export interface CreateVolumeRequest {
-  name: string;
-  sizeBytes: number;
-  volumeType: string;
-  availabilityZone?: string;
-  owner: VolumeOwner;
-  metadata?: Record<string, string>;
+/** A provider's volume spec (the project is the API's), plus the volume to clone, if any. */
+export interface CreateVolumeRequest extends Omit<VolumeSpec, 'project'> {
   sourceVolumeId?: string;
 }
 

@@ -70,7 +70,12 @@ export function startLabInBackground(): { stop(): Promise<void> } {
   return {
     async stop() {
       const l = await lab.catch(() => undefined);
-      await l?.stop();
+      if (!l) return;
+      const stopping = Date.now();
+      await l.stop();
+      const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { startSeconds?: number }) : {};
+      // For the run's log: what the lab cost (the suite's own time is jest's).
+      console.log(`[openstack-lab] ready ${state.startSeconds?.toFixed(1)} s after the run began; stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`);
     },
   };
 }
