@@ -135,6 +135,14 @@ export class NovaServers {
     );
   }
 
+  /** Power the server on or off (once it has settled) and wait until it is; one already there is left alone. */
+  async powerTo(id: string, want: 'ACTIVE' | 'SHUTOFF', why: string): Promise<NovaServer> {
+    const server = await this.waitForStatus(id, ['ACTIVE', 'SHUTOFF']);
+    if (server.status === want) return server;
+    await this.action(id, { [want === 'ACTIVE' ? 'os-start' : 'os-stop']: null }, `${want === 'ACTIVE' ? 'starting' : 'stopping'} server ${id} ${why}`);
+    return this.waitForStatus(id, [want]);
+  }
+
   async action(id: string, action: Record<string, unknown>, what: string): Promise<any> {
     return (await this.api.call('POST', `/servers/${id}/action`, { body: action, microversion: NOVA_MICROVERSION, what })).body;
   }

@@ -210,13 +210,8 @@ export class OpenStackTargetProvider implements TargetProvider {
         metadata: { ...(spec.metadata ?? {}), [META_MIGRATION]: spec.migrationId },
       });
     }
-    server = await nova.waitForStatus(server.id, ['ACTIVE', 'SHUTOFF']);
     // Created is not launched: the instance waits, powered off, until the migration or its operator starts it.
-    if (server.status === 'ACTIVE') {
-      await nova.action(server.id, { 'os-stop': null }, `stopping server ${server.id}`);
-      server = await nova.waitForStatus(server.id, ['SHUTOFF']);
-    }
-    return this.toInstanceRef(spec.project, server);
+    return this.toInstanceRef(spec.project, await nova.powerTo(server.id, 'SHUTOFF', 'once created'));
   }
 
   async getInstance(ref: InstanceRef): Promise<InstanceRef | undefined> {
@@ -226,14 +221,9 @@ export class OpenStackTargetProvider implements TargetProvider {
 
   async startInstance(ref: InstanceRef): Promise<InstanceRef> {
     const { nova } = this.clients(ref.project);
-    let server = await this.server(ref);
+    const server = await this.server(ref);
     if (!server) throw new TargetResourceError(`instance ${ref.project}/${ref.name} (${ref.id}) does not exist`);
-    server = await nova.waitForStatus(server.id, ['ACTIVE', 'SHUTOFF']);
-    if (server.status === 'SHUTOFF') {
-      await nova.action(server.id, { 'os-start': null }, `starting server ${server.id}`);
-      server = await nova.waitForStatus(server.id, ['ACTIVE']);
-    }
-    return this.toInstanceRef(ref.project, server);
+    return this.toInstanceRef(ref.project, await nova.powerTo(server.id, 'ACTIVE', 'on request'));
   }
 
   async describeInstance(ref: InstanceRef): Promise<InstanceDescription | undefined> {
@@ -285,10 +275,7 @@ export class OpenStackTargetProvider implements TargetProvider {
         await new Promise((r) => setTimeout(r, 3000));
       }
     } finally {
-      if (before.status === 'SHUTOFF') {
-        await nova.action(ref.id, { 'os-stop': null }, `stopping server ${ref.id} after its boot check`);
-        await nova.waitForStatus(ref.id, ['SHUTOFF']);
-      }
+      if (before.status === 'SHUTOFF') await nova.powerTo(ref.id, 'SHUTOFF', 'after its boot check');
     }
   }
 
