@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './activity-deps';
+import { createAdmissionActivities } from './admission-activities';
 import { createDiskActivities } from './disk-activities';
 import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTargetActivities(deps),
     ...createGuestActivities(deps),
     ...createInstanceActivities(deps),
+    ...createAdmissionActivities(deps),
   };
 }
 

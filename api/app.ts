@@ -1,221 +1,289 @@
-import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { ColdMigrationInput, CutoverRequest, WarmMigrationInput } from '../shared/migration-input';
-import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
+import { z } from 'zod';
+import { canSeeProject, type IdentityProvider, type Principal } from '../identity/identity-provider';
+import type { CutoverRequest } from '../shared/migration-input';
 import { checkTargetRequest, type TargetCatalog } from '../targets/target-catalog';
-import { createMigrationRequest, cutoverRequest, fieldErrors } from './migration-request';
+import type { AdmissionLimits } from '../workflows/admission-ledger';
+import { admissionQueueQuery, admissionWorkflowId, type AdmissionView } from '../workflows/admission-messages';
+import { auditSignal } from '../workflows/migration-audit';
+import { cutoverUpdate, warmMigrationStateQuery, type WarmMigrationState } from '../workflows/warm-migration-state';
+import { describeMigration, readMigration } from './migration-access';
+import { streamEvents } from './migration-events-stream';
+import { listMigrations, listQuery } from './migration-listing';
+import { createMigrationRequest, cutoverRequest } from './migration-request';
+import { submitMigrations } from './migration-submission';
 import { migrationEvents, migrationStatus } from './migration-view';
-import { readWorkflowRecord, type WorkflowRecord } from './workflow-history';
+import { HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
+import * as schemas from './response-schemas';
+import { mountRoutes, openApiDocument, route } from './route-table';
+import type { WorkflowRecord } from './workflow-history';
 
-/** Workflow types the API shows as migrations. */
-const MIGRATION_WORKFLOW_TYPES = ['coldMigration', 'warmMigration'];
 /** How long GET waits for a running migration's `state` query before answering without it (no worker up). */
 const STATE_QUERY_TIMEOUT_MS = 3000;
 
 export interface ApiDeps {
   client: Client;
+  namespace?: string;
   taskQueue: string;
-  /** Configured source ids (the API never sees credentials). */
-  sourceIds: string[];
+  /** Configured sources: their ids, and the projects allowed to use each (absent: all). The API never sees credentials. */
+  sources: Record<string, { projects?: string[] }>;
   /** The configured targets, to reject an unknown target (or a flavor a static catalog lacks) before anything starts. */
   targets: TargetCatalog;
+  identity: IdentityProvider;
+  admission?: AdmissionLimits;
   logger: Logger;
+  /** SSE poll interval (tests shorten it). */
+  eventPollMs?: number;
 }
 
-/** The thin HTTP front: validates, starts workflows, and reads migrations back from Temporal. */
+const migrationId = z.object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/, 'must be a migration id like mig-1234abcd-5678') }).strict();
+const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters');
+const noQuery = z.object({}).strict();
+
+/** The thin HTTP front: identity and scoping, validation, admission, and migrations read back from Temporal. */
 export function createApp(deps: ApiDeps): express.Express {
+  const namespace = deps.namespace ?? 'default';
   const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const started = Date.now();
+    res.on('finish', () => {
+      const user = (res.locals.principal as Principal | undefined)?.user;
+      deps.logger.info({ method: req.method, path: req.path.slice(0, 300), status: res.statusCode, ms: Date.now() - started, user }, 'request');
+    });
+    next();
+  });
   app.use(express.json({ limit: '1mb' }));
-
-  /** A running migration of the same source VM, found through the SourceVm search attribute. */
-  async function runningMigrationOf(sourceVm: string): Promise<string | undefined> {
-    // List-filter string literals have no escape syntax we can rely on; names with quotes skip this check.
-    if (/['"\\]/.test(sourceVm)) return undefined;
-    for await (const wf of deps.client.workflow.list({ query: `SourceVm = '${sourceVm}' AND ExecutionStatus = 'Running' AND TaskQueue = '${deps.taskQueue}'` })) {
-      return wf.workflowId;
-    }
-    return undefined;
-  }
-
-  app.post('/migrations', async (req, res) => {
-    const parsed = createMigrationRequest.safeParse(req.body);
-    if (!parsed.success) {
-      res.status(400).json({ error: 'invalid request', issues: fieldErrors(parsed.error) });
+  // A body that is not JSON is refused rather than read as an empty request.
+  app.use((req, _res, next) => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && req.method !== 'GET' && req.method !== 'HEAD' && !req.is('application/json')) {
+      next(new HttpProblem('unsupported-media-type', `send the body as application/json (got ${JSON.stringify(String(req.headers['content-type'] ?? 'no Content-Type').slice(0, 100))})`));
       return;
     }
-    const body = parsed.data;
-    if (!deps.sourceIds.includes(body.sourceId)) {
-      res.status(422).json({
-        error: 'unprocessable request',
-        issues: [{ field: 'sourceId', reason: `unknown source '${body.sourceId}'; configured: ${deps.sourceIds.join(', ') || '(none)'}` }],
-      });
-      return;
-    }
-    const targetIssues = checkTargetRequest(deps.targets, body.target);
-    if (targetIssues.length) {
-      res.status(422).json({ error: 'unprocessable request', issues: targetIssues });
-      return;
-    }
-    const sourceVm = `${body.sourceId}/${body.vm.moref ?? body.vm.name!}`;
-    const running = await runningMigrationOf(sourceVm);
-    if (running) {
-      res.status(409).json({ error: `VM ${sourceVm} is already being migrated by ${running}; cancel it or wait for it to end` });
-      return;
-    }
-    const migrationId = `mig-${randomUUID().slice(0, 13)}`;
-    const target = { ...body.target, name: body.target.name ?? deps.targets.defaultTarget };
-    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm: body.vm, target, ...(body.guest ? { guest: body.guest } : {}) };
-    const warm = body.kind === 'warm';
-    try {
-      await deps.client.workflow.start(warm ? 'warmMigration' : 'coldMigration', {
-        workflowId: migrationId,
-        taskQueue: deps.taskQueue,
-        args: warm ? [{ ...input, warm: body.warm ?? {} } satisfies WarmMigrationInput] : [input],
-        typedSearchAttributes: [
-          { key: MigrationState, value: 'Queued' },
-          { key: MigrationKind, value: body.kind },
-          { key: ProjectId, value: body.target.project },
-          { key: SourceVm, value: sourceVm },
-        ],
-        staticSummary: `${warm ? 'Warm' : 'Cold'} migration of ${body.vm.name ?? body.vm.moref} from ${body.sourceId} into ${body.target.project}`,
-        staticDetails: warm ? 'Cut over with the `cutover` signal (input `{"actor": "your name"}`) once the migration is **Ready**.' : undefined,
-      });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        res.status(409).json({ error: `migration ${migrationId} already exists` });
-        return;
-      }
-      throw err;
-    }
-    deps.logger.info({ migrationId, sourceId: body.sourceId, vm: body.vm, project: body.target.project }, 'migration submitted');
-    res.status(202).location(`/migrations/${migrationId}`).json({
-      id: migrationId,
-      stage: 'Queued',
-      kind: body.kind,
-      links: {
-        self: `/migrations/${migrationId}`,
-        events: `/migrations/${migrationId}/events`,
-        ...(warm ? { cutover: `/migrations/${migrationId}/cutover` } : {}),
-      },
-    });
+    next();
   });
 
-  app.get('/migrations', async (req, res) => {
-    const project = typeof req.query.project === 'string' ? req.query.project : undefined;
-    if (project !== undefined && !/^[A-Za-z0-9._-]+$/.test(project)) {
-      res.status(400).json({ error: 'invalid request', issues: [{ field: 'project', reason: 'must be a project name' }] });
-      return;
-    }
-    const query = `TaskQueue = '${deps.taskQueue}'` + (project ? ` AND ProjectId = '${project}'` : '');
-    const items = [];
-    for await (const wf of deps.client.workflow.list({ query })) {
-      items.push({
-        id: wf.workflowId,
-        status: wf.status.name,
-        stage: wf.typedSearchAttributes.get(MigrationState),
-        project: wf.typedSearchAttributes.get(ProjectId),
-        sourceVm: wf.typedSearchAttributes.get(SourceVm),
-        startedAt: wf.startTime.toISOString(),
-      });
-      if (items.length >= 1000) break;
-    }
-    res.json({ migrations: items });
-  });
-
-  /** The migration's record, or a 404 for ids that are not migrations (other workflows may share the namespace). */
-  async function readMigration(id: string, res: Response): Promise<WorkflowRecord | undefined> {
-    const rec = await readWorkflowRecord(deps.client, id);
-    if (!MIGRATION_WORKFLOW_TYPES.includes(rec.workflowType)) {
-      res.status(404).json({ error: `no migration with id '${id}'` });
-      return undefined;
-    }
-    return rec;
-  }
-
-  /** A running migration's own view (sync statistics, forecast, cutover); undefined when no worker answers in time. */
-  async function liveState(rec: WorkflowRecord): Promise<unknown> {
+  async function liveState(rec: WorkflowRecord): Promise<WarmMigrationState | undefined> {
     if (rec.status !== 'RUNNING' || rec.workflowType !== 'warmMigration') return undefined;
-    const query = deps.client.workflow.getHandle(rec.workflowId).query('state');
-    const timeout = new Promise<undefined>((resolve) => {
-      setTimeout(() => resolve(undefined), STATE_QUERY_TIMEOUT_MS).unref();
-    });
-    return Promise.race([query.catch(() => undefined), timeout]);
+    return withTimeout(deps.client.workflow.getHandle(rec.workflowId).query(warmMigrationStateQuery));
+  }
+  async function queuePlace(rec: WorkflowRecord): Promise<AdmissionView['queue'][number] | undefined> {
+    if (rec.status !== 'RUNNING' || rec.searchAttributes.MigrationState !== 'Queued' || !(rec.input as { admission?: unknown })?.admission) return undefined;
+    const view = await withTimeout(deps.client.workflow.getHandle(admissionWorkflowId(deps.taskQueue)).query(admissionQueueQuery));
+    return view?.queue.find((q) => q.migrationId === rec.workflowId);
+  }
+  async function withTimeout<T>(p: Promise<T>): Promise<T | undefined> {
+    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STATE_QUERY_TIMEOUT_MS).unref());
+    return Promise.race([p.catch(() => undefined), timeout]);
   }
 
-  app.get('/migrations/:id', async (req, res) => {
-    const rec = await readMigration(req.params.id, res);
-    if (rec) res.json(migrationStatus(rec, (await liveState(rec)) as never));
+  const routes = [
+    route({
+      method: 'get',
+      path: '/openapi.json',
+      operationId: 'getOpenApi',
+      summary: 'This API, as OpenAPI 3.1.',
+      role: 'public',
+      query: noQuery,
+      responses: { 200: { description: 'The OpenAPI document' } },
+      handler: ({ res }) => void res.json(openapi),
+    }),
+    route({
+      method: 'get',
+      path: '/health',
+      operationId: 'getHealth',
+      summary: 'Liveness of the API process.',
+      role: 'public',
+      query: noQuery,
+      responses: { 200: { description: 'The API answers', schema: z.object({ ok: z.literal(true) }) } },
+      handler: ({ res }) => void res.json({ ok: true }),
+    }),
+    route({
+      method: 'get',
+      path: '/whoami',
+      operationId: 'whoAmI',
+      summary: 'Who the token belongs to: user, projects and role.',
+      role: 'reader',
+      query: noQuery,
+      responses: { 200: { description: 'The caller', schema: schemas.principal } },
+      handler: ({ res, principal }) => void res.json({ user: principal.user, projects: principal.projects, role: principal.role, via: principal.via }),
+    }),
+    route({
+      method: 'get',
+      path: '/migrations',
+      operationId: 'listMigrations',
+      summary: "List migrations of the caller's projects.",
+      description: 'Filters: project, state (stage), kind, sourceId, vm, status. Paging: limit and the pageToken of the previous answer.',
+      role: 'reader',
+      query: listQuery,
+      responses: { 200: { description: 'A page of migrations', schema: schemas.migrationList } },
+      handler: async ({ res, principal, query }) => void res.json(await listMigrations(deps.client, namespace, deps.taskQueue, principal, query)),
+    }),
+    route({
+      method: 'post',
+      path: '/migrations',
+      operationId: 'submitMigrations',
+      summary: 'Submit a migration (one VM) or several (vms: one migration each).',
+      description:
+        'Admission enforces one live migration per source VM, project quotas and disk-copy caps; an admitted migration waits in Queued for a slot. With an Idempotency-Key the same request answers the same migrations; the same key with another body is refused (422).',
+      role: 'member',
+      query: noQuery,
+      body: createMigrationRequest,
+      headers: [{ name: 'Idempotency-Key', description: 'Makes retrying the submission safe', schema: idempotencyKey }],
+      responses: {
+        202: { description: 'Admitted (Queued); for several VMs, each one’s outcome', schema: z.union([schemas.admitted, schemas.admittedMany]) },
+        404: { description: 'The project, source or VM is not one the caller can see' },
+        409: { description: 'The VM is already being migrated, or a quota would be exceeded' },
+        422: { description: 'Unknown target or flavor, or an Idempotency-Key reused with another body' },
+      },
+      handler: async ({ req, res, principal, body }) => {
+        const key = req.header('idempotency-key');
+        if (key !== undefined && !idempotencyKey.safeParse(key).success) {
+          throw new HttpProblem('invalid-request', 'Idempotency-Key must be 1-255 printable ASCII characters', { errors: [{ field: 'header.Idempotency-Key', reason: 'must be 1-255 printable ASCII characters' }] });
+        }
+        // Existence must not leak: a project or source the caller cannot use answers as if it did not exist.
+        if (!canSeeProject(principal, body.target.project)) throw new HttpProblem('not-found', `no project '${body.target.project}'`);
+        const source = deps.sources[body.sourceId];
+        if (!source || (source.projects && !source.projects.includes(body.target.project))) throw new HttpProblem('not-found', `no source '${body.sourceId}'`);
+        const targetIssues = checkTargetRequest(deps.targets, body.target);
+        if (targetIssues.length) throw new HttpProblem('unprocessable-request', targetIssues.map((i) => i.reason).join('; '), { errors: targetIssues });
+        const answer = await submitMigrations({ client: deps.client, taskQueue: deps.taskQueue, limits: deps.admission ?? {}, defaultTarget: deps.targets.defaultTarget }, principal, body, key);
+        deps.logger.info({ user: principal.user, sourceId: body.sourceId, project: body.target.project, vms: (body.vms ?? [body.vm]).length, replayed: answer.replayed }, 'migrations submitted');
+        if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
+        if (answer.location) res.location(answer.location);
+        res.status(answer.status).json(answer.body);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/migrations/:id',
+      operationId: 'getMigration',
+      summary: 'A migration: stage, per-disk progress (total, processed, remaining, rate, ETA), place in line while Queued.',
+      role: 'reader',
+      params: migrationId,
+      query: noQuery,
+      responses: { 200: { description: 'The migration', schema: schemas.migrationStatus } },
+      handler: async ({ res, principal, params }) => {
+        const rec = await readMigration(deps.client, principal, params.id);
+        const [live, place] = await Promise.all([liveState(rec), queuePlace(rec)]);
+        res.json({ ...migrationStatus(rec, live), ...(place ? { queue: { position: place.position, waiting: place.waiting, waitingFor: place.waitingFor } } : {}) });
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/migrations/:id/events',
+      operationId: 'getMigrationEvents',
+      summary: "The migration's events in order; live as Server-Sent Events with Accept: text/event-stream (resumes from Last-Event-ID).",
+      role: 'reader',
+      params: migrationId,
+      query: z.object({ lastEventId: z.string().max(40).optional() }).strict(),
+      headers: [{ name: 'Last-Event-ID', description: 'SSE: resume after this event', schema: z.string().max(40) }],
+      responses: { 200: { description: 'The events', schema: schemas.migrationEvents, alsoAs: { 'text/event-stream': { description: 'Server-Sent Events: one per migration event, then `end`' } } } },
+      handler: async ({ req, res, principal, params }) => {
+        const read = async () => {
+          const record = await readMigration(deps.client, principal, params.id);
+          return { record, events: migrationEvents(record) };
+        };
+        if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
+          await streamEvents(req, res, read, { pollMs: deps.eventPollMs ?? 1000, keepAliveMs: 15_000 });
+          return;
+        }
+        res.json({ id: params.id, events: (await read()).events });
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/migrations/:id/cutover',
+      operationId: 'cutOver',
+      summary: 'Warm migrations: cut over now or at a time (an Update: refused with the reason when it cannot happen).',
+      role: 'member',
+      params: migrationId,
+      query: noQuery,
+      body: cutoverRequest,
+      responses: { 202: { description: 'Cutover accepted', schema: schemas.cutoverAccepted }, 409: { description: 'Not a warm migration, ended, not Ready, or already requested' } },
+      handler: async ({ res, principal, params, body }) => {
+        const description = await describeMigration(deps.client, principal, params.id);
+        if (description.type !== 'warmMigration') throw new HttpProblem('conflict', `migration ${params.id} is a cold migration; only warm migrations have a cutover`);
+        if (description.status.name !== 'RUNNING') throw new HttpProblem('conflict', `migration ${params.id} has already ended (${description.status.name})`);
+        const request: CutoverRequest = { actor: principal.user, at: body.at };
+        try {
+          const accepted = await deps.client.workflow.getHandle(params.id).executeUpdate(cutoverUpdate, { args: [request] });
+          deps.logger.info({ migrationId: params.id, actor: request.actor, at: request.at }, 'cutover accepted');
+          res.status(202).json({ id: params.id, ...accepted });
+        } catch (err) {
+          // The workflow's validator refused it (not Ready, already requested): its message is the reason.
+          if (err instanceof WorkflowUpdateFailedError) throw new HttpProblem('conflict', err.cause?.message ?? err.message);
+          throw err;
+        }
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/migrations/:id/cancel',
+      operationId: 'cancelMigration',
+      summary: 'Cancel a running migration: copies stop, the source is given back as it was, the target keeps nothing unless asked.',
+      role: 'member',
+      params: migrationId,
+      query: noQuery,
+      body: z.object({}).strict().optional(),
+      responses: { 202: { description: 'Cancel requested', schema: z.object({ id: z.string(), cancelRequested: z.literal(true) }) }, 409: { description: 'The migration has already ended' } },
+      handler: async ({ res, principal, params }) => {
+        const description = await describeMigration(deps.client, principal, params.id);
+        if (description.status.name !== 'RUNNING') throw new HttpProblem('conflict', `migration ${params.id} has already ended (${description.status.name}); nothing to cancel`);
+        const handle = deps.client.workflow.getHandle(params.id);
+        // Who asked goes into the migration's own history first, then the cancel itself.
+        await handle.signal(auditSignal, { action: 'cancel', actor: principal.user, at: new Date().toISOString() });
+        await handle.cancel();
+        deps.logger.info({ migrationId: params.id, actor: principal.user }, 'cancel requested');
+        res.status(202).json({ id: params.id, cancelRequested: true });
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/admission',
+      operationId: 'getAdmission',
+      summary: 'Admins: the admission ledger — live migrations, the queue with each place in line and what it waits for.',
+      role: 'admin',
+      query: noQuery,
+      responses: { 200: { description: 'The admission view', schema: schemas.admissionView } },
+      handler: async ({ res, principal }) => {
+        const view = await withTimeout(deps.client.workflow.getHandle(admissionWorkflowId(deps.taskQueue)).query(admissionQueueQuery));
+        const visible = (project: string) => canSeeProject(principal, project);
+        const all = view ?? { live: 0, queue: [], running: [] };
+        res.json({ ...all, running: all.running.filter((r) => visible(r.project)) });
+      },
+    }),
+  ];
+  const openapi = openApiDocument(routes, {
+    title: 'vmigrate',
+    version: '0.2.0',
+    description: 'Migrations from vSphere into KVM/OpenStack clouds. Errors are RFC 9457 application/problem+json.',
   });
+  mountRoutes(app, routes, deps.identity);
 
-  app.get('/migrations/:id/events', async (req, res) => {
-    const rec = await readMigration(req.params.id, res);
-    if (rec) res.json({ id: req.params.id, events: migrationEvents(rec) });
-  });
-
-  /** Warm migrations: ask for the cutover (an Update, so a cutover that cannot happen now is refused with the reason). */
-  app.post('/migrations/:id/cutover', async (req, res) => {
-    const parsed = cutoverRequest.safeParse(req.body ?? {});
-    if (!parsed.success) {
-      res.status(400).json({ error: 'invalid request', issues: fieldErrors(parsed.error) });
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new HttpProblem('not-found', `no route ${req.method} ${req.path.slice(0, 200)}`)));
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const problem = problemOfLowerLayer(err) ?? temporalProblem(err);
+    if (problem) {
+      sendProblem(res, problem, req.originalUrl.slice(0, 500));
       return;
     }
-    const handle = deps.client.workflow.getHandle(req.params.id);
-    const description = await handle.describe();
-    if (!MIGRATION_WORKFLOW_TYPES.includes(description.type)) {
-      res.status(404).json({ error: `no migration with id '${req.params.id}'` });
-      return;
-    }
-    if (description.type !== 'warmMigration') {
-      res.status(409).json({ error: `migration ${req.params.id} is a cold migration; only warm migrations have a cutover` });
-      return;
-    }
-    if (description.status.name !== 'RUNNING') {
-      res.status(409).json({ error: `migration ${req.params.id} has already ended (${description.status.name})` });
-      return;
-    }
-    const request: CutoverRequest = { actor: parsed.data.actor ?? 'api', at: parsed.data.at };
-    try {
-      const accepted = await handle.executeUpdate('cutover', { args: [request] });
-      deps.logger.info({ migrationId: req.params.id, actor: request.actor, at: request.at }, 'cutover accepted');
-      res.status(202).json({ id: req.params.id, ...(accepted as object) });
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        // The workflow's validator refused it (not Ready, already requested): its message is the reason.
-        res.status(409).json({ error: 'cutover refused', reason: err.cause?.message ?? err.message });
-        return;
-      }
-      throw err;
-    }
-  });
-
-  app.post('/migrations/:id/cancel', async (req, res) => {
-    const handle = deps.client.workflow.getHandle(req.params.id);
-    const description = await handle.describe();
-    if (!MIGRATION_WORKFLOW_TYPES.includes(description.type)) {
-      res.status(404).json({ error: `no migration with id '${req.params.id}'` });
-      return;
-    }
-    if (description.status.name !== 'RUNNING') {
-      res.status(409).json({ error: `migration ${req.params.id} has already ended (${description.status.name}); nothing to cancel` });
-      return;
-    }
-    await handle.cancel();
-    res.status(202).json({ id: req.params.id, cancelRequested: true });
-  });
-
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof WorkflowNotFoundError) {
-      res.status(404).json({ error: `no migration with id '${err.workflowId}'` });
-      return;
-    }
-    if (err instanceof SyntaxError && 'body' in err) {
-      res.status(400).json({ error: 'invalid request', issues: [{ field: '(body)', reason: `not valid JSON: ${err.message}` }] });
-      return;
-    }
-    deps.logger.error({ err }, 'request failed');
-    res.status(500).json({ error: 'internal error' });
+    deps.logger.error({ err, method: req.method, path: req.path.slice(0, 300) }, 'request failed');
+    sendProblem(res, new HttpProblem('internal-error', 'the request failed on the server; its log has the cause'));
   });
   return app;
+}
+
+/** Temporal being unreachable is a 503 the client can retry, not our bug. */
+function temporalProblem(err: unknown): HttpProblem | undefined {
+  const code = (err as { code?: unknown })?.code;
+  const name = (err as { name?: unknown })?.name;
+  if (code === 14 || code === 4 || name === 'ServiceError' || name === 'TransportError') {
+    return new HttpProblem('service-unavailable', 'Temporal is not reachable right now; retry shortly', {}, { 'Retry-After': '5' });
+  }
+  return undefined;
 }

@@ -21,6 +21,20 @@ const networkMapping = z
   .strict()
   .refine((m) => !!m.sourceMac !== !!m.sourceNetwork, { message: 'give exactly one of sourceMac or sourceNetwork', path: ['sourceMac'] });
 
+/** A VM by inventory name or moref. Names are vSphere display names: printable, at most 80 characters. */
+const vmSelector = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(80, 'must be at most 80 characters (vSphere limit)')
+      .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters')
+      .optional(),
+    moref: z.string().regex(/^vm-\d{1,12}$/, 'must look like vm-123').optional(),
+  })
+  .strict()
+  .refine((v) => v.name || v.moref, { message: 'give the VM name or moref' });
+
 const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}T/.test(v), 'must be an ISO 8601 time like 2026-11-22T18:00:00Z');
 
 const warmOptions = z
@@ -58,10 +72,10 @@ export const createMigrationRequest = z
     kind: z.enum(['cold', 'warm']).default('cold'),
     warm: warmOptions.optional(),
     sourceId: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'must be a configured source id'),
-    vm: z
-      .object({ name: z.string().min(1).optional(), moref: z.string().regex(/^vm-\d+$/, 'must look like vm-123').optional() })
-      .strict()
-      .refine((v) => v.name || v.moref, { message: 'give the VM name or moref' }),
+    /** The VM to migrate … */
+    vm: vmSelector.optional(),
+    /** … or several: one migration each, with the same options. */
+    vms: z.array(vmSelector).min(1).max(100).optional(),
     target: z
       .object({
         /** A configured target (default: the configuration's defaultTarget). */
@@ -87,19 +101,16 @@ export const createMigrationRequest = z
     guest: guestOptions.optional(),
   })
   .strict()
-  .refine((b) => b.kind === 'warm' || b.warm === undefined, { message: 'warm options need "kind": "warm"', path: ['warm'] });
+  .refine((b) => b.kind === 'warm' || b.warm === undefined, { message: 'warm options need "kind": "warm"', path: ['warm'] })
+  .refine((b) => !!b.vm !== !!b.vms, { message: 'give exactly one of "vm" or "vms"', path: ['vm'] })
+  .refine((b) => !b.vms || new Set(b.vms.map((v) => v.moref ?? `name:${v.name}`)).size === b.vms.length, { message: 'a VM is listed twice', path: ['vms'] });
 
-/** POST /migrations/:id/cutover body (all optional). */
+/** POST /migrations/:id/cutover body (all optional). The actor is the caller, from their token. */
 export const cutoverRequest = z
   .object({
-    actor: z.string().min(1).max(100).optional(),
     at: isoTime.optional(),
   })
   .strict();
 
 export type CreateMigrationRequest = z.infer<typeof createMigrationRequest>;
 
-/** zod issues as `{ field, reason }`, the shape every 400 answer uses. */
-export function fieldErrors(error: z.ZodError): Array<{ field: string; reason: string }> {
-  return error.issues.map((i) => ({ field: i.path.join('.') || '(body)', reason: i.message }));
-}

@@ -38,6 +38,7 @@ export interface MigrationEvent {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const EMPTY_PROGRESS = { total: 0, processed: 0, remaining: 0 };
 
 const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
   'source.powered_off': 'Export',
@@ -57,6 +58,9 @@ const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
   'cutover.requested': 'Ready',
   'inspect.completed': 'Inspect',
   'validation.boot_check': 'Finalize',
+  'migration.submitted': 'Queued',
+  'migration.admitted': 'Queued',
+  'cancel.requested': 'Cancelled',
 };
 
 /** An event whose stage is not fixed by its name (a warm sync's events belong to FullSync, Syncing or CuttingOver). */
@@ -153,9 +157,20 @@ function activityEvents(a: ActivityRecord): Unstaged[] {
 }
 
 export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
-  const events: Unstaged[] = rec.activities.flatMap(activityEvents);
-  for (const m of rec.messages.filter((x) => x.name === 'cutover')) {
-    events.push({ name: 'cutover.requested', time: iso(m.time), data: { via: m.kind, request: m.input, identity: m.identity } });
+  const input = rec.input as ColdMigrationInput | undefined;
+  const events: Unstaged[] = [];
+  if (input?.submittedBy) events.push({ name: 'migration.submitted', time: iso(rec.startedAt), data: { by: input.submittedBy } });
+  events.push(...rec.activities.flatMap(activityEvents));
+  for (const m of rec.messages) {
+    if (m.name === 'cutover') {
+      const request = m.input as { actor?: string } | undefined;
+      events.push({ name: 'cutover.requested', time: iso(m.time), data: { via: m.kind, actor: request?.actor, request: m.input, identity: m.identity } });
+    } else if (m.name === 'copySlotsGranted') {
+      events.push({ name: 'migration.admitted', time: iso(m.time), data: { copySlots: (m.input as { copySlots?: number } | undefined)?.copySlots, waitedSeconds: Math.round((m.time - rec.startedAt) / 1000) } });
+    } else if (m.name === 'audit') {
+      const entry = m.input as { action?: string; actor?: string } | undefined;
+      if (entry?.action === 'cancel') events.push({ name: 'cancel.requested', time: iso(m.time), data: { by: entry.actor } });
+    }
   }
   events.sort((x, y) => Date.parse(x.time) - Date.parse(y.time));
   if (rec.closedAt !== undefined) {
@@ -187,6 +202,11 @@ export interface DiskStatus {
   attempt?: number;
   verification?: ExportDiskResult['verification'];
   lastError?: string;
+  /** Bytes of the disk, durably written so far, and left (the model of Nova's migration progress). */
+  progress: { total: number; processed: number; remaining: number };
+  /** While copying: this attempt's read rate, and the time left at that rate. */
+  rateBytesPerSecond?: number;
+  etaSeconds?: number;
 }
 
 export interface MigrationStatus {
@@ -212,6 +232,11 @@ export interface MigrationStatus {
   instance?: InstanceRef;
   warnings: string[];
   error?: string;
+  /** Who submitted it, and who asked for a cancel (from the migration's own history). */
+  submittedBy?: string;
+  audit: Array<{ action: string; actor?: string; at: string }>;
+  /** Bytes of all disks: total, durably written, left. */
+  progress: { total: number; processed: number; remaining: number };
   /** Warm migrations, while running: the workflow's own view (syncs, dirty rate, predicted downtime, cutover). */
   warm?: Pick<WarmMigrationState, 'syncs' | 'totals' | 'forecast' | 'cutover' | 'lastSyncError' | 'nextSyncAt' | 'changeTracking' | 'run'>;
 }
@@ -225,7 +250,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     if (rec.workflowType === 'warmMigration') return warmDiskStatus(d, syncs.filter((a) => (a.input as SyncDiskInput).diskKey === d.key));
     const attempts = copies.filter((a) => (a.input as ExportDiskInput).diskKey === d.key);
     const a = attempts[attempts.length - 1];
-    const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending' };
+    const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending', progress: EMPTY_PROGRESS };
     if (!a) return base;
     base.volume = (a.input as ExportDiskInput).target.volumeName;
     base.attempt = a.attempt;
@@ -239,14 +264,23 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
       return { ...base, state: a.outcome === 'canceled' ? 'cancelled' : 'failed', bytesDone: p?.bytesDone ?? 0, bytesRead: p?.bytesRead ?? 0, lastError: a.failure };
     }
     const h = a.pending?.heartbeat as ExportDiskProgress | undefined;
+    const copying = a.pending?.state === 'STARTED';
+    const elapsedS = a.pending?.lastHeartbeatAt !== undefined && a.startedAt !== undefined ? (a.pending.lastHeartbeatAt - a.startedAt) / 1000 : 0;
+    const rate = copying && h && elapsedS > 0 ? h.bytesRead / elapsedS : undefined;
     return {
       ...base,
-      state: a.pending?.lastFailure && a.pending.state !== 'STARTED' ? 'retrying' : a.pending ? 'copying' : 'pending',
+      state: a.pending?.lastFailure && !copying ? 'retrying' : a.pending ? 'copying' : 'pending',
       bytesDone: h?.bytesDone ?? 0,
       bytesRead: h?.bytesRead ?? 0,
       lastError: a.pending?.lastFailure,
+      ...(rate ? { rateBytesPerSecond: Math.round(rate), etaSeconds: Math.round((d.capacityBytes - (h?.bytesDone ?? 0)) / rate) } : {}),
     };
   });
+  for (const d of disks) {
+    const total = d.capacityBytes;
+    const processed = Math.min(total, d.bytesDone);
+    d.progress = { total, processed, remaining: total - processed };
+  }
   const recorded = rec.searchAttributes.MigrationState;
   // The instance as it was last seen: started after Finalize when the migration asked for that.
   const instance = completedResult<InstanceRef>(rec, 'startInstance') ?? completedResult<InstanceRef>(rec, 'finalize');
@@ -266,6 +300,14 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     disks,
     bytesTotal: disks.reduce((s, d) => s + d.capacityBytes, 0),
     bytesDone: disks.reduce((s, d) => s + d.bytesDone, 0),
+    progress: ((total, processed) => ({ total, processed, remaining: total - processed }))(
+      disks.reduce((s, d) => s + d.progress.total, 0),
+      disks.reduce((s, d) => s + d.progress.processed, 0),
+    ),
+    submittedBy: input.submittedBy,
+    audit: rec.messages
+      .filter((m) => m.name === 'audit')
+      .map((m) => ({ ...(m.input as { action: string; actor?: string }), at: iso(m.time) })),
     inspection: inspection && { osFamily: inspection.osFamily, guestId: inspection.guestId, firmware: inspection.firmware },
     guestConversion: guestFix && { converted: guestFix.converted, reason: guestFix.reason },
     guestInspection: completedResult<GuestInspection>(rec, 'inspectGuest'),
@@ -288,7 +330,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
 
 /** A warm migration's disk: its volume and latest sync (the target is complete as of the last completed one). */
 function warmDiskStatus(d: SourceVmPlan['disks'][number], syncs: WorkflowRecord['activities']): DiskStatus {
-  const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending' };
+  const base: DiskStatus = { key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0, bytesRead: 0, state: 'pending', progress: EMPTY_PROGRESS };
   const done = syncs.filter((a) => a.outcome === 'completed').at(-1);
   const last = syncs.at(-1);
   if (done) {

@@ -22,7 +22,7 @@ export interface ActivityRecord {
   failure?: string;
   /** Details an attempt that did not complete left behind (failure details, or the last heartbeat on a timeout). */
   endDetails?: unknown;
-  /** Present while the activity is still pending. */
+  /** Present while the activity is still pending. `state`: SCHEDULED, STARTED or CANCEL_REQUESTED. */
   pending?: { state: string; heartbeat?: unknown; lastHeartbeatAt?: number; lastFailure?: string };
 }
 
@@ -157,7 +157,8 @@ export function buildRecord(description: WorkflowExecutionDescription, runs: His
     rec.attempt = p.attempt ?? rec.attempt;
     if (p.lastStartedTime) rec.startedAt = ms(p.lastStartedTime);
     rec.pending = {
-      state: temporal.api.enums.v1.PendingActivityState[p.state ?? 0] ?? 'UNKNOWN',
+      // The SDK's enum names carry a prefix (PENDING_ACTIVITY_STATE_STARTED); the record keeps the state itself.
+      state: (temporal.api.enums.v1.PendingActivityState[p.state ?? 0] ?? 'UNKNOWN').replace(/^PENDING_ACTIVITY_STATE_/, ''),
       heartbeat: decodeOptional(p.heartbeatDetails),
       lastHeartbeatAt: p.lastHeartbeatTime ? ms(p.lastHeartbeatTime) : undefined,
       lastFailure: failureMessage(p.lastFailure),

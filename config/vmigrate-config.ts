@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { identityConfigSchema } from '../identity/identity-config';
 import { targetConfigSchema, targetNameSchema, type TargetConfig } from '../targets/target-config';
 
 /**
@@ -19,6 +20,8 @@ const sourceSchema = z.object({
   passwordEnv: z.string().optional(),
   /** Accept a self-signed certificate (labs and the simulator). */
   insecure: z.boolean().default(false),
+  /** Projects whose users may migrate from this source (default: every project). */
+  projects: z.array(z.string().min(1)).optional(),
   /** How disk bytes are read: nbdkit's curl plugin on the datastore URL, or vddk where VMware's VDDK is installed. */
   transport: z
     .object({
@@ -34,6 +37,22 @@ const sourceSchema = z.object({
     .default({ plugin: 'curl', filters: [], connections: 4 }),
 });
 
+const projectQuota = z
+  .object({
+    concurrentMigrations: z.number().int().min(1).optional(),
+    volumeGiB: z.number().min(1).optional(),
+  })
+  .strict();
+
+const admissionLimitsSchema = z
+  .object({
+    copiesPerSourceHost: z.number().int().min(1).optional(),
+    copiesPerDatastore: z.number().int().min(1).optional(),
+    projects: z.record(z.string().min(1), projectQuota).optional(),
+    defaultProjectQuota: projectQuota.optional(),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     sources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), sourceSchema),
@@ -44,6 +63,10 @@ const configSchema = z
     target: z.object({ driver: z.literal('local').default('local'), dataDir: z.string().default('data') }).strict().optional(),
     /** Scratch space for workers: digest logs, nbdkit sockets, cookie files, volume mounts. */
     workDir: z.string().default('data/work'),
+    /** Who may call the API (default: static tokens, none configured until `npm start` creates an admin token). */
+    identity: identityConfigSchema.default({ backend: 'static', tokens: [] }),
+    /** Caps and quotas the admission workflow enforces (workflows/admission-ledger.ts); none by default. */
+    admission: admissionLimitsSchema.default({}),
   })
   .transform(({ target, targets, defaultTarget, ...rest }) => {
     const all: Record<string, TargetConfig> = { ...(targets ?? {}) };

@@ -9,7 +9,7 @@ import { ROLES } from './identity-provider';
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be the SHA-256 of the token, 64 lowercase hex digits');
 const projectName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a project name');
 
-const staticToken = z
+export const staticTokenSchema = z
   .object({
     sha256: sha256Hex,
     user: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'must be a user name'),
@@ -21,7 +21,7 @@ const staticToken = z
   })
   .strict();
 
-const staticIdentity = z.object({ backend: z.literal('static'), tokens: z.array(staticToken).default([]) }).strict();
+const staticIdentity = z.object({ backend: z.literal('static'), tokens: z.array(staticTokenSchema).default([]) }).strict();
 
 const keystoneIdentity = z
   .object({
@@ -38,5 +38,5 @@ const keystoneIdentity = z
 export const identityConfigSchema = z.discriminatedUnion('backend', [staticIdentity, keystoneIdentity]);
 export type IdentityConfig = z.infer<typeof identityConfigSchema>;
 export type StaticIdentityConfig = z.infer<typeof staticIdentity>;
-export type StaticTokenConfig = z.infer<typeof staticToken>;
+export type StaticTokenConfig = z.infer<typeof staticTokenSchema>;
 export type KeystoneIdentityConfig = z.infer<typeof keystoneIdentity>;

@@ -6,10 +6,11 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import axios from 'axios';
 import pino from 'pino';
+import { apiDepsFromConfig } from '../api/api-deps';
 import { createApp } from '../api/app';
 import { parseConfig } from '../config/vmigrate-config';
 import { LocalTargetProvider } from '../targets/local/local-target-provider';
-import { targetCatalog } from '../targets/target-catalog';
+import { StaticIdentity, newApiToken, tokenHash } from '../identity/static-identity';
 import { makeDiskImage, sha256File } from '../tools/disk-image';
 import { ensureTestGuest } from '../tools/test-guest/test-guest';
 import { coldMigrationStateQuery } from '../workflows/cold-migration-state';
@@ -82,7 +83,11 @@ async function main(): Promise<void> {
   const workerRun = worker.run();
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection });
-  const app = createApp({ client, taskQueue: 'vmigrate', sourceIds: ['demo-vcenter'], targets: targetCatalog(config), logger });
+  // The demo's own API token, known only to this process (static identity, hash only).
+  const token = newApiToken();
+  const identity = new StaticIdentity({ backend: 'static', tokens: [{ sha256: tokenHash(token), user: 'demo', projects: ['demo'], role: 'member' }] });
+  const app = createApp(apiDepsFromConfig(config, { client, taskQueue: 'vmigrate', logger, identity }));
+  const http = axios.create({ headers: { Authorization: `Bearer ${token}` } });
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const s = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => resolve(s));
   });
@@ -96,14 +101,14 @@ async function main(): Promise<void> {
     ...(guestMode ? { guest: { convert: 'auto', bootCheck: { timeoutSeconds: 900 } } } : {}),
   };
   say(`POST /migrations ${JSON.stringify(body)}`);
-  const { data: submitted } = await axios.post(`${api}/migrations`, body);
+  const { data: submitted } = await http.post(`${api}/migrations`, body);
   say(`accepted: ${submitted.id}`);
 
   let status: any;
   let lastLine = '';
   const started = Date.now();
   for (;;) {
-    status = (await axios.get(`${api}/migrations/${submitted.id}`)).data;
+    status = (await http.get(`${api}/migrations/${submitted.id}`)).data;
     const done = status.bytesDone / 1024 / 1024;
     const line = `${status.stage.padEnd(11)} ${done.toFixed(0).padStart(5)} / ${(status.bytesTotal / 1024 / 1024).toFixed(0)} MiB written`;
     if (line !== lastLine) say(`${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${line}`);
@@ -111,7 +116,7 @@ async function main(): Promise<void> {
     if (status.status !== 'RUNNING') break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const { data: ev } = await axios.get(`${api}/migrations/${submitted.id}/events`);
+  const { data: ev } = await http.get(`${api}/migrations/${submitted.id}/events`);
   say('events: ' + ev.events.map((e: { name: string }) => e.name).join(' → '));
 
   let ok = status.status === 'COMPLETED';

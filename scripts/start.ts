@@ -1,12 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
+import { apiDepsFromConfig } from '../api/api-deps';
 import { createApp } from '../api/app';
 import { loadConfig, parseConfig, type VmigrateConfig } from '../config/vmigrate-config';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
-import { targetCatalog } from '../targets/target-catalog';
+import { ensureAdminToken } from '../identity/admin-token';
 import { REPO_ROOT, startDevServer, type DevServer } from '../tools/temporal-dev-server';
 import { createVmigrateWorker } from '../workers/create-worker';
 
@@ -45,7 +46,16 @@ async function main(): Promise<void> {
 
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace });
-  const app = createApp({ client, taskQueue, sourceIds: Object.keys(config.sources), targets: targetCatalog(config), logger });
+  // No API token configured yet: make an admin token, show it this once, and keep only its hash.
+  const tokensFile = process.env.VMIGRATE_TOKENS_FILE ?? path.join(path.dirname(config.workDir), 'api-tokens.json');
+  mkdirSync(path.dirname(tokensFile), { recursive: true });
+  const adminToken = ensureAdminToken(config.identity, tokensFile);
+  if (adminToken) {
+    process.stdout.write(
+      `\nCreated the first API token (user admin, role admin, every project). It is shown only now; ${tokensFile} keeps only its SHA-256:\n\n  ${adminToken}\n\nUse it as: curl -H 'Authorization: Bearer <token>' http://localhost:${process.env.PORT ?? 8080}/whoami\n\n`,
+    );
+  }
+  const app = createApp(apiDepsFromConfig(config, { client, namespace, taskQueue, logger, tokensFile }));
   const port = Number(process.env.PORT ?? 8080);
   const http = app.listen(port, () => logger.info({ port }, 'API listening'));
 

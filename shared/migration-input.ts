@@ -72,6 +72,10 @@ export interface ColdMigrationInput {
   vm: VmSelector;
   target: TargetSpec;
   guest?: GuestOptions;
+  /** Who submitted the migration (an API user); recorded for the audit trail. */
+  submittedBy?: string;
+  /** Set when the admission workflow started the migration: it waits in Queued for that workflow's grant. */
+  admission?: { workflowId: string };
 }
 
 /** Warm migration: the source keeps running while syncs copy its changes; downtime is the final sync at cutover. */

@@ -27,5 +27,9 @@ export const MIGRATION_EVENTS = [
   // Guest inspection (Inspect stage; warm: at cutover) and the optional boot check after Finalize
   'inspect.completed',
   'validation.boot_check',
+  // The service: who submitted, when admission let the migration start (after its wait in Queued), who cancelled
+  'migration.submitted',
+  'migration.admitted',
+  'cancel.requested',
 ] as const;
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];

@@ -47,6 +47,8 @@ export interface VmHardware {
   datacenter: string;
   /** Inventory path of the datacenter (differs from `datacenter` when it sits in folders); use as dcPath. */
   datacenterPath: string;
+  /** The ESXi host the VM runs on (its moref value, e.g. "host-21"); its disk reads go through it. */
+  host?: string;
   changeTrackingEnabled: boolean;
   disks: VmDisk[];
   nics: VmNic[];
@@ -65,6 +67,7 @@ export const VM_HARDWARE_PATHS = [
   'config.hardware.device',
   'guest.guestFamily',
   'runtime.powerState',
+  'runtime.host',
   'parent',
   'parentVApp',
 ];
@@ -185,6 +188,7 @@ export function vmHardwareFrom(
     powerState: parsePowerState(text('runtime.powerState')),
     datacenter: dc.name,
     datacenterPath: dc.path,
+    host: moRefOf(props.get('runtime.host'))?.value,
     changeTrackingEnabled: boolOf(props.get('config.changeTrackingEnabled')) ?? false,
     disks: devices.filter((d) => d.xsiType === 'VirtualDisk').map(mapDisk),
     nics: devices.filter(isNic).map((d) => mapNic(d, networkNames)),

@@ -2,6 +2,7 @@ import { defineQuery } from '@temporalio/workflow';
 import type { BootCheckReport, ExportSessionReport, GuestFixReport, GuestInspection, SourceInspection } from '../activities';
 import type { InstanceRef } from '../targets/target-provider';
 import type { MigrationStage } from '../shared/migration-stages';
+import type { AuditEntry } from './migration-audit';
 
 /** The workflow's own view of a cold migration, answered by the `state` query. */
 export interface ColdMigrationState {
@@ -29,6 +30,10 @@ export interface ColdMigrationState {
   instance?: InstanceRef;
   warnings: string[];
   error?: string;
+  /** Cancel and retry requests, with who made them. */
+  audit?: AuditEntry[];
+  /** Disks copied at once, as admission granted (absent: all at once). */
+  copySlots?: number;
 }
 
 export interface MigrationValidation {

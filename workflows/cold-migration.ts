@@ -17,6 +17,8 @@ import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
+import { admissionSlot } from './admission-slot';
+import { auditSignal } from './migration-audit';
 
 /**
  * Marks runs with the guest conversion of issue 4: libguestfs inspection in Inspect, virt-v2v-in-place on clones in
@@ -48,6 +50,8 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
   const convertMode = input.guest?.convert ?? 'auto';
   const state: ColdMigrationState = { migrationId: input.migrationId, kind: 'cold', stage: 'Queued', disks: [], warnings: [] };
   setHandler(coldMigrationStateQuery, () => state);
+  setHandler(auditSignal, (entry) => void (state.audit ??= []).push(entry));
+  const slot = admissionSlot(input);
 
   const enter = (stage: MigrationStage) => {
     state.stage = stage;
@@ -56,7 +60,8 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
   };
 
   try {
-    // Queued: read-only preflight before anything is touched.
+    // Queued: wait for a slot (admission), then a read-only preflight before anything is touched.
+    state.copySlots = await slot.granted();
     const plan: SourceVmPlan = await control.preflight({ sourceId: input.sourceId, vm: input.vm, target: input.target });
     state.sourceVm = { moref: plan.moref, name: plan.name };
     state.warnings.push(...plan.warnings);
@@ -79,10 +84,11 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     }
 
     enter('WriteVolume');
-    const copies = await copyDisks(transfer, input, plan, (result) => {
+    const copies = await copyDisks(transfer, input, plan, state.copySlots, (result) => {
       const s = state.disks.find((d) => d.key === result.disk)!;
       Object.assign(s, { bytesDone: result.bytesTotal, volume: result.volume.name, verification: result.verification });
     });
+    await slot.copiesDone();
 
     enter('GuestFixes');
     const guestFix = withGuestConversion
@@ -166,17 +172,20 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, state.warnings));
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
+  } finally {
+    await slot.ended();
   }
 }
 
 /**
- * Write Volume: every disk in parallel. The first failure cancels the other copies, and this returns only once all
+ * Write Volume: every disk in parallel (or as many at a time as admission granted). The first failure cancels the other copies, and this returns only once all
  * of them have stopped, so nothing still reads the source when the caller reacts (e.g. powers it back on).
  */
 function copyDisks(
   transfer: ReturnType<typeof transferActivities>,
   input: ColdMigrationInput,
   plan: SourceVmPlan,
+  copySlots: number | undefined,
   onCopied: (result: ExportDiskResult) => void,
 ): Promise<ExportDiskResult[]> {
   return allOrCancel(plan.disks, async (disk, index) => {
@@ -195,5 +204,5 @@ function copyDisks(
     });
     onCopied(result);
     return result;
-  });
+  }, copySlots);
 }

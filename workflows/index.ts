@@ -1,3 +1,4 @@
 // The workflow bundle's entry point: every workflow type a vmigrate worker runs.
 export { coldMigration } from './cold-migration';
 export { warmMigration } from './warm-migration';
+export { admission } from './admission';

@@ -5,6 +5,7 @@ import type { CutoverRequest } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import type { InstanceRef, VolumeRef } from '../targets/target-provider';
 import type { SyncForecast, SyncRecord } from './sync-forecast';
+import type { AuditEntry } from './migration-audit';
 
 export interface WarmDiskState {
   key: number;
@@ -53,6 +54,10 @@ export interface WarmMigrationState extends Partial<WarmCarryOver> {
   validation?: MigrationValidation;
   lastSyncError?: string;
   error?: string;
+  /** Cancel and retry requests, with who made them (this run's). */
+  audit?: AuditEntry[];
+  /** Disks the full sync copied at once, as admission granted (absent: all at once). */
+  copySlots?: number;
 }
 
 export interface CutoverAccepted {

@@ -22,6 +22,8 @@ import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
+import { admissionSlot } from './admission-slot';
+import { auditSignal } from './migration-audit';
 import { forecastFinalSync, type SyncRecord } from './sync-forecast';
 import {
   cutoverSignal,
@@ -70,6 +72,10 @@ export async function warmMigration(
   const warnings = state.warnings!;
 
   setHandler(warmMigrationStateQuery, () => ({ ...state, forecast: forecastFinalSync(state.syncs ?? [], state.lastSnapshotAt, Date.now()) }));
+  setHandler(auditSignal, (entry) => void (state.audit ??= []).push(entry));
+  const slot = admissionSlot(input);
+  /** Set when this run hands over to the next: the migration has not ended. */
+  let continuedAsNew = false;
 
   /** Why a cutover cannot be accepted now, or undefined if it can. Shared by the Update's validator and the Signal. */
   const cutoverProblem = (req: CutoverRequest | undefined): string | undefined => {
@@ -135,6 +141,8 @@ export async function warmMigration(
 
   /** Every disk of one snapshot in parallel; the first failure cancels the rest and is the one reported. */
   function syncAllDisks(snap: SyncSnapshot): Promise<SyncDiskResult[]> {
+    // The full sync copies as many disks at a time as admission granted; the small incremental syncs all at once.
+    const concurrency = state.stage === 'FullSync' ? state.copySlots : undefined;
     return allOrCancel(state.disks!, async (disk, index) => {
       const frozen = snap.disks.find((d) => d.key === disk.key);
       if (!frozen) throw ApplicationFailure.nonRetryable(`the VM no longer has disk ${disk.key} (${disk.label})`, 'SourceChangedError');
@@ -162,7 +170,7 @@ export async function warmMigration(
       Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined });
       copying.delete(disk.key);
       return result;
-    });
+    }, concurrency);
   }
 
   /**
@@ -234,7 +242,8 @@ export async function warmMigration(
 
   try {
     if (!carried) {
-      // Queued: read-only preflight, then Changed Block Tracking on (or a clear reason why it cannot be).
+      state.copySlots = await slot.granted();
+      // Queued: a slot (admission), a read-only preflight, then Changed Block Tracking on (or a clear reason why it cannot be).
       const plan = await control.preflight({ sourceId: input.sourceId, vm: input.vm, target: input.target, kind: 'warm' });
       Object.assign(state, {
         run: 1,
@@ -251,6 +260,7 @@ export async function warmMigration(
 
       enter('FullSync');
       await runSync('full');
+      await slot.copiesDone();
       state.nextSyncAt = Date.now() + intervalMs;
     } else {
       state.run = carried.run + 1;
@@ -329,7 +339,10 @@ export async function warmMigration(
     enter('Completed');
     return { migrationId: input.migrationId, instance, cutover: state.cutover!, shutdown, finalSync, totals: state.totals!, guestFix };
   } catch (err) {
-    if (err instanceof ContinueAsNew) throw err; // not a failure: this run hands over to the next
+    if (err instanceof ContinueAsNew) {
+      continuedAsNew = true;
+      throw err; // not a failure: this run hands over to the next
+    }
     if (isCancellation(err)) {
       // Stop syncing (done: the scope is cancelled), then give the workload back as it was.
       await CancellationScope.nonCancellable(async () => {
@@ -364,5 +377,7 @@ export async function warmMigration(
     if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, warnings));
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
+  } finally {
+    if (!continuedAsNew) await slot.ended();
   }
 }

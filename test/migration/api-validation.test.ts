@@ -42,35 +42,37 @@ describe('API input validation', () => {
   it.each(cases)('%s → 400 naming the field and the reason', async (_name, body, expected) => {
     const res = await api.http.post('/migrations', body);
     expect(res.status).toBe(400);
-    expect(res.data.error).toBe('invalid request');
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.data).toMatchObject({ type: 'urn:vmigrate:problem:invalid-request', title: 'The request is not valid', status: 400 });
     for (const e of expected) {
-      expect(res.data.issues).toEqual(expect.arrayContaining([expect.objectContaining({ field: e.field, reason: expect.stringMatching(e.reason) })]));
+      expect(res.data.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: e.field, reason: expect.stringMatching(e.reason) })]));
     }
   });
 
   it('rejects malformed JSON with 400', async () => {
     const res = await api.http.post('/migrations', '{"sourceId": ', { headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(400);
-    expect(res.data.issues[0].reason).toMatch(/not valid JSON/);
+    expect(res.data.errors[0].reason).toMatch(/not valid JSON/);
+    expect(res.data.detail).toMatch(/not valid JSON/);
   });
 
-  it('rejects an unknown source with 422 listing the configured ones', async () => {
+  it('answers an unknown source with 404, as for one the caller may not use', async () => {
     const res = await api.http.post('/migrations', { ...valid, sourceId: 'nope' });
-    expect(res.status).toBe(422);
-    expect(res.data.issues).toEqual([{ field: 'sourceId', reason: "unknown source 'nope'; configured: sim" }]);
+    expect(res.status).toBe(404);
+    expect(res.data).toMatchObject({ type: 'urn:vmigrate:problem:not-found', detail: "no source 'nope'" });
   });
 
   it('rejects an unknown flavor with 422 listing the available ones', async () => {
     const res = await api.http.post('/migrations', { ...valid, target: { ...valid.target, flavor: 'huge' } });
     expect(res.status).toBe(422);
-    expect(res.data.issues[0].field).toBe('target.flavor');
-    expect(res.data.issues[0].reason).toMatch(/unknown flavor 'huge'; available: .*m1\.small/);
+    expect(res.data.errors[0].field).toBe('target.flavor');
+    expect(res.data.errors[0].reason).toMatch(/unknown flavor 'huge'; available: .*m1\.small/);
   });
 
   it('answers 404 for a migration that does not exist', async () => {
     const res = await api.http.get('/migrations/mig-does-not-exist');
     expect(res.status).toBe(404);
-    expect(res.data.error).toBe("no migration with id 'mig-does-not-exist'");
+    expect(res.data).toMatchObject({ status: 404, detail: "no migration with id 'mig-does-not-exist'" });
     expect((await api.http.get('/migrations/mig-does-not-exist/events')).status).toBe(404);
   });
 

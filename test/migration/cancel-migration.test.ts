@@ -47,7 +47,8 @@ describe('cancelling a cold migration mid-copy', () => {
       target: { project: 'p-other', flavor: 'm1.small', volumeType: 'standard', networks: [] },
     });
     expect(again.status).toBe(409);
-    expect(again.data.error).toBe(`VM sim/app01 is already being migrated by ${id}; cancel it or wait for it to end`);
+    expect(again.data).toMatchObject({ type: 'urn:vmigrate:problem:conflict', migration: id });
+    expect(again.data.detail).toMatch(new RegExp(`^VM app01 \\(vm-\\d+\\) of source sim is already being migrated by ${id}; cancel it or wait for it to end$`));
 
     const cancel = await api.http.post(`/migrations/${id}/cancel`);
     expect(cancel.status).toBe(202);
@@ -61,13 +62,16 @@ describe('cancelling a cold migration mid-copy', () => {
     expect(status.disks[0].bytesDone).toBeLessThan(256 * MiB);
 
     const names = (await api.http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);
-    expect(names[0]).toBe('source.powered_off');
-    expect(names[names.length - 1]).toBe('migration.cancelled');
+    expect(names.slice(0, 3)).toEqual(['migration.submitted', 'migration.admitted', 'source.powered_off']);
+    // Who cancelled is in the migration's own history, just before it ended.
+    expect(names.slice(-2)).toEqual(['cancel.requested', 'migration.cancelled']);
+    expect(status.audit).toEqual([expect.objectContaining({ action: 'cancel', actor: 'admin' })]);
+    expect(status.submittedBy).toBe('admin');
     expect(names).not.toContain('migration.completed');
     expect(await env.powerState('app01')).toBe('poweredOn');
 
     const cancelAgain = await api.http.post(`/migrations/${id}/cancel`);
     expect(cancelAgain.status).toBe(409);
-    expect(cancelAgain.data.error).toBe(`migration ${id} has already ended (CANCELLED); nothing to cancel`);
+    expect(cancelAgain.data.detail).toBe(`migration ${id} has already ended (CANCELLED); nothing to cancel`);
   }, 360_000);
 });

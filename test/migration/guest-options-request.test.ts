@@ -1,4 +1,5 @@
-import { createMigrationRequest, fieldErrors } from '../../api/migration-request';
+import { createMigrationRequest } from '../../api/migration-request';
+import { fieldErrors } from '../../api/problem';
 
 const valid = {
   sourceId: 'sim',

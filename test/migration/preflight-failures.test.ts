@@ -33,7 +33,7 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
     const { status, events } = await runToEnd({ flavor: 'm1.xlarge', networks: [] });
     expect(status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
     expect(status.error).toMatch(/source NIC [0-9a-f:]+ on network 'VM Network' has no target network mapping/);
-    expect(events).toEqual(['migration.failed']);
+    expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
     expect(await powerState()).toBe('poweredOn');
   });
 
@@ -41,13 +41,15 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
     const { status, events } = await runToEnd({ flavor: 'm1.small', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'n1' }] });
     expect(status.status).toBe('FAILED');
     expect(status.error).toMatch(/flavor 'm1.small' \(1 vCPU, 2048 MB\) is smaller than the source VM \(4 vCPU, 8192 MB\)/);
-    expect(events).toEqual(['migration.failed']);
+    expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
     expect(await powerState()).toBe('poweredOn');
   });
 
-  it('a VM that does not exist', async () => {
-    const { status } = await runToEnd({ flavor: 'm1.xlarge', networks: [] }, { name: 'no-such-vm' });
-    expect(status.status).toBe('FAILED');
-    expect(status.error).toMatch(/VM named "no-such-vm" not found/);
+  it('a VM that does not exist is refused at submission (404), and nothing starts', async () => {
+    const submit = await api.http.post('/migrations', { sourceId: 'sim', vm: { name: 'no-such-vm' }, target: { project: 'p-pre', volumeType: 'standard', flavor: 'm1.xlarge', networks: [] } });
+    expect(submit.status).toBe(404);
+    expect(submit.data.detail).toMatch(/VM named "no-such-vm" not found/);
+    const list = await api.http.get('/migrations', { params: { vm: 'no-such-vm' } });
+    expect(list.data.migrations).toEqual([]);
   });
 });

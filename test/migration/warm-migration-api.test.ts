@@ -44,7 +44,7 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     // Small CBT windows: every query needs several calls, as on a big disk in vSphere.
     env = await createMigrationEnv('warm', { cbtWindowMiB: 16, vms: [vmSpec('web01'), vmSpec('web02')] }, { diskImages: { web01: DISK, web02: DISK } });
     await env.startWorker();
-    api = await startApi(env);
+    api = await startApi(env, { users: [{ name: 'alice', projects: ['proj1'], role: 'member' }, { name: 'bob', projects: ['proj1'], role: 'member' }] });
   }, 180_000);
 
   afterAll(async () => {
@@ -61,9 +61,9 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     expect(submit.data.links.cutover).toBe(`/migrations/${id}/cutover`);
 
     // Not Ready yet (preflight or the full sync): refused, with the reason.
-    const early = await api.http.post(`/migrations/${id}/cutover`, { actor: 'eager' });
+    const early = await api.as('bob').post(`/migrations/${id}/cutover`, {});
     expect(early.status).toBe(409);
-    expect(early.data.reason).toMatch(/is (Queued|FullSync); cutover is possible only while it is Ready/);
+    expect(early.data.detail).toMatch(/is (Queued|FullSync); cutover is possible only while it is Ready/);
 
     const writer = startGuestWriter(flatFile(0), DISK, 1234, { burst: 2, pauseMs: 100, maxLength: 64 * 1024 });
     let status: any;
@@ -89,12 +89,13 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     // Changes after the last periodic sync are left for the final sync to carry.
     await randomWrites(flatFile(0), DISK, seededRandom(99), 20);
 
-    const cut = await api.http.post(`/migrations/${id}/cutover`, { actor: 'alice' });
+    // The actor is whoever holds the token, not what a body says.
+    const cut = await api.as('alice').post(`/migrations/${id}/cutover`, {});
     expect(cut.status).toBe(202);
     expect(cut.data).toMatchObject({ accepted: true, actor: 'alice', via: 'update' });
-    const again = await api.http.post(`/migrations/${id}/cutover`, { actor: 'bob' });
+    const again = await api.as('bob').post(`/migrations/${id}/cutover`, {});
     expect(again.status).toBe(409);
-    expect(again.data.reason).toMatch(/cutover was already requested by alice at /);
+    expect(again.data.detail).toMatch(/^cutover was already requested by alice at \d{4}-/);
 
     const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
     expect(done).toMatchObject({ status: 'COMPLETED', stage: 'Completed' });
@@ -112,7 +113,7 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     expect(firsts.every((i) => i >= 0)).toBe(true);
     expect(firsts).toEqual([...firsts].sort((a, b) => a - b));
     const cutoverEvent = events.find((e) => e.name === 'cutover.requested')!;
-    expect(cutoverEvent.data.request).toMatchObject({ actor: 'alice' });
+    expect(cutoverEvent.data).toMatchObject({ actor: 'alice', via: 'update' });
     // Events span every run (the full sync happened in the first one).
     expect(events.find((e) => e.name === 'snapshot.created')!.stage).toBe('FullSync');
     const finalSync = events.filter((e) => e.name === 'sync.progress' && e.stage === 'CuttingOver');
@@ -134,12 +135,15 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
   it('rejects bad warm options and cutover bodies with the field and reason', async () => {
     const bad = await api.http.post('/migrations', submitBody('web02', { syncIntervalSeconds: 0 }));
     expect(bad.status).toBe(400);
-    expect(bad.data.issues).toContainEqual({ field: 'warm.syncIntervalSeconds', reason: 'must be at least 1 second' });
+    expect(bad.data.errors).toContainEqual({ field: 'warm.syncIntervalSeconds', reason: 'must be at least 1 second' });
     const coldWithWarm = await api.http.post('/migrations', { ...submitBody('web02', {}), kind: 'cold' });
     expect(coldWithWarm.status).toBe(400);
-    expect(coldWithWarm.data.issues).toContainEqual({ field: 'warm', reason: 'warm options need "kind": "warm"' });
+    expect(coldWithWarm.data.errors).toContainEqual({ field: 'warm', reason: 'warm options need "kind": "warm"' });
     const badCut = await api.http.post('/migrations/mig-nope/cutover', { at: 'tomorrow' });
     expect(badCut.status).toBe(400);
-    expect(badCut.data.issues[0].field).toBe('at');
+    expect(badCut.data.errors[0].field).toBe('at');
+    // An unknown field (the actor comes from the token) is refused too.
+    const actorInBody = await api.http.post('/migrations/mig-nope/cutover', { actor: 'mallory' });
+    expect(actorInBody.status).toBe(400);
   });
 });

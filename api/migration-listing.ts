@@ -1,0 +1,132 @@
+import type { Client } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { z } from 'zod';
+import type { Principal } from '../identity/identity-provider';
+import { COLD_STAGES, WARM_STAGES } from '../shared/migration-stages';
+import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
+import { HttpProblem } from './problem';
+import { MIGRATION_WORKFLOW_TYPES } from './migration-access';
+
+/**
+ * GET /migrations: a visibility query restricted to the caller's projects, with filters and paging. The query
+ * string is built only from values the server owns — the task queue, the workflow types, the caller's project names
+ * from its identity (each checked against the project-name pattern), and stage and kind names picked from fixed
+ * lists — never from the request's text. Source and VM filters are applied to the results instead.
+ */
+
+const STAGES = [...new Set([...COLD_STAGES, ...WARM_STAGES, 'Failed', 'Cancelled'])] as [string, ...string[]];
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export const listQuery = z
+  .object({
+    project: z.string().regex(SAFE_NAME, 'must be a project name').optional(),
+    state: z.enum(STAGES).optional(),
+    kind: z.enum(['cold', 'warm']).optional(),
+    sourceId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a source id').optional(),
+    /** A VM moref or name, as the migration recorded it ("vm-42", or the name given at submission). */
+    vm: z.string().min(1).max(80).optional(),
+    /** running: only migrations that have not ended. */
+    status: z.enum(['running', 'closed']).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    pageToken: z.string().regex(/^[A-Za-z0-9_-]{1,4096}$/, 'must be a pageToken from a previous answer').optional(),
+  })
+  .strict();
+
+export type ListQuery = z.infer<typeof listQuery>;
+
+export interface MigrationListItem {
+  id: string;
+  status: string;
+  stage?: string;
+  kind?: string;
+  project?: string;
+  sourceVm?: string;
+  startedAt: string;
+  closedAt?: string;
+}
+
+const quote = (v: string) => {
+  // Only values matching SAFE_NAME (or fixed names) get here; checked again so a mistake cannot become an injection.
+  if (!/^[A-Za-z0-9._/-]+$/.test(v)) throw new Error(`refusing to put ${JSON.stringify(v)} into a visibility query`);
+  return `'${v}'`;
+};
+
+export function visibilityQuery(taskQueue: string, principal: Principal, q: ListQuery): string | undefined {
+  const clauses = [`TaskQueue = ${quote(taskQueue)}`, `WorkflowType IN (${MIGRATION_WORKFLOW_TYPES.map(quote).join(', ')})`];
+  const mine = principal.projects === '*' ? undefined : principal.projects.filter((p) => SAFE_NAME.test(p));
+  let projects = mine;
+  if (q.project) {
+    if (mine && !mine.includes(q.project)) return undefined; // another project's: nothing, as if it had none
+    projects = [q.project];
+  }
+  if (projects) {
+    if (!projects.length) return undefined;
+    clauses.push(`${ProjectId.name} IN (${projects.map(quote).join(', ')})`);
+  }
+  if (q.state) clauses.push(`${MigrationState.name} = ${quote(STAGES.find((s) => s === q.state)!)}`);
+  if (q.kind) clauses.push(`${MigrationKind.name} = ${quote(q.kind === 'warm' ? 'warm' : 'cold')}`);
+  if (q.status) clauses.push(q.status === 'running' ? `ExecutionStatus = 'Running'` : `ExecutionStatus != 'Running'`);
+  return clauses.join(' AND ');
+}
+
+function matches(item: MigrationListItem, q: ListQuery): boolean {
+  if (!q.sourceId && !q.vm) return true;
+  const sv = item.sourceVm ?? '';
+  const slash = sv.indexOf('/');
+  const source = sv.slice(0, slash);
+  const vm = sv.slice(slash + 1);
+  return (!q.sourceId || source === q.sourceId) && (!q.vm || vm === q.vm);
+}
+
+export async function listMigrations(client: Client, namespace: string, taskQueue: string, principal: Principal, q: ListQuery): Promise<{ migrations: MigrationListItem[]; nextPageToken?: string }> {
+  const query = visibilityQuery(taskQueue, principal, q);
+  if (!query) return { migrations: [] };
+  const items: MigrationListItem[] = [];
+  let token: Uint8Array | undefined = q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined;
+  // Fetch exactly what is still missing each time, so the page token returned never skips a migration.
+  for (let round = 0; round < 20; round++) {
+    let page: temporal.api.workflowservice.v1.ListWorkflowExecutionsResponse;
+    try {
+      page = await client.workflowService.listWorkflowExecutions({ namespace, query, pageSize: q.limit - items.length, nextPageToken: token });
+    } catch (err) {
+      // The only client-supplied part of the call is the token: a server refusing it means the token is bad.
+      if (q.pageToken && (err as { code?: number }).code === 3) throw new HttpProblem('invalid-request', 'pageToken is not valid (it must come from a previous answer with the same filters)', { errors: [{ field: 'query.pageToken', reason: 'not a valid page token' }] });
+      throw err;
+    }
+    for (const e of page.executions ?? []) {
+      const attrs = decodeKeywords(e.searchAttributes?.indexedFields ?? {});
+      const item: MigrationListItem = {
+        id: e.execution?.workflowId ?? '',
+        status: temporal.api.enums.v1.WorkflowExecutionStatus[e.status ?? 0]?.replace('WORKFLOW_EXECUTION_STATUS_', '') ?? 'UNKNOWN',
+        stage: attrs[MigrationState.name],
+        kind: attrs[MigrationKind.name],
+        project: attrs[ProjectId.name],
+        sourceVm: attrs[SourceVm.name],
+        startedAt: tsIso(e.startTime)!,
+        ...(e.closeTime ? { closedAt: tsIso(e.closeTime) } : {}),
+      };
+      if (matches(item, q)) items.push(item);
+    }
+    token = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    if (!token || items.length >= q.limit) break;
+  }
+  return { migrations: items, ...(token ? { nextPageToken: Buffer.from(token).toString('base64url') } : {}) };
+}
+
+function decodeKeywords(fields: Record<string, temporal.api.common.v1.IPayload>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, p] of Object.entries(fields)) {
+    try {
+      const v = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
+      if (typeof v === 'string') out[k] = v;
+    } catch {
+      // Not JSON (another SDK's encoding): not one of ours.
+    }
+  }
+  return out;
+}
+
+function tsIso(ts: Parameters<typeof tsToMs>[0]): string | undefined {
+  return ts ? new Date(tsToMs(ts)).toISOString() : undefined;
+}

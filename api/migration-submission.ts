@@ -1,0 +1,124 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Principal } from '../identity/identity-provider';
+import type { ColdMigrationInput, WarmMigrationInput } from '../shared/migration-input';
+import type { AdmissionLimits } from '../workflows/admission-ledger';
+import {
+  admissionWorkflowId,
+  admitUpdate,
+  type AdmissionCandidate,
+  type AdmissionOutcome,
+  type AdmissionRequest,
+  type AdmissionResult,
+} from '../workflows/admission-messages';
+import type { CreateMigrationRequest } from './migration-request';
+import { HttpProblem } from './problem';
+
+/**
+ * POST /migrations, after validation and scoping: one candidate migration per VM, handed to the admission workflow
+ * as one `admit` Update (started with the workflow if it is not running yet). Admission decides; this turns its
+ * outcomes into the HTTP answer.
+ */
+
+/** How long a submission waits for admission before answering 503 (no worker running?). */
+const ADMISSION_TIMEOUT_MS = 30_000;
+
+export interface SubmissionDeps {
+  client: Client;
+  taskQueue: string;
+  limits: AdmissionLimits;
+  defaultTarget: string;
+}
+
+export interface SubmissionAnswer {
+  status: number;
+  body: unknown;
+  replayed: boolean;
+  location?: string;
+}
+
+/** The hash an Idempotency-Key is bound to: the validated request, so formatting differences do not matter. */
+export function requestHash(body: CreateMigrationRequest): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+const links = (id: string, kind: string) => ({
+  self: `/migrations/${id}`,
+  events: `/migrations/${id}/events`,
+  cancel: `/migrations/${id}/cancel`,
+  ...(kind === 'warm' ? { cutover: `/migrations/${id}/cutover` } : {}),
+});
+
+function problemOf(o: Extract<AdmissionOutcome, { outcome: 'refused' }>): HttpProblem {
+  switch (o.conflict) {
+    case 'vm':
+      return new HttpProblem('conflict', o.reason, { migration: o.holder });
+    case 'quota':
+      return new HttpProblem('conflict', o.reason);
+    case 'not-found':
+      return new HttpProblem('not-found', o.reason);
+    case 'source':
+      return new HttpProblem('service-unavailable', `the source could not be asked about the VM: ${o.reason}`, {}, { 'Retry-After': '10' });
+  }
+}
+
+export async function submitMigrations(deps: SubmissionDeps, principal: Principal, body: CreateMigrationRequest, idempotencyKey: string | undefined): Promise<SubmissionAnswer> {
+  const vms = body.vms ?? [body.vm!];
+  const target = { ...body.target, name: body.target.name ?? deps.defaultTarget };
+  const migrations: AdmissionCandidate[] = vms.map((vm) => {
+    const migrationId = `mig-${randomUUID().slice(0, 13)}`;
+    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm, target, ...(body.guest ? { guest: body.guest } : {}) };
+    return { migrationId, kind: body.kind, input: body.kind === 'warm' ? ({ ...input, warm: body.warm ?? {} } satisfies WarmMigrationInput) : input };
+  });
+  const request: AdmissionRequest = {
+    actor: principal.user,
+    limits: deps.limits,
+    migrations,
+    ...(idempotencyKey ? { idempotency: { key: `${principal.user}:${idempotencyKey}`, requestHash: requestHash(body) } } : {}),
+  };
+  const result = await admit(deps, request);
+  const items = result.outcomes.map((o) =>
+    o.outcome === 'admitted'
+      ? { status: 202, vm: o.vm, id: o.migrationId, stage: 'Queued', kind: body.kind, sourceVm: o.sourceVm, ...(o.position ? { queuePosition: o.position } : {}), links: links(o.migrationId, body.kind) }
+      : { status: problemOf(o).status, vm: o.vm, problem: problemOf(o).body() },
+  );
+  if (!body.vms) {
+    const only = result.outcomes[0];
+    if (only.outcome === 'refused') throw problemOf(only);
+    const { status: _s, vm: _vm, ...one } = items[0] as Extract<(typeof items)[number], { id: string }>;
+    return { status: 202, body: one, replayed: result.replayed, location: `/migrations/${one.id}` };
+  }
+  // Several VMs: 202 when any was admitted, each with its own outcome; otherwise the first refusal.
+  const first = result.outcomes.find((o) => o.outcome === 'admitted');
+  if (!first) throw problemOf(result.outcomes[0] as Extract<AdmissionOutcome, { outcome: 'refused' }>);
+  return { status: 202, body: { migrations: items }, replayed: result.replayed };
+}
+
+async function admit(deps: SubmissionDeps, request: AdmissionRequest): Promise<AdmissionResult> {
+  const start = new WithStartWorkflowOperation('admission', {
+    workflowId: admissionWorkflowId(deps.taskQueue),
+    taskQueue: deps.taskQueue,
+    args: [],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: 'Admission: one live migration per source VM, quotas, and disk-copy slots per source host and datastore',
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpProblem('service-unavailable', `admission did not answer within ${ADMISSION_TIMEOUT_MS / 1000} s; is a vmigrate worker running on task queue ${deps.taskQueue}? Retry with the same Idempotency-Key to be safe`, {}, { 'Retry-After': '10' })),
+      ADMISSION_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([deps.client.workflow.executeUpdateWithStart(admitUpdate, { args: [request], startWorkflowOperation: start }), timeout]);
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause as { type?: string; message?: string } | undefined;
+      if (cause?.type === 'IdempotencyKeyReused') throw new HttpProblem('unprocessable-request', cause.message);
+      throw new HttpProblem('unprocessable-request', `admission refused the request: ${cause?.message ?? err.message}`);
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,49 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ColdMigrationInput, WarmMigrationInput } from '../shared/migration-input';
+import type { AdmissionLimits, QueuePlace } from './admission-ledger';
+
+/** The messages of the admission workflow, shared by the API (client side) and the migration workflows. */
+
+export interface AdmissionCandidate {
+  migrationId: string;
+  kind: 'cold' | 'warm';
+  input: ColdMigrationInput | WarmMigrationInput;
+}
+
+export interface AdmissionRequest {
+  /** Who submits (recorded on every migration it starts). */
+  actor: string;
+  /** Idempotency-Key as `<caller>:<key>`, and a hash of the request body it came with. */
+  idempotency?: { key: string; requestHash: string };
+  /** The deployment's current limits (the API sends them, so a change applies from the next submission). */
+  limits: AdmissionLimits;
+  migrations: AdmissionCandidate[];
+}
+
+export type AdmissionOutcome =
+  | { vm: AdmissionCandidate['input']['vm']; outcome: 'admitted'; migrationId: string; sourceVm: string; position?: number }
+  | { vm: AdmissionCandidate['input']['vm']; outcome: 'refused'; conflict: 'vm' | 'quota' | 'not-found' | 'source'; reason: string; holder?: string };
+
+export interface AdmissionResult {
+  /** True when this answers an earlier request with the same Idempotency-Key (nothing new was started). */
+  replayed: boolean;
+  outcomes: AdmissionOutcome[];
+}
+
+export interface AdmissionView {
+  live: number;
+  queue: QueuePlace[];
+  running: Array<{ migrationId: string; copySlots: number; project: string; sourceVm: string }>;
+}
+
+export const admitUpdate = defineUpdate<AdmissionResult, [AdmissionRequest]>('admit');
+export const admissionQueueQuery = defineQuery<AdmissionView>('queue');
+/** Migration → admission: its disk copies are done (its copy slots go back). */
+export const copiesDoneSignal = defineSignal<[{ migrationId: string }]>('copiesDone');
+/** Migration → admission: it has ended, however it ended (its VM and project slot go back). */
+export const migrationEndedSignal = defineSignal<[{ migrationId: string }]>('migrationEnded');
+/** Admission → migration: it may leave Queued, copying `copySlots` disks at a time. */
+export const copySlotsGrantedSignal = defineSignal<[{ copySlots: number }]>('copySlotsGranted');
+
+/** The admission workflow of a deployment: one per task queue, so separate deployments never share a ledger. */
+export const admissionWorkflowId = (taskQueue: string) => `vmigrate-admission-${taskQueue}`;

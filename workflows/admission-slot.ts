@@ -1,0 +1,63 @@
+import { CancellationScope, condition, getExternalWorkflowHandle, patched, setHandler } from '@temporalio/workflow';
+import type { ColdMigrationInput } from '../shared/migration-input';
+import { copiesDoneSignal, copySlotsGrantedSignal, migrationEndedSignal } from './admission-messages';
+
+/**
+ * Marks migrations started by the admission workflow: they wait in Queued for its grant, copy as many disks at a
+ * time as it grants, and tell it when their copies are done and when they end. Migrations started directly (and
+ * runs from before admission) have no `admission` in their input and never wait.
+ */
+export const ADMISSION_PATCH = 'vmigrate-admission-v1';
+
+export interface AdmissionSlot {
+  /** Queued: resolves once the migration may start, with how many disks it may copy at once (all without admission). */
+  granted(): Promise<number | undefined>;
+  /** The copy slots go back (the rest of the migration does not read the source host's disks in bulk). */
+  copiesDone(): Promise<void>;
+  /** The VM and the project slot go back; call once, however the migration ends. */
+  ended(): Promise<void>;
+  /** When the grant came (workflow time), for the migration's own view. */
+  readonly grantedAt?: number;
+}
+
+export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
+  const admission = input.admission && patched(ADMISSION_PATCH) ? input.admission : undefined;
+  let copySlots: number | undefined;
+  let grantedAt: number | undefined;
+  let copiesReturned = false;
+  if (admission) {
+    setHandler(copySlotsGrantedSignal, (g) => {
+      if (copySlots === undefined) {
+        copySlots = Math.max(1, g.copySlots);
+        grantedAt = Date.now();
+      }
+    });
+  }
+  // Telling admission must happen even while the migration is being cancelled, and must never fail the migration.
+  const tell = async (signal: typeof copiesDoneSignal | typeof migrationEndedSignal) => {
+    if (!admission) return;
+    await CancellationScope.nonCancellable(() =>
+      getExternalWorkflowHandle(admission.workflowId)
+        .signal(signal, { migrationId: input.migrationId })
+        .catch(() => undefined),
+    );
+  };
+  return {
+    async granted() {
+      if (!admission) return undefined;
+      await condition(() => copySlots !== undefined);
+      return copySlots;
+    },
+    async copiesDone() {
+      if (copiesReturned) return;
+      copiesReturned = true;
+      await tell(copiesDoneSignal);
+    },
+    async ended() {
+      await tell(migrationEndedSignal);
+    },
+    get grantedAt() {
+      return grantedAt;
+    },
+  };
+}

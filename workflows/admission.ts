@@ -1,0 +1,219 @@
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { VmigrateActivities } from '../activities';
+import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
+import { NON_RETRYABLE, rootCauseMessage, rootCauseType } from './activity-proxies';
+import {
+  addClaim,
+  claimOf,
+  grantSlots,
+  queuePlaces,
+  refusal,
+  releaseClaim,
+  releaseCopies,
+  vmKey,
+  type AdmissionLimits,
+  type ClaimedVm,
+  type LedgerState,
+} from './admission-ledger';
+import {
+  admissionQueueQuery,
+  admitUpdate,
+  copiesDoneSignal,
+  copySlotsGrantedSignal,
+  migrationEndedSignal,
+  type AdmissionCandidate,
+  type AdmissionOutcome,
+  type AdmissionRequest,
+  type AdmissionResult,
+} from './admission-messages';
+
+/**
+ * Admission: the one place that decides whether a migration may start, as an entity workflow (one per deployment)
+ * in the manner of samples-typescript's safe-message-handlers. Submissions arrive as the `admit` Update; the rules
+ * live in admission-ledger.ts. Workflow code runs one handler step at a time, so the check that a VM is free and
+ * the claim of it happen with no other submission in between: two identical requests at the same instant start
+ * exactly one migration. Migrations it starts are its children (abandoned on close, so they outlive its runs);
+ * they tell it when their copies are done and when they end, and it tells them when they may leave Queued.
+ */
+
+/** How long an Idempotency-Key is remembered. */
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+/** How often live claims are checked against Temporal (a migration terminated from outside cannot say it ended). */
+const SWEEP_INTERVAL_MS = 5 * 60 * 1000;
+/** Continue as new past this history length even if the server has not suggested it yet. */
+const MAX_HISTORY_EVENTS = 10_000;
+
+export interface AdmissionWorkflowState {
+  ledger: LedgerState;
+  limits: AdmissionLimits;
+  idempotency: Array<{ key: string; requestHash: string; at: number; result: AdmissionResult }>;
+  /** Grants decided but not yet delivered to their migrations (carried across continue-as-new). */
+  outbox: Array<{ migrationId: string; copySlots: number }>;
+}
+
+const activities = proxyActivities<VmigrateActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+export async function admission(carried?: AdmissionWorkflowState): Promise<void> {
+  const state: AdmissionWorkflowState = carried ?? { ledger: { claims: [] }, limits: {}, idempotency: [], outbox: [] };
+  /** Requests of this run still being admitted, by idempotency key: a concurrent retry waits for the first. */
+  const inFlight = new Map<string, { requestHash: string; done: Promise<AdmissionResult> }>();
+  let sweepDue = false;
+
+  const regrant = () => state.outbox.push(...grantSlots(state.ledger, state.limits));
+
+  setHandler(admissionQueueQuery, () => ({
+    live: state.ledger.claims.length,
+    queue: queuePlaces(state.ledger, state.limits),
+    running: state.ledger.claims
+      .filter((c) => c.state === 'running')
+      .map((c) => ({ migrationId: c.migrationId, copySlots: c.copySlots, project: c.project, sourceVm: vmKey(c.vm) })),
+  }));
+
+  setHandler(copiesDoneSignal, ({ migrationId }) => {
+    releaseCopies(state.ledger, migrationId);
+    regrant();
+  });
+  setHandler(migrationEndedSignal, ({ migrationId }) => {
+    releaseClaim(state.ledger, migrationId);
+    regrant();
+  });
+
+  setHandler(
+    admitUpdate,
+    async (req) => {
+      state.limits = req.limits;
+      state.idempotency = state.idempotency.filter((k) => Date.now() - k.at < IDEMPOTENCY_TTL_MS);
+      const key = req.idempotency;
+      if (key) {
+        const prior = state.idempotency.find((k) => k.key === key.key);
+        if (prior) return { ...prior.result, replayed: true };
+        const running = inFlight.get(key.key);
+        if (running) return { ...(await running.done), replayed: true };
+      }
+      const done = admitAll(req);
+      if (key) inFlight.set(key.key, { requestHash: key.requestHash, done });
+      try {
+        const result = await done;
+        if (key) state.idempotency.push({ key: key.key, requestHash: key.requestHash, at: Date.now(), result });
+        return result;
+      } finally {
+        if (key) inFlight.delete(key.key);
+      }
+    },
+    {
+      validator: (req) => {
+        if (!req || !Array.isArray(req.migrations) || req.migrations.length === 0) throw new Error('nothing to admit');
+        if (req.migrations.length > 100) throw new Error('at most 100 VMs in one submission');
+        const key = req.idempotency;
+        if (!key) return;
+        const earlier = state.idempotency.find((k) => k.key === key.key) ?? inFlight.get(key.key);
+        if (earlier && earlier.requestHash !== key.requestHash) {
+          throw ApplicationFailure.create({
+            type: 'IdempotencyKeyReused',
+            message: 'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+            nonRetryable: true,
+          });
+        }
+      },
+    },
+  );
+
+  async function admitAll(req: AdmissionRequest): Promise<AdmissionResult> {
+    const outcomes: AdmissionOutcome[] = [];
+    // One after the other, in the order given: each sees the claims of the ones before it.
+    for (const candidate of req.migrations) outcomes.push(await admitOne(req, candidate));
+    return { replayed: false, outcomes };
+  }
+
+  async function admitOne(req: AdmissionRequest, candidate: AdmissionCandidate): Promise<AdmissionOutcome> {
+    const { input } = candidate;
+    let vm: ClaimedVm;
+    try {
+      vm = await activities.resolveSourceVm({ sourceId: input.sourceId, vm: input.vm });
+    } catch (err) {
+      const notFound = rootCauseType(err) === 'VmNotFound';
+      return { vm: input.vm, outcome: 'refused', conflict: notFound ? 'not-found' : 'source', reason: rootCauseMessage(err) };
+    }
+    let why = refusal(state.ledger, state.limits, input.target.project, vm);
+    if (why?.holder) {
+      // The holder may have been terminated without a word: ask Temporal before refusing on its account.
+      const ended = await activities.endedMigrations({ ids: [why.holder] }).catch(() => []);
+      if (ended.length) {
+        releaseClaim(state.ledger, why.holder);
+        regrant();
+      }
+      why = refusal(state.ledger, state.limits, input.target.project, vm);
+    }
+    // From here to the claim nothing awaits: no other submission can slip in between the check and the claim.
+    if (why) return { vm: input.vm, outcome: 'refused', conflict: why.conflict, reason: why.reason, holder: why.holder };
+    addClaim(state.ledger, { migrationId: candidate.migrationId, project: input.target.project, vm, submittedAt: Date.now(), submittedBy: req.actor });
+    const sourceVm = vmKey(vm);
+    try {
+      await startChild(candidate.kind === 'warm' ? 'warmMigration' : 'coldMigration', {
+        workflowId: candidate.migrationId,
+        args: [{ ...input, vm: { moref: vm.moref, name: vm.name }, submittedBy: req.actor, admission: { workflowId: workflowInfo().workflowId } }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [
+          { key: MigrationState, value: 'Queued' },
+          { key: MigrationKind, value: candidate.kind },
+          { key: ProjectId, value: input.target.project },
+          { key: SourceVm, value: sourceVm },
+        ],
+      });
+    } catch (err) {
+      releaseClaim(state.ledger, candidate.migrationId);
+      return { vm: input.vm, outcome: 'refused', conflict: 'source', reason: `could not start the migration: ${rootCauseMessage(err)}` };
+    }
+    regrant();
+    const place = queuePlaces(state.ledger, state.limits).find((p) => p.migrationId === candidate.migrationId);
+    return { vm: input.vm, outcome: 'admitted', migrationId: candidate.migrationId, sourceVm, ...(place ? { position: place.position } : {}) };
+  }
+
+  for (;;) {
+    const tooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+    const wake = () => state.outbox.length > 0 || sweepDue || tooLong();
+    if (state.ledger.claims.length) {
+      if (!(await condition(wake, SWEEP_INTERVAL_MS))) sweepDue = true;
+    } else await condition(wake);
+    while (state.outbox.length) {
+      const grant = state.outbox[0];
+      if (claimOf(state.ledger, grant.migrationId)) {
+        try {
+          await getExternalWorkflowHandle(grant.migrationId).signal(copySlotsGrantedSignal, { copySlots: grant.copySlots });
+        } catch {
+          // Gone before it could start (terminated): free what it was granted.
+          releaseClaim(state.ledger, grant.migrationId);
+          regrant();
+        }
+      }
+      state.outbox.shift();
+    }
+    if (sweepDue) {
+      sweepDue = false;
+      const ids = state.ledger.claims.map((c) => c.migrationId);
+      for (let i = 0; i < ids.length; i += 100) {
+        const ended = await activities.endedMigrations({ ids: ids.slice(i, i + 100) }).catch(() => [] as string[]);
+        for (const id of ended) releaseClaim(state.ledger, id);
+      }
+      regrant();
+    }
+    if (tooLong()) {
+      await condition(allHandlersFinished);
+      if (!state.outbox.length) await continueAsNew<typeof admission>(state);
+    }
+  }
+}
