@@ -37,6 +37,7 @@ import { readJsonIfExists, syncDirectory, writeFileAtomically } from '../../stor
 import { FileBlockTarget } from './file-block-target';
 import { FlavorCatalog } from './flavor-catalog';
 import { KeyedMutex } from '../keyed-mutex';
+import { TargetRequestError } from '../target-errors';
 import { checkResourceName } from './resource-names';
 
 export interface LocalTargetOptions {
@@ -278,7 +279,8 @@ export class LocalTargetProvider implements TargetProvider {
       const existing = await readJsonIfExists<InstanceRecord>(recordPath);
       if (existing) {
         if (existing.spec !== canonicalSpec) {
-          throw new Error(`instance ${spec.project}/${spec.name} already exists with a different spec`);
+          // Another migration (or an earlier one of the same VM) owns the name: retrying cannot free it.
+          throw new TargetRequestError(`instance ${spec.project}/${spec.name} already exists with a different spec; choose another target.instanceName or delete that instance`);
         }
         return this.toInstanceRef(existing);
       }
