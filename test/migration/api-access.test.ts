@@ -1,0 +1,159 @@
+/**
+ * Every route × every kind of caller, against the real API, dev server, simulator and worker: no token → 401, a role
+ * too low → 403, another project's migration → 404 exactly as for one that does not exist, otherwise 2xx (or the
+ * 409 the migration's state calls for). The OpenAPI document is checked against the same table: every documented
+ * operation is exercised here, and the role it declares is the least role that got through.
+ */
+import type { AxiosInstance } from 'axios';
+import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+
+const vm = (name: string) => ({ name, guestId: 'debian11_64Guest', firmware: 'bios' as const, numCPUs: 1, memoryMB: 1024, powerState: 'poweredOff' as const, disks: [{ capacityMiB: 8 }], nics: [] });
+const submission = (name: string) => ({
+  sourceId: 'sim',
+  vm: { name },
+  target: { project: 'p-acc', flavor: 'm1.small', volumeType: 'standard', networks: [] },
+  guest: { convert: 'skip' },
+});
+
+type Caller = 'none' | 'outsider' | 'reader' | 'member' | 'admin';
+const CALLERS: Caller[] = ['none', 'outsider', 'reader', 'member', 'admin'];
+
+describe('who may call what: every route × no token, another project, reader, member, admin', () => {
+  let env: MigrationEnv;
+  let api: TestApi;
+  let done: string;
+  const client = (c: Caller): AxiosInstance => (c === 'none' ? api.anonymous : api.as(c === 'admin' ? 'boss' : c));
+
+  beforeAll(async () => {
+    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] });
+    await env.startWorker();
+    api = await startApi(env, {
+      users: [
+        { name: 'outsider', projects: ['p-other'], role: 'member' },
+        { name: 'reader', projects: ['p-acc'], role: 'reader' },
+        { name: 'member', projects: ['p-acc'], role: 'member' },
+        { name: 'boss', projects: ['p-acc'], role: 'admin' },
+      ],
+    });
+    const first = await api.as('member').post('/migrations', submission('acc01'));
+    expect(first.status).toBe(202);
+    done = first.data.id;
+    expect((await waitForMigration(api.http, done, { timeoutMs: 120_000 })).status).toBe('COMPLETED');
+  }, 240_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+  });
+
+  interface Case {
+    method: 'get' | 'post';
+    path: string;
+    /** The OpenAPI path it exercises. */
+    operation: string;
+    body?: () => unknown;
+    expect: Record<Caller, number>;
+    check?: (caller: Caller, data: any) => void;
+  }
+
+  const cases = (): Case[] => [
+    { method: 'get', path: '/openapi.json', operation: '/openapi.json', expect: { none: 200, outsider: 200, reader: 200, member: 200, admin: 200 } },
+    { method: 'get', path: '/health', operation: '/health', expect: { none: 200, outsider: 200, reader: 200, member: 200, admin: 200 } },
+    {
+      method: 'get',
+      path: '/whoami',
+      operation: '/whoami',
+      expect: { none: 401, outsider: 200, reader: 200, member: 200, admin: 200 },
+      check: (c, data) => c !== 'none' && expect(data.role).toBe(c === 'outsider' ? 'member' : c),
+    },
+    {
+      method: 'get',
+      path: '/migrations',
+      operation: '/migrations',
+      expect: { none: 401, outsider: 200, reader: 200, member: 200, admin: 200 },
+      check: (c, data) => {
+        if (c === 'none') return;
+        const ids = data.migrations.map((m: { id: string }) => m.id);
+        if (c === 'outsider') expect(ids).not.toContain(done);
+        else expect(ids).toContain(done);
+      },
+    },
+    {
+      method: 'post',
+      path: '/migrations',
+      operation: '/migrations',
+      // member and admin each submit a VM of their own (acc02, acc03); the others are refused before anything starts.
+      body: () => submission('acc02'),
+      expect: { none: 401, outsider: 404, reader: 403, member: 202, admin: 202 },
+    },
+    { method: 'get', path: `/migrations/{done}`, operation: '/migrations/{id}', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
+    { method: 'get', path: `/migrations/{done}/events`, operation: '/migrations/{id}/events', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
+    { method: 'post', path: `/migrations/{done}/cutover`, operation: '/migrations/{id}/cutover', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
+    { method: 'post', path: `/migrations/{done}/cancel`, operation: '/migrations/{id}/cancel', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
+    { method: 'get', path: '/admission', operation: '/admission', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
+  ];
+
+  it('answers each caller as the table says, with problem+json for every refusal', async () => {
+    const seen: string[] = [];
+    for (const c of cases()) {
+      for (const caller of CALLERS) {
+        const path = c.path.replace('{done}', done);
+        let data = c.body?.();
+        if (c.method === 'post' && c.path === '/migrations' && caller === 'admin') data = submission('acc03');
+        const res = c.method === 'get' ? await client(caller).get(path) : await client(caller).post(path, data);
+        seen.push(`${c.method.toUpperCase()} ${c.path} as ${caller}: ${res.status}`);
+        expect(`${c.method.toUpperCase()} ${c.path} as ${caller}: ${res.status}`).toBe(`${c.method.toUpperCase()} ${c.path} as ${caller}: ${c.expect[caller]}`);
+        if (res.status >= 400) {
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          expect(res.data).toMatchObject({ status: res.status, type: expect.stringMatching(/^urn:vmigrate:problem:/), title: expect.any(String) });
+        }
+        if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+        c.check?.(caller, res.data);
+      }
+    }
+    expect(seen).toHaveLength(cases().length * CALLERS.length);
+  }, 300_000);
+
+  it("answers another project's migration exactly as one that does not exist", async () => {
+    const hidden = await api.as('outsider').get(`/migrations/${done}`);
+    const missing = await api.as('outsider').get('/migrations/mig-0000000-0000');
+    expect(hidden.status).toBe(404);
+    expect(hidden.data.detail).toBe(`no migration with id '${done}'`);
+    expect(missing.data.detail).toBe("no migration with id 'mig-0000000-0000'");
+    expect(Object.keys(hidden.data).sort()).toEqual(Object.keys(missing.data).sort());
+    // Filtering by a project one does not belong to finds nothing rather than refusing (which would tell it exists).
+    const filtered = await api.as('outsider').get('/migrations', { params: { project: 'p-acc' } });
+    expect(filtered.status).toBe(200);
+    expect(filtered.data.migrations).toEqual([]);
+  });
+
+  it('documents every route in OpenAPI 3.1 with the role the table found', async () => {
+    const doc = (await api.anonymous.get('/openapi.json')).data;
+    expect(doc.openapi).toBe('3.1.0');
+    const documented = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => ({ key: `${m} ${p}`, op })));
+    const exercised = new Set(cases().map((c) => `${c.method} ${c.operation}`));
+    expect(documented.map((d) => d.key).sort()).toEqual([...exercised].sort());
+    for (const c of cases()) {
+      const op = doc.paths[c.operation][c.method];
+      const least = (['reader', 'member', 'admin'] as const).find((r) => c.expect[r] < 400 || c.expect[r] === 409);
+      if (c.expect.none < 400) expect(op.security).toEqual([]);
+      else expect(op['x-required-role']).toBe(least);
+      expect(op.responses['400'].content['application/problem+json']).toBeDefined();
+    }
+    // The submission body schema is the validator's: its required fields are documented.
+    const submit = doc.paths['/migrations'].post.requestBody.content['application/json'].schema;
+    expect(submit.required).toEqual(expect.arrayContaining(['sourceId', 'target']));
+    expect(submit.properties.target.properties.project.pattern).toBeDefined();
+  });
+
+  it('answers unknown routes with 404 and wrong methods with 405 naming the allowed ones', async () => {
+    const unknown = await api.http.get('/nope');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const wrong = await api.http.delete(`/migrations/${done}`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.allow).toBe('GET, HEAD');
+    expect(wrong.data.detail).toMatch(/DELETE is not allowed here/);
+  });
+});
