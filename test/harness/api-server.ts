@@ -5,7 +5,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { apiDepsFromConfig } from '../../api/api-deps';
 import { createApp } from '../../api/app';
-import type { Role } from '../../identity/identity-provider';
+import type { IdentityProvider, Role } from '../../identity/identity-provider';
 import { StaticIdentity, newApiToken, tokenHash } from '../../identity/static-identity';
 import type { MigrationEnv } from './migration-env';
 
@@ -34,11 +34,18 @@ export interface TestApi {
  */
 export async function startApi(
   env: MigrationEnv,
-  opts: { users?: ApiUser[]; logger?: Logger; eventPollMs?: number; admission?: MigrationEnv['config']['admission'] } = {},
+  opts: {
+    users?: ApiUser[];
+    logger?: Logger;
+    eventPollMs?: number;
+    admission?: MigrationEnv['config']['admission'];
+    /** Another identity backend instead of the static users (e.g. the lab's Keystone); `http` then has no token. */
+    identity?: IdentityProvider;
+  } = {},
 ): Promise<TestApi> {
   const users: ApiUser[] = [{ name: 'admin', projects: '*', role: 'admin' }, ...(opts.users ?? [])];
   const tokens = Object.fromEntries(users.map((u) => [u.name, newApiToken()]));
-  const identity = new StaticIdentity({
+  const identity = opts.identity ?? new StaticIdentity({
     backend: 'static',
     tokens: users.map((u) => ({ sha256: tokenHash(tokens[u.name]), user: u.name, projects: u.projects === '*' ? ['*'] : u.projects, role: u.role })),
   });

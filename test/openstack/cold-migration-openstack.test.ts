@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
 import { call, issueToken } from '../../tools/openstack-lab/rest';
+import axios, { type AxiosInstance } from 'axios';
+import { KeystoneIdentity } from '../../identity/keystone-identity';
 import { startApi, waitForMigration } from '../harness/api-server';
 import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
@@ -45,7 +47,8 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
       { diskImages: { app01: 100 * MiB }, targets: { lab: p.targetConfig() }, defaultTarget: 'lab' },
     );
     await env.startWorker();
-    api = await startApi(env);
+    // Callers are who Keystone says they are: the project's member, with their own token.
+    api = await startApi(env, { identity: new KeystoneIdentity({ backend: 'keystone', authUrl: p.lab.authUrl, insecure: false, cacheSeconds: 60 }) });
   }, 10 * 60_000);
 
   afterAll(async () => {
@@ -60,7 +63,9 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     const member = await issueToken(p.lab.authUrl, { username: p.username, password: p.password, projectName: p.projectName });
     const novaUrl = member.body.token.catalog!.find((e) => e.type === 'compute')!.endpoints.find((e) => e.interface === 'public')!.url;
     await call(member.id, 'POST', `${novaUrl}/os-keypairs`, { keypair: { name: 'migrated-key' } });
-    const submit = await api.http.post('/migrations', {
+    const http: AxiosInstance = axios.create({ baseURL: api.url, validateStatus: () => true, headers: { 'X-Auth-Token': member.id } });
+    expect((await http.get('/whoami')).data).toEqual({ user: p.username, projects: [p.projectName], role: 'member', via: 'keystone' });
+    const submit = await http.post('/migrations', {
       sourceId: 'sim',
       vm: { name: 'app01' },
       target: {
@@ -91,7 +96,14 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     });
     expect(submit.status).toBe(202);
     const id: string = submit.data.id;
-    const status = await waitForMigration(api.http, id, { timeoutMs: 300_000 });
+    const status = await waitForMigration(http, id, { timeoutMs: 300_000 });
+    expect(status.submittedBy).toBe(p.username);
+    // Another project's member (a valid Keystone token) cannot see it; no token at all is a 401.
+    const bystander = await issueToken(other.lab.authUrl, { username: other.username, password: other.password, projectName: other.projectName });
+    const asBystander = axios.create({ baseURL: api.url, validateStatus: () => true, headers: { Authorization: `Bearer ${bystander.id}` } });
+    expect((await asBystander.get(`/migrations/${id}`)).status).toBe(404);
+    expect((await asBystander.get('/migrations')).data.migrations).toEqual([]);
+    expect((await api.anonymous.get(`/migrations/${id}`)).status).toBe(401);
     expect({ status: status.status, stage: status.stage, error: status.error }).toEqual({ status: "COMPLETED", stage: "Completed", error: undefined });
     // Started, as asked (target.start).
     expect(status.instance).toMatchObject({ target: 'lab', project: p.projectName, name: 'app01', status: 'ACTIVE' });
@@ -152,7 +164,7 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-openstack-v1'));
 
     // The events of the product's lifecycle, in order.
-    const names = (await api.http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);
+    const names = (await http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);
     const order = ['source.powered_off', 'export.started', 'write.started', 'guest_fixes.started', 'finalize.completed', 'migration.completed'];
     const firstIndex = order.map((n) => names.indexOf(n));
     expect(firstIndex.every((i) => i >= 0)).toBe(true);
