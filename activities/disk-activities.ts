@@ -36,6 +36,10 @@ export interface ExportDiskInput {
   diskKey: number;
   /** `name` is the configured target (absent: the default one). */
   target: { name?: string; project: string; volumeName: string; volumeType: string; availabilityZone?: string };
+  /** A retried migration: this disk's verified copy from the earlier run; reused if its volume is still there. */
+  previousCopy?: ExportDiskResult;
+  /** A retried migration: where the earlier run's copy durably stopped (used when this activity has no heartbeat yet). */
+  resumeFrom?: number;
 }
 
 export interface ExportDiskResult extends Omit<CopyResult, 'durationMs'> {
@@ -43,6 +47,8 @@ export interface ExportDiskResult extends Omit<CopyResult, 'durationMs'> {
   volume: VolumeRef;
   durationMs: number;
   attempt: number;
+  /** The verified copy of an earlier run of this migration, whose volume was kept: nothing was read or written. */
+  reused?: boolean;
 }
 
 export function createDiskActivities(deps: ActivityDeps) {
@@ -120,7 +126,17 @@ export function createDiskActivities(deps: ActivityDeps) {
      */
     async exportDisk(input: ExportDiskInput): Promise<ExportDiskResult> {
       const ctx = Context.current();
-      const resume = ctx.info.heartbeatDetails as ExportDiskProgress | undefined;
+      const heartbeat = ctx.info.heartbeatDetails as ExportDiskProgress | undefined;
+      // A retried migration's earlier run counts like an earlier attempt: its durable watermark is where to resume.
+      const resume = heartbeat ?? (input.resumeFrom ? { disk: input.diskKey, bytesDone: input.resumeFrom, bytesTotal: 0, bytesRead: 0, bytesWritten: 0 } : undefined);
+      if (input.previousCopy && !heartbeat) {
+        const provider = deps.targets.get(input.target.name);
+        const kept = await provider.findVolume(input.target.project, { migrationId: input.migrationId, disk: String(input.diskKey) });
+        if (kept && kept.id === input.previousCopy.volume.id) {
+          ctx.log.info('disk already copied and verified by an earlier run; not copied again', { disk: input.diskKey, volume: kept.name });
+          return { ...input.previousCopy, bytesRead: 0, bytesWritten: 0, durationMs: 0, attempt: ctx.info.attempt, reused: true };
+        }
+      }
       let last: ExportDiskProgress = {
         disk: input.diskKey,
         bytesDone: resume?.bytesDone ?? 0,

@@ -13,7 +13,7 @@ import { describeMigration, readMigration } from './migration-access';
 import { streamEvents } from './migration-events-stream';
 import { listMigrations, listQuery } from './migration-listing';
 import { createMigrationRequest, cutoverRequest } from './migration-request';
-import { submitMigrations } from './migration-submission';
+import { retryMigration, submitMigrations } from './migration-submission';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
 import * as schemas from './response-schemas';
@@ -240,6 +240,31 @@ export function createApp(deps: ApiDeps): express.Express {
         await handle.cancel();
         deps.logger.info({ migrationId: params.id, actor: principal.user }, 'cancel requested');
         res.status(202).json({ id: params.id, cancelRequested: true });
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/migrations/:id/retry',
+      operationId: 'retryMigration',
+      summary: 'Start a cold migration that failed or was cancelled again, under the same id, from what is already durable.',
+      description: 'With target.keepOnFailure the volumes were kept: verified copies are reused, partial copies resume. Without it nothing was kept and every disk is copied anew.',
+      role: 'member',
+      params: migrationId,
+      query: noQuery,
+      body: z.object({}).strict().optional(),
+      responses: {
+        202: { description: 'Admitted again (Queued)', schema: schemas.retried },
+        409: { description: 'Still running, completed, a warm migration, or the VM is being migrated by another migration' },
+      },
+      handler: async ({ res, principal, params }) => {
+        const description = await describeMigration(deps.client, principal, params.id);
+        if (description.type !== 'coldMigration') throw new HttpProblem('conflict', `migration ${params.id} is a warm migration; retry is for cold migrations (submit a new warm migration instead)`);
+        if (description.status.name === 'RUNNING') throw new HttpProblem('conflict', `migration ${params.id} is still running; only one that has ended can be retried`);
+        if (description.status.name === 'COMPLETED') throw new HttpProblem('conflict', `migration ${params.id} has completed; there is nothing to retry`);
+        const rec = await readMigration(deps.client, principal, params.id);
+        const answer = await retryMigration({ client: deps.client, taskQueue: deps.taskQueue, limits: deps.admission ?? {}, defaultTarget: deps.targets.defaultTarget }, principal, rec);
+        deps.logger.info({ migrationId: params.id, actor: principal.user, previousRunId: rec.runId }, 'retry admitted');
+        res.location(answer.location!).status(answer.status).json(answer.body);
       },
     }),
     route({

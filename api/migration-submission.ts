@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Principal } from '../identity/identity-provider';
-import type { ColdMigrationInput, WarmMigrationInput } from '../shared/migration-input';
+import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult } from '../activities';
+import type { ColdMigrationInput, RetryOfMigration, WarmMigrationInput } from '../shared/migration-input';
 import type { AdmissionLimits } from '../workflows/admission-ledger';
 import {
   admissionWorkflowId,
@@ -13,6 +14,7 @@ import {
 } from '../workflows/admission-messages';
 import type { CreateMigrationRequest } from './migration-request';
 import { HttpProblem } from './problem';
+import type { WorkflowRecord } from './workflow-history';
 
 /**
  * POST /migrations, after validation and scoping: one candidate migration per VM, handed to the admission workflow
@@ -92,6 +94,39 @@ export async function submitMigrations(deps: SubmissionDeps, principal: Principa
   const first = result.outcomes.find((o) => o.outcome === 'admitted');
   if (!first) throw problemOf(result.outcomes[0] as Extract<AdmissionOutcome, { outcome: 'refused' }>);
   return { status: 202, body: { migrations: items }, replayed: result.replayed };
+}
+
+/**
+ * POST /migrations/:id/retry: the same migration id again, through admission (the VM must be free), with what the
+ * ended run left durable: verified copies whose volumes were kept are reused, partial copies resume.
+ */
+export async function retryMigration(deps: SubmissionDeps, principal: Principal, rec: WorkflowRecord): Promise<SubmissionAnswer> {
+  const previous = rec.input as ColdMigrationInput;
+  const { admission: _admission, retry: _retry, ...input } = previous;
+  const disks: RetryOfMigration['disks'] = {};
+  // Without keepOnFailure the ended run released its volumes: there is nothing to pick up, every disk is copied anew.
+  if (previous.target.keepOnFailure) {
+    for (const a of rec.activities.filter((x) => x.type === 'exportDisk')) {
+      const key = String((a.input as ExportDiskInput).diskKey);
+      if (a.outcome === 'completed') {
+        const r = a.result as ExportDiskResult;
+        if (r.verification?.match !== false) disks[key] = { copied: r };
+      } else if (!disks[key]?.copied) {
+        const bytesDone = (a.endDetails as ExportDiskProgress | undefined)?.bytesDone ?? 0;
+        if (bytesDone > (disks[key]?.resumeFrom ?? 0)) disks[key] = { resumeFrom: bytesDone };
+      }
+    }
+  }
+  const retry: RetryOfMigration = { by: principal.user, at: new Date().toISOString(), previousRunId: rec.runId, disks };
+  const result = await admit(deps, { actor: principal.user, limits: deps.limits, migrations: [{ migrationId: rec.workflowId, kind: 'cold', input: { ...input, retry } }] });
+  const only = result.outcomes[0];
+  if (only.outcome === 'refused') throw problemOf(only);
+  return {
+    status: 202,
+    body: { id: rec.workflowId, stage: 'Queued', kind: 'cold', retry: { previousRunId: rec.runId, reusedDisks: Object.values(disks).filter((d) => d.copied).length, resumedDisks: Object.values(disks).filter((d) => d.resumeFrom).length }, links: links(rec.workflowId, 'cold') },
+    replayed: false,
+    location: `/migrations/${rec.workflowId}`,
+  };
 }
 
 async function admit(deps: SubmissionDeps, request: AdmissionRequest): Promise<AdmissionResult> {

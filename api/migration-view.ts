@@ -61,6 +61,7 @@ const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
   'migration.submitted': 'Queued',
   'migration.admitted': 'Queued',
   'cancel.requested': 'Cancelled',
+  'migration.retried': 'Queued',
 };
 
 /** An event whose stage is not fixed by its name (a warm sync's events belong to FullSync, Syncing or CuttingOver). */
@@ -160,6 +161,10 @@ export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
   const input = rec.input as ColdMigrationInput | undefined;
   const events: Unstaged[] = [];
   if (input?.submittedBy) events.push({ name: 'migration.submitted', time: iso(rec.startedAt), data: { by: input.submittedBy } });
+  if (input?.retry) {
+    const disks = Object.values(input.retry.disks);
+    events.push({ name: 'migration.retried', time: iso(rec.startedAt), data: { by: input.retry.by, previousRunId: input.retry.previousRunId, reusedDisks: disks.filter((d) => d.copied).length, resumedDisks: disks.filter((d) => d.resumeFrom).length } });
+  }
   events.push(...rec.activities.flatMap(activityEvents));
   for (const m of rec.messages) {
     if (m.name === 'cutover') {
@@ -305,9 +310,10 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
       disks.reduce((s, d) => s + d.progress.processed, 0),
     ),
     submittedBy: input.submittedBy,
-    audit: rec.messages
-      .filter((m) => m.name === 'audit')
-      .map((m) => ({ ...(m.input as { action: string; actor?: string }), at: iso(m.time) })),
+    audit: [
+      ...(input.retry ? [{ action: 'retry', actor: input.retry.by, at: input.retry.at }] : []),
+      ...rec.messages.filter((m) => m.name === 'audit').map((m) => ({ ...(m.input as { action: string; actor?: string }), at: iso(m.time) })),
+    ],
     inspection: inspection && { osFamily: inspection.osFamily, guestId: inspection.guestId, firmware: inspection.firmware },
     guestConversion: guestFix && { converted: guestFix.converted, reason: guestFix.reason },
     guestInspection: completedResult<GuestInspection>(rec, 'inspectGuest'),

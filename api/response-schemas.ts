@@ -85,3 +85,11 @@ export const admissionView = z.object({
   queue: z.array(z.object({ migrationId: z.string(), position: z.number().int(), waiting: z.number().int(), waitingFor: z.array(z.string()) })),
   running: z.array(z.object({ migrationId: z.string(), copySlots: z.number().int(), project: z.string(), sourceVm: z.string() })),
 });
+
+export const retried = z.looseObject({
+  id: z.string(),
+  stage: z.literal('Queued'),
+  kind: z.literal('cold'),
+  retry: z.object({ previousRunId: z.string(), reusedDisks: z.number().int(), resumedDisks: z.number().int() }),
+  links,
+});

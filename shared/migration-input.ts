@@ -76,6 +76,17 @@ export interface ColdMigrationInput {
   submittedBy?: string;
   /** Set when the admission workflow started the migration: it waits in Queued for that workflow's grant. */
   admission?: { workflowId: string };
+  /** Set on a retried migration: who asked, and what the failed run left durable. */
+  retry?: RetryOfMigration;
+}
+
+/** A new run of a migration that ended without completing, picking up what its earlier run made durable. */
+export interface RetryOfMigration {
+  by: string;
+  at: string;
+  previousRunId: string;
+  /** By disk key: a verified copy whose volume was kept (not copied again), or how far a copy durably got. */
+  disks: Record<string, { copied?: unknown; resumeFrom?: number }>;
 }
 
 /** Warm migration: the source keeps running while syncs copy its changes; downtime is the final sync at cutover. */

@@ -31,5 +31,6 @@ export const MIGRATION_EVENTS = [
   'migration.submitted',
   'migration.admitted',
   'cancel.requested',
+  'migration.retried',
 ] as const;
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];

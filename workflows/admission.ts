@@ -165,7 +165,8 @@ export async function admission(carried?: AdmissionWorkflowState): Promise<void>
     try {
       await startChild(candidate.kind === 'warm' ? 'warmMigration' : 'coldMigration', {
         workflowId: candidate.migrationId,
-        args: [{ ...input, vm: { moref: vm.moref, name: vm.name }, submittedBy: req.actor, admission: { workflowId: workflowInfo().workflowId } }],
+        // A retry keeps its original submitter (the retry itself names who asked for it).
+        args: [{ ...input, vm: { moref: vm.moref, name: vm.name }, submittedBy: input.submittedBy ?? req.actor, admission: { workflowId: workflowInfo().workflowId } }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         typedSearchAttributes: [
           { key: MigrationState, value: 'Queued' },

@@ -189,6 +189,8 @@ function copyDisks(
   onCopied: (result: ExportDiskResult) => void,
 ): Promise<ExportDiskResult[]> {
   return allOrCancel(plan.disks, async (disk, index) => {
+    // A retried migration picks up what its earlier run made durable (absent otherwise, so older inputs replay as before).
+    const earlier = input.retry?.disks[String(disk.key)];
     const result = await transfer.exportDisk({
       migrationId: input.migrationId,
       sourceId: input.sourceId,
@@ -201,6 +203,8 @@ function copyDisks(
         volumeType: input.target.volumeType,
         availabilityZone: input.target.volumeAvailabilityZone,
       },
+      ...(earlier?.copied ? { previousCopy: earlier.copied as ExportDiskResult } : {}),
+      ...(earlier?.resumeFrom ? { resumeFrom: earlier.resumeFrom } : {}),
     });
     onCopied(result);
     return result;

@@ -1,0 +1,96 @@
+/**
+ * POST /migrations/:id/retry, for real: a cold migration that kept its volumes (target.keepOnFailure) starts again
+ * under the same id from what is durable — a verified copy is not copied again, a copy cut short resumes where it
+ * durably stopped — and ends with the target byte-identical to the source.
+ */
+import { sha256File } from '../../tools/disk-image';
+import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+
+const MiB = 1024 * 1024;
+const vm = (name: string, capacityMiB: number) => ({ name, guestId: 'debian11_64Guest', firmware: 'bios' as const, numCPUs: 1, memoryMB: 1024, powerState: 'poweredOff' as const, disks: [{ capacityMiB }], nics: [] });
+const submission = (name: string, target: Record<string, unknown> = {}) => ({
+  sourceId: 'sim',
+  vm: { name },
+  target: { project: 'p-retry', flavor: 'm1.small', volumeType: 'standard', networks: [], keepOnFailure: true, ...target },
+  guest: { convert: 'skip' },
+});
+
+describe('retrying a cold migration from what is already durable', () => {
+  let env: MigrationEnv;
+  let api: TestApi;
+
+  beforeAll(async () => {
+    env = await createMigrationEnv(
+      'retry',
+      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256)] },
+      // 80 Mbit/s per NBD connection: retry02's 256 MiB copy takes several seconds, time enough to cancel it partway.
+      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB } },
+    );
+    await env.startWorker();
+    api = await startApi(env, { users: [{ name: 'carol', projects: ['p-retry'], role: 'member' }] });
+  }, 180_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+  });
+
+  it('reuses a verified copy whose volume was kept: nothing is read or written again', async () => {
+    // Another migration holds the instance name, so this one fails at Finalize, after its disk is copied and verified.
+    const taken = await api.as('carol').post('/migrations', submission('taken', { instanceName: 'shared' }));
+    expect((await waitForMigration(api.http, taken.data.id)).status).toBe('COMPLETED');
+    const first = await api.as('carol').post('/migrations', submission('retry01', { instanceName: 'shared' }));
+    expect(first.status).toBe(202);
+    const id = first.data.id;
+    const failed = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
+    expect(failed).toMatchObject({ status: 'FAILED', stage: 'Failed' });
+    expect(failed.error).toMatch(/instance p-retry\/shared already exists with a different spec/);
+    expect(failed.disks[0]).toMatchObject({ state: 'copied', verification: { match: true } });
+
+    // The operator frees the name; carol retries.
+    await env.target.releaseMigration({ project: 'p-retry', migrationId: taken.data.id, keepVolumes: true });
+    const retry = await api.as('carol').post(`/migrations/${id}/retry`);
+    expect(retry.status).toBe(202);
+    expect(retry.data).toMatchObject({ id, stage: 'Queued', retry: { reusedDisks: 1, resumedDisks: 0 } });
+    const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
+    expect(done).toMatchObject({ status: 'COMPLETED', instance: { name: 'shared' } });
+    expect(done.audit).toEqual([expect.objectContaining({ action: 'retry', actor: 'carol' })]);
+    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; data?: any }>;
+    expect(events.slice(0, 3).map((e) => e.name)).toEqual(['migration.submitted', 'migration.retried', 'migration.admitted']);
+    expect(events[1].data).toMatchObject({ by: 'carol', reusedDisks: 1 });
+    const write = events.find((e) => e.name === 'write.progress')!;
+    expect(write.data).toMatchObject({ bytesWritten: 0, bytesTotal: 32 * MiB, verification: { match: true } });
+    expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(env.images.retry01));
+
+    // Completed: nothing to retry.
+    const again = await api.as('carol').post(`/migrations/${id}/retry`);
+    expect(again.status).toBe(409);
+    expect(again.data.detail).toBe(`migration ${id} has completed; there is nothing to retry`);
+  }, 300_000);
+
+  it('resumes a copy that was cut short where it durably stopped', async () => {
+    const first = await api.as('carol').post('/migrations', submission('retry02'));
+    const id = first.data.id;
+    const copying = await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || s.disks[0]?.bytesDone >= 16 * MiB });
+    expect(copying.status).toBe('RUNNING');
+    expect((await api.as('carol').post(`/migrations/${id}/cancel`)).status).toBe(202);
+    const cancelled = await waitForMigration(api.http, id, { timeoutMs: 60_000 });
+    expect(cancelled.status).toBe('CANCELLED');
+    const stoppedAt = cancelled.disks[0].bytesDone;
+    expect(stoppedAt).toBeGreaterThanOrEqual(16 * MiB);
+    expect(stoppedAt).toBeLessThan(256 * MiB);
+
+    const retry = await api.as('carol').post(`/migrations/${id}/retry`);
+    expect(retry.status).toBe(202);
+    expect(retry.data.retry).toMatchObject({ reusedDisks: 0, resumedDisks: 1 });
+    const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
+    expect(done.status).toBe('COMPLETED');
+    const exported = ((await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; data?: any }>).find((e) => e.name === 'export.progress')!;
+    // Resumed on the chunk grid at or below where it stopped, well past the start, and read only the rest.
+    expect(exported.data.resumedFrom).toBeGreaterThan(0);
+    expect(exported.data.resumedFrom).toBeLessThanOrEqual(stoppedAt);
+    expect(exported.data.bytesRead).toBeLessThanOrEqual(256 * MiB - exported.data.resumedFrom);
+    expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(env.images.retry02));
+  }, 300_000);
+});
