@@ -8,6 +8,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
 import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
+import path from 'node:path';
+import { recordRunHistories } from '../harness/record-histories';
 import { readEventStream } from '../harness/sse-client';
 import { admissionWorkflowId } from '../../workflows/admission-messages';
 
@@ -177,6 +179,13 @@ describe('admission: one live migration per VM, idempotent submissions, copy slo
     const resumed = await readEventStream(`${api.url}/migrations/${a.id}/events`, { Authorization: `Bearer ${api.tokens.alice}`, 'Last-Event-ID': durable[2].id! });
     expect(resumed.events.filter((e) => e.id !== undefined).map((e) => e.id)).toEqual(durable.slice(3).map((e) => e.id));
     expect(resumed.events.at(-1)!.event).toBe('end');
+
+    // Re-record the replay test's histories of this path with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories:
+    // a migration that waited in Queued for its slot, and admission itself (running: its history so far).
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) {
+      await recordRunHistories(env.client, b.id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-admission-v1'));
+      await recordRunHistories(env.client, admissionWorkflowId(env.taskQueue), path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'admission-v1'));
+    }
   }, 400_000);
 
   it('leaves no secret in any workflow history or API log line', async () => {

@@ -3,7 +3,9 @@
  * under the same id from what is durable — a verified copy is not copied again, a copy cut short resumes where it
  * durably stopped — and ends with the target byte-identical to the source.
  */
+import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
+import { recordRunHistories } from '../harness/record-histories';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
@@ -92,5 +94,8 @@ describe('retrying a cold migration from what is already durable', () => {
     expect(exported.data.resumedFrom).toBeLessThanOrEqual(stoppedAt);
     expect(exported.data.bytesRead).toBeLessThanOrEqual(256 * MiB - exported.data.resumedFrom);
     expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(env.images.retry02));
+
+    // Re-record the replay test's history of a retried run with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-retry-v1'));
   }, 300_000);
 });
