@@ -49,8 +49,11 @@ export interface Claim {
   vm: ClaimedVm;
   submittedAt: number;
   submittedBy: string;
-  /** waiting: Queued for a slot. running: granted (copySlots held until its copies are done). */
-  state: 'waiting' | 'running';
+  /**
+   * starting: claimed, its workflow not yet started (nothing may be granted to it: the grant would find no one).
+   * waiting: Queued for a slot. running: granted (copySlots held until its copies are done).
+   */
+  state: 'starting' | 'waiting' | 'running';
   copySlots: number;
 }
 
@@ -102,9 +105,15 @@ export function refusal(state: LedgerState, limits: AdmissionLimits, project: st
 }
 
 export function addClaim(state: LedgerState, claim: Omit<Claim, 'state' | 'copySlots'>): Claim {
-  const c: Claim = { ...claim, state: 'waiting', copySlots: 0 };
+  const c: Claim = { ...claim, state: 'starting', copySlots: 0 };
   state.claims.push(c);
   return c;
+}
+
+/** Its workflow has started: from now on it waits in line for a grant. */
+export function markStarted(state: LedgerState, migrationId: string): void {
+  const c = claimOf(state, migrationId);
+  if (c?.state === 'starting') c.state = 'waiting';
 }
 
 /** The migration's copies are done: its copy slots go back (it stays live, and keeps its VM and project slot). */

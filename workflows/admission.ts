@@ -17,6 +17,7 @@ import {
   addClaim,
   claimOf,
   grantSlots,
+  markStarted,
   queuePlaces,
   refusal,
   releaseClaim,
@@ -179,6 +180,8 @@ export async function admission(carried?: AdmissionWorkflowState): Promise<void>
       releaseClaim(state.ledger, candidate.migrationId);
       return { vm: input.vm, outcome: 'refused', conflict: 'source', reason: `could not start the migration: ${rootCauseMessage(err)}` };
     }
+    // Only now can a grant reach it (another handler may regrant while the start is under way).
+    markStarted(state.ledger, candidate.migrationId);
     regrant();
     const place = queuePlaces(state.ledger, state.limits).find((p) => p.migrationId === candidate.migrationId);
     return { vm: input.vm, outcome: 'admitted', migrationId: candidate.migrationId, sourceVm, ...(place ? { position: place.position } : {}) };

@@ -2,6 +2,7 @@ import {
   addClaim,
   GIB,
   grantSlots,
+  markStarted,
   queuePlaces,
   refusal,
   releaseClaim,
@@ -14,7 +15,11 @@ import {
 /** The admission rules on their own (the workflow around them is tested end to end in admission.test.ts). */
 
 const vm = (moref: string, o: Partial<ClaimedVm> = {}): ClaimedVm => ({ sourceId: 'vc1', moref, name: `name-${moref}`, host: 'host-1', datastores: ['ds1'], disks: 1, capacityBytes: 10 * GIB, ...o });
-const claim = (s: LedgerState, id: string, v: ClaimedVm, project = 'p1') => addClaim(s, { migrationId: id, project, vm: v, submittedAt: 0, submittedBy: 'alice' });
+const claim = (s: LedgerState, id: string, v: ClaimedVm, project = 'p1') => {
+  const c = addClaim(s, { migrationId: id, project, vm: v, submittedAt: 0, submittedBy: 'alice' });
+  markStarted(s, id);
+  return c;
+};
 
 describe('admission ledger', () => {
   it('refuses a second live migration of a VM, naming the holder, and frees it when that one ends', () => {
@@ -70,6 +75,16 @@ describe('admission ledger', () => {
     expect(grantSlots(s, limits)).toEqual([{ migrationId: 'b', copySlots: 1 }]);
     releaseClaim(s, 'a');
     expect(grantSlots(s, limits)).toEqual([{ migrationId: 'c', copySlots: 1 }]);
+  });
+
+  it('grants nothing to a claim whose workflow has not started yet, though it already holds its VM', () => {
+    const s: LedgerState = { claims: [] };
+    addClaim(s, { migrationId: 'm', project: 'p1', vm: vm('vm-1'), submittedAt: 0, submittedBy: 'alice' });
+    expect(grantSlots(s, {})).toEqual([]);
+    expect(queuePlaces(s, {})).toEqual([]);
+    expect(refusal(s, {}, 'p1', vm('vm-1'))?.holder).toBe('m');
+    markStarted(s, 'm');
+    expect(grantSlots(s, {})).toEqual([{ migrationId: 'm', copySlots: 1 }]);
   });
 
   it('gives a migration all its disks at once when nothing caps it', () => {

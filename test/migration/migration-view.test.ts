@@ -15,7 +15,8 @@ const ts = (ms: number) => msToTs(ms);
 const t0 = Date.parse('2026-12-01T10:00:00Z');
 
 function recordWith(state: temporal.api.enums.v1.PendingActivityState) {
-  const history: temporal.api.history.v1.IHistoryEvent[] = [
+  // Event ids as plain numbers (the wire form has Longs; the record only compares them).
+  const history = [
     { eventId: 1, eventTime: ts(t0), workflowExecutionStartedEventAttributes: { input: p({ migrationId: 'm1', sourceId: 'sim', vm: { name: 'web01' }, target: { project: 'p1', volumeType: 'std', networks: [] } }) } },
     {
       eventId: 5,
@@ -32,7 +33,7 @@ function recordWith(state: temporal.api.enums.v1.PendingActivityState) {
       eventTime: ts(t0 + 300),
       activityTaskScheduledEventAttributes: { activityId: '2', activityType: { name: 'exportDisk' }, input: p({ migrationId: 'm1', diskKey: 2000, target: { volumeName: 'm1-disk0' } }) },
     },
-  ];
+  ] as unknown as temporal.api.history.v1.IHistoryEvent[];
   const description = {
     workflowId: 'm1',
     runId: 'r1',
