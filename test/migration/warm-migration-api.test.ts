@@ -121,7 +121,7 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     expect(finalSync[0].data.mode).toBe('incremental');
 
     // Re-record the replay test's histories with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
-    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'warm-migration-v1'));
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'warm-migration-admission-v1'));
 
     // Nothing of ours is left on the source.
     const vc = await VimClient.login({ url: env.sim.url, username: 'migrator', password: SIM_PASSWORD, insecure: true });
