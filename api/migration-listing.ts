@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -24,7 +25,7 @@ export const listQuery = z
     state: z.enum(STAGES).optional(),
     kind: z.enum(['cold', 'warm']).optional(),
     sourceId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a source id').optional(),
-    /** A VM moref or name, as the migration recorded it ("vm-42", or the name given at submission). */
+    /** A VM moref ("vm-42"): migrations record the VM by moref, however it was named at submission. */
     vm: z.string().min(1).max(80).optional(),
     /** running: only migrations that have not ended. */
     status: z.enum(['running', 'closed']).optional(),
@@ -79,11 +80,39 @@ function matches(item: MigrationListItem, q: ListQuery): boolean {
   return (!q.sourceId || source === q.sourceId) && (!q.vm || vm === q.vm);
 }
 
+/**
+ * nextPageToken is Temporal's token behind a check value over it and what it pages (the visibility query, which holds
+ * the caller's projects, and the source and VM filters). A token that did not come from a previous answer with the
+ * same filters is refused here instead of being handed to Temporal: its SQL visibility store fails on a token it
+ * cannot read with an internal error (UNKNOWN), which the client retries for seconds before it becomes a 500.
+ */
+const CHECK_BYTES = 12;
+const pageScope = (query: string, q: ListQuery) => JSON.stringify([query, q.sourceId ?? null, q.vm ?? null]);
+const checkValue = (scope: string, token: Uint8Array) => createHash('sha256').update(scope).update('\0').update(token).digest().subarray(0, CHECK_BYTES);
+
+export function encodePageToken(scope: string, token: Uint8Array): string {
+  return Buffer.concat([checkValue(scope, token), token]).toString('base64url');
+}
+
+export function decodePageToken(scope: string, pageToken: string): Uint8Array | undefined {
+  const bytes = Buffer.from(pageToken, 'base64url');
+  const token = bytes.subarray(CHECK_BYTES);
+  return token.length && bytes.subarray(0, CHECK_BYTES).equals(checkValue(scope, token)) ? token : undefined;
+}
+
+const badPageToken = () =>
+  new HttpProblem('invalid-request', 'pageToken is not valid (it must come from a previous answer with the same filters)', { errors: [{ field: 'query.pageToken', reason: 'not a valid page token' }] });
+
 export async function listMigrations(client: Client, namespace: string, taskQueue: string, principal: Principal, q: ListQuery): Promise<{ migrations: MigrationListItem[]; nextPageToken?: string }> {
   const query = visibilityQuery(taskQueue, principal, q);
   if (!query) return { migrations: [] };
   const items: MigrationListItem[] = [];
-  let token: Uint8Array | undefined = q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined;
+  const scope = pageScope(query, q);
+  let token: Uint8Array | undefined;
+  if (q.pageToken) {
+    token = decodePageToken(scope, q.pageToken);
+    if (!token) throw badPageToken();
+  }
   // Fetch exactly what is still missing each time, so the page token returned never skips a migration.
   for (let round = 0; round < 20; round++) {
     let page: temporal.api.workflowservice.v1.ListWorkflowExecutionsResponse;
@@ -91,7 +120,7 @@ export async function listMigrations(client: Client, namespace: string, taskQueu
       page = await client.workflowService.listWorkflowExecutions({ namespace, query, pageSize: q.limit - items.length, nextPageToken: token });
     } catch (err) {
       // The only client-supplied part of the call is the token: a server refusing it means the token is bad.
-      if (q.pageToken && (err as { code?: number }).code === 3) throw new HttpProblem('invalid-request', 'pageToken is not valid (it must come from a previous answer with the same filters)', { errors: [{ field: 'query.pageToken', reason: 'not a valid page token' }] });
+      if (q.pageToken && (err as { code?: number }).code === 3) throw badPageToken();
       throw err;
     }
     for (const e of page.executions ?? []) {
@@ -111,7 +140,7 @@ export async function listMigrations(client: Client, namespace: string, taskQueu
     token = page.nextPageToken?.length ? page.nextPageToken : undefined;
     if (!token || items.length >= q.limit) break;
   }
-  return { migrations: items, ...(token ? { nextPageToken: Buffer.from(token).toString('base64url') } : {}) };
+  return { migrations: items, ...(token ? { nextPageToken: encodePageToken(scope, token) } : {}) };
 }
 
 function decodeKeywords(fields: Record<string, temporal.api.common.v1.IPayload>): Record<string, string> {

@@ -68,7 +68,12 @@ const activities = proxyActivities<VmigrateActivities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
-export async function admission(carried?: AdmissionWorkflowState): Promise<void> {
+export interface AdmissionTuning {
+  /** Continue as new past this many history events (default 10,000; tests lower it to see the hand-over). */
+  maxHistoryEvents?: number;
+}
+
+export async function admission(carried?: AdmissionWorkflowState, tuning: AdmissionTuning = {}): Promise<void> {
   const state: AdmissionWorkflowState = carried ?? { ledger: { claims: [] }, limits: {}, idempotency: [], outbox: [] };
   /** Requests of this run still being admitted, by idempotency key: a concurrent retry waits for the first. */
   const inFlight = new Map<string, { requestHash: string; done: Promise<AdmissionResult> }>();
@@ -188,7 +193,7 @@ export async function admission(carried?: AdmissionWorkflowState): Promise<void>
   }
 
   for (;;) {
-    const tooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+    const tooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (tuning.maxHistoryEvents ?? MAX_HISTORY_EVENTS);
     const wake = () => state.outbox.length > 0 || sweepDue || tooLong();
     if (state.ledger.claims.length) {
       if (!(await condition(wake, SWEEP_INTERVAL_MS))) sweepDue = true;
@@ -217,7 +222,7 @@ export async function admission(carried?: AdmissionWorkflowState): Promise<void>
     }
     if (tooLong()) {
       await condition(allHandlersFinished);
-      if (!state.outbox.length) await continueAsNew<typeof admission>(state);
+      if (!state.outbox.length) await continueAsNew<typeof admission>(state, tuning);
     }
   }
 }

@@ -116,6 +116,33 @@ describe('who may call what: every route × no token, another project, reader, m
     expect(seen).toHaveLength(cases().length * CALLERS.length);
   }, 300_000);
 
+  it('pages through the list and filters it', async () => {
+    const all = (await api.as('reader').get('/migrations')).data.migrations as Array<{ id: string; sourceVm: string }>;
+    expect(all).toHaveLength(3); // acc01, and acc02 and acc03 from the table
+    for (const m of all) await waitForMigration(api.http, m.id, { timeoutMs: 120_000 });
+    const seen: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await api.as('reader').get('/migrations', { params: { limit: 1, ...(pageToken ? { pageToken } : {}) } });
+      expect(page.status).toBe(200);
+      expect(page.data.migrations.length).toBeLessThanOrEqual(1);
+      seen.push(...page.data.migrations.map((m: { id: string }) => m.id));
+      pageToken = page.data.nextPageToken;
+    } while (pageToken && seen.length < 10);
+    expect(seen.sort()).toEqual(all.map((m) => m.id).sort());
+    const ids = async (params: Record<string, unknown>) => ((await api.as('reader').get('/migrations', { params })).data.migrations as Array<{ id: string }>).map((m) => m.id).sort();
+    expect(await ids({ state: 'Completed' })).toEqual(all.map((m) => m.id).sort());
+    expect(await ids({ kind: 'warm' })).toEqual([]);
+    expect(await ids({ status: 'running' })).toEqual([]);
+    const acc01 = all.find((m) => m.id === done)!;
+    expect(await ids({ sourceId: 'sim', vm: acc01.sourceVm.split('/')[1] })).toEqual([done]);
+    for (const bad of [{ limit: 0 }, { limit: 'ten' }, { state: 'Sleeping' }, { pageToken: 'not a token!' }, { pageToken: 'AAAA' }, { project: '../x' }, { surprise: 1 }]) {
+      const res = await api.as('reader').get('/migrations', { params: bad });
+      expect(`${JSON.stringify(bad)} → ${res.status}`).toBe(`${JSON.stringify(bad)} → 400`);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+  }, 200_000);
+
   it("answers another project's migration exactly as one that does not exist", async () => {
     const hidden = await api.as('outsider').get(`/migrations/${done}`);
     const missing = await api.as('outsider').get('/migrations/mig-0000000-0000');
