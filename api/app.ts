@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -16,7 +15,8 @@ import { listMigrations, listQuery } from './migration-listing';
 import { createMigrationRequest, cutoverRequest } from './migration-request';
 import { retryMigration, submitMigrations } from './migration-submission';
 import { migrationEvents, migrationStatus } from './migration-view';
-import { answerProtocolErrorsAsProblems, HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
+import { problemAnsweringListen } from './http-server';
+import { HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
 import * as schemas from './response-schemas';
 import { mountRoutes, openApiDocument, route } from './route-table';
 import type { WorkflowRecord } from './workflow-history';
@@ -304,29 +304,7 @@ export function createApp(deps: ApiDeps): express.Express {
     sendProblem(res, new HttpProblem('internal-error', 'the request failed on the server; its log has the cause'));
   });
 
-  // app.listen, with a server whose every answer is a problem too: those Node's HTTP server gives by itself (see
-  // answerProtocolErrorsAsProblems), and Express's HTML last resort, reached when the router cannot parse the
-  // request target at all (`http://[::1`, `?x`) or an error escapes the error handler.
-  const handle = app as unknown as (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void;
-  app.listen = function listen(...args: unknown[]) {
-    const server = http.createServer({ requireHostHeader: false }, (req, res) =>
-      handle(req, res, (err?: unknown) => {
-        if (err != null) deps.logger.error({ err, method: req.method }, 'request failed');
-        const problem = err == null ? new HttpProblem('invalid-request', 'the request target is not a valid URL') : new HttpProblem('internal-error', 'the request failed on the server; its log has the cause');
-        sendProblem(res as Response, problem);
-      }),
-    );
-    answerProtocolErrorsAsProblems(server);
-    // As Express's own listen: a callback also hears of a failure to listen, once.
-    const callback = args.at(-1);
-    if (typeof callback === 'function') {
-      let called = false;
-      const once = (err?: Error) => void (called || ((called = true), callback(err)));
-      args[args.length - 1] = once;
-      server.once('error', once);
-    }
-    return server.listen(...(args as Parameters<typeof server.listen>));
-  } as express.Express['listen'];
+  app.listen = problemAnsweringListen(app, deps.logger);
   return app;
 }
 
