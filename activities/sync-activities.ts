@@ -45,6 +45,11 @@ export interface SyncDiskInput {
   fullSyncReason?: string;
   /** `target` names the configured target (absent: the default one). */
   volume: { target?: string; project: string; name: string; volumeType: string; availabilityZone?: string };
+  /**
+   * A retried migration: the volume an earlier run synced to `sinceChangeId`. Changes since then are copied only into
+   * that very volume; if it is gone, the disk is synced in full.
+   */
+  keptVolumeId?: string;
 }
 
 /** What syncDisk heartbeats; a retry resumes from `bytesDone` when it copies in the same mode. */
@@ -187,8 +192,14 @@ export function createSyncActivities(deps: ActivityDeps) {
           const exporting = openDiskExport({ source, session: client, vm: hw, disk, workDir: deps.config.workDir, snapshotMoref: input.snapshot });
           exporting.catch(() => undefined); // awaited below; a failure while CBT is queried must not go unhandled
           try {
-            const plan = await changedAreasToCopy(client, vm, snapshot, disk, input);
             const provider = deps.targets.get(input.volume.target);
+            if (input.keptVolumeId && input.sinceChangeId) {
+              const kept = await provider.findVolume(input.volume.project, { migrationId: input.migrationId, disk: String(disk.key) });
+              if (kept?.id !== input.keptVolumeId) {
+                input = { ...input, sinceChangeId: undefined, fullSyncReason: `the volume ${input.keptVolumeId} an earlier run synced is gone` };
+              }
+            }
+            const plan = await changedAreasToCopy(client, vm, snapshot, disk, input);
             const volume = await provider.createVolume({
               project: input.volume.project,
               name: input.volume.name,

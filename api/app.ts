@@ -249,19 +249,19 @@ export function createApp(deps: ApiDeps): express.Express {
       method: 'post',
       path: '/migrations/:id/retry',
       operationId: 'retryMigration',
-      summary: 'Start a cold migration that failed or was cancelled again, under the same id, from what is already durable.',
-      description: 'With target.keepOnFailure the volumes were kept: verified copies are reused, partial copies resume. Without it nothing was kept and every disk is copied anew.',
+      summary: 'Start a migration that failed or was cancelled again, under the same id, from what is already durable.',
+      description:
+        'Cold, with target.keepOnFailure: verified copies are reused, partial copies resume. Warm, with its volumes kept (a cancel keeps them unless warm.deleteVolumesOnCancel; a failure with target.keepOnFailure): each disk whose last sync completed starts from that sync, so the first sync copies only what changed since. Without kept volumes every disk is copied anew.',
       role: 'member',
       params: migrationId,
       query: noQuery,
       body: z.object({}).strict().optional(),
       responses: {
         202: { description: 'Admitted again (Queued)', schema: schemas.retried },
-        409: { description: 'Still running, completed, a warm migration, or the VM is being migrated by another migration' },
+        409: { description: 'Still running, completed, or the VM is being migrated by another migration' },
       },
       handler: async ({ res, principal, params }) => {
         const description = await describeMigration(deps.client, principal, params.id);
-        if (description.type !== 'coldMigration') throw new HttpProblem('conflict', `migration ${params.id} is a warm migration; retry is for cold migrations (submit a new warm migration instead)`);
         if (description.status.name === 'RUNNING') throw new HttpProblem('conflict', `migration ${params.id} is still running; only one that has ended can be retried`);
         if (description.status.name === 'COMPLETED') throw new HttpProblem('conflict', `migration ${params.id} has completed; there is nothing to retry`);
         const rec = await readMigration(deps.client, principal, params.id);

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Principal } from '../identity/identity-provider';
-import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult } from '../activities';
+import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult, SyncDiskInput, SyncDiskResult } from '../activities';
 import type { ColdMigrationInput, RetryOfMigration, WarmMigrationInput } from '../shared/migration-input';
 import type { AdmissionLimits } from '../workflows/admission-ledger';
 import {
@@ -98,35 +98,62 @@ export async function submitMigrations(deps: SubmissionDeps, principal: Principa
 
 /**
  * POST /migrations/:id/retry: the same migration id again, through admission (the VM must be free), with what the
- * ended run left durable: verified copies whose volumes were kept are reused, partial copies resume.
+ * ended run left durable in the volumes it kept. Cold: verified copies are reused, partial copies resume. Warm: each
+ * disk whose last sync completed starts from that sync's change id, so the first sync copies only what changed since.
  */
 export async function retryMigration(deps: SubmissionDeps, principal: Principal, rec: WorkflowRecord): Promise<SubmissionAnswer> {
-  const previous = rec.input as ColdMigrationInput;
+  const warm = rec.workflowType === 'warmMigration';
+  const previous = rec.input as WarmMigrationInput;
   const { admission: _admission, retry: _retry, ...input } = previous;
-  const disks: RetryOfMigration['disks'] = {};
-  // Without keepOnFailure the ended run released its volumes: there is nothing to pick up, every disk is copied anew.
-  if (previous.target.keepOnFailure) {
-    for (const a of rec.activities.filter((x) => x.type === 'exportDisk')) {
-      const key = String((a.input as ExportDiskInput).diskKey);
-      if (a.outcome === 'completed') {
-        const r = a.result as ExportDiskResult;
-        if (r.verification?.match !== false) disks[key] = { copied: r };
-      } else if (!disks[key]?.copied) {
-        const bytesDone = (a.endDetails as ExportDiskProgress | undefined)?.bytesDone ?? 0;
-        if (bytesDone > (disks[key]?.resumeFrom ?? 0)) disks[key] = { resumeFrom: bytesDone };
-      }
-    }
-  }
+  // What the ended run kept: without it every disk is copied anew (there is nothing to pick up).
+  const kept = previous.target.keepOnFailure || (warm && rec.status === 'CANCELLED' && !previous.warm?.deleteVolumesOnCancel);
+  const disks: RetryOfMigration['disks'] = kept ? (warm ? warmDisksToPickUp(rec) : coldDisksToPickUp(rec)) : {};
   const retry: RetryOfMigration = { by: principal.user, at: new Date().toISOString(), previousRunId: rec.runId, disks };
-  const result = await admit(deps, { actor: principal.user, limits: deps.limits, migrations: [{ migrationId: rec.workflowId, kind: 'cold', input: { ...input, retry } }] });
+  const kind = warm ? 'warm' : 'cold';
+  const result = await admit(deps, { actor: principal.user, limits: deps.limits, migrations: [{ migrationId: rec.workflowId, kind, input: { ...input, retry } }] });
   const only = result.outcomes[0];
   if (only.outcome === 'refused') throw problemOf(only);
+  const entries = Object.values(disks);
   return {
     status: 202,
-    body: { id: rec.workflowId, stage: 'Queued', kind: 'cold', retry: { previousRunId: rec.runId, reusedDisks: Object.values(disks).filter((d) => d.copied).length, resumedDisks: Object.values(disks).filter((d) => d.resumeFrom).length }, links: links(rec.workflowId, 'cold') },
+    body: {
+      id: rec.workflowId,
+      stage: 'Queued',
+      kind,
+      retry: { previousRunId: rec.runId, reusedDisks: entries.filter((d) => d.copied || d.changeId).length, resumedDisks: entries.filter((d) => d.resumeFrom).length },
+      links: links(rec.workflowId, kind),
+    },
     replayed: false,
     location: `/migrations/${rec.workflowId}`,
   };
+}
+
+function coldDisksToPickUp(rec: WorkflowRecord): RetryOfMigration['disks'] {
+  const disks: RetryOfMigration['disks'] = {};
+  for (const a of rec.activities.filter((x) => x.type === 'exportDisk')) {
+    const key = String((a.input as ExportDiskInput).diskKey);
+    if (a.outcome === 'completed') {
+      const r = a.result as ExportDiskResult;
+      if (r.verification?.match !== false) disks[key] = { copied: r };
+    } else if (!disks[key]?.copied) {
+      const bytesDone = (a.endDetails as ExportDiskProgress | undefined)?.bytesDone ?? 0;
+      if (bytesDone > (disks[key]?.resumeFrom ?? 0)) disks[key] = { resumeFrom: bytesDone };
+    }
+  }
+  return disks;
+}
+
+/** A disk counts only if its last sync completed: one abandoned part-way left the volume between two change ids. */
+function warmDisksToPickUp(rec: WorkflowRecord): RetryOfMigration['disks'] {
+  const last = new Map<string, WorkflowRecord['activities'][number]>();
+  for (const a of rec.activities.filter((x) => x.type === 'syncDisk')) last.set(String((a.input as SyncDiskInput).diskKey), a);
+  const disks: RetryOfMigration['disks'] = {};
+  for (const [key, a] of last) {
+    if (a.outcome !== 'completed') continue;
+    const r = a.result as SyncDiskResult;
+    if (r.changeId) disks[key] = { changeId: r.changeId, volumeId: r.volume.id };
+  }
+  return disks;
 }
 
 async function admit(deps: SubmissionDeps, request: AdmissionRequest): Promise<AdmissionResult> {

@@ -163,7 +163,7 @@ export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
   if (input?.submittedBy) events.push({ name: 'migration.submitted', time: iso(rec.startedAt), data: { by: input.submittedBy } });
   if (input?.retry) {
     const disks = Object.values(input.retry.disks);
-    events.push({ name: 'migration.retried', time: iso(rec.startedAt), data: { by: input.retry.by, previousRunId: input.retry.previousRunId, reusedDisks: disks.filter((d) => d.copied).length, resumedDisks: disks.filter((d) => d.resumeFrom).length } });
+    events.push({ name: 'migration.retried', time: iso(rec.startedAt), data: { by: input.retry.by, previousRunId: input.retry.previousRunId, reusedDisks: disks.filter((d) => d.copied || d.changeId).length, resumedDisks: disks.filter((d) => d.resumeFrom).length } });
   }
   events.push(...rec.activities.flatMap(activityEvents));
   for (const m of rec.messages) {

@@ -89,7 +89,7 @@ export const admissionView = z.object({
 export const retried = z.looseObject({
   id: z.string(),
   stage: z.literal('Queued'),
-  kind: z.literal('cold'),
+  kind: z.enum(['cold', 'warm']),
   retry: z.object({ previousRunId: z.string(), reusedDisks: z.number().int(), resumedDisks: z.number().int() }),
   links,
 });

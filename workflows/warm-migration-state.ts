@@ -16,6 +16,8 @@ export interface WarmDiskState {
   changeId?: string;
   /** Set when the next sync of this disk must be a full one. */
   fullSyncReason?: string;
+  /** A retried migration, until its first sync: the volume the earlier run synced to `changeId`. */
+  keptVolumeId?: string;
 }
 
 export interface AcceptedCutover {

@@ -158,6 +158,8 @@ export async function warmMigration(
         diskKey: disk.key,
         sinceChangeId: disk.changeId,
         fullSyncReason: disk.changeId ? disk.fullSyncReason : undefined,
+        // A retried migration's first sync: only into the volume the earlier run synced (absent otherwise).
+        ...(disk.keptVolumeId ? { keptVolumeId: disk.keptVolumeId } : {}),
         volume: {
           target: input.target.name,
           project: input.target.project,
@@ -167,7 +169,7 @@ export async function warmMigration(
         },
       });
       // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.
-      Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined });
+      Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined, keptVolumeId: undefined });
       copying.delete(disk.key);
       return result;
     }, concurrency);
@@ -248,7 +250,11 @@ export async function warmMigration(
       Object.assign(state, {
         run: 1,
         plan,
-        disks: plan.disks.map((d) => ({ key: d.key, label: d.label, capacityBytes: d.capacityBytes })),
+        // A retried migration starts from what its earlier run synced into the volumes it kept (absent otherwise).
+        disks: plan.disks.map((d) => {
+          const earlier = input.retry?.disks[String(d.key)];
+          return { key: d.key, label: d.label, capacityBytes: d.capacityBytes, ...(earlier?.changeId && earlier.volumeId ? { changeId: earlier.changeId, keptVolumeId: earlier.volumeId } : {}) };
+        }),
         syncs: [],
         totals: { syncs: 0, failedSyncs: 0, bytesRead: 0, changedBytes: 0, fullResyncs: 0 },
       });

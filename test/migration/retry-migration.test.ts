@@ -5,12 +5,13 @@
  */
 import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
+import { randomWrites, seededRandom } from '../harness/guest-writer';
 import { recordRunHistories } from '../harness/record-histories';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
 const MiB = 1024 * 1024;
-const vm = (name: string, capacityMiB: number) => ({ name, guestId: 'debian11_64Guest', firmware: 'bios' as const, numCPUs: 1, memoryMB: 1024, powerState: 'poweredOff' as const, disks: [{ capacityMiB }], nics: [] });
+const vm = (name: string, capacityMiB: number, powerState: 'poweredOn' | 'poweredOff' = 'poweredOff') => ({ name, guestId: 'debian11_64Guest', firmware: 'bios' as const, numCPUs: 1, memoryMB: 1024, powerState, disks: [{ capacityMiB }], nics: [] });
 const submission = (name: string, target: Record<string, unknown> = {}) => ({
   sourceId: 'sim',
   vm: { name },
@@ -25,9 +26,9 @@ describe('retrying a cold migration from what is already durable', () => {
   beforeAll(async () => {
     env = await createMigrationEnv(
       'retry',
-      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256)] },
+      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256), vm('warm01', 64, 'poweredOn')] },
       // 80 Mbit/s per NBD connection: retry02's 256 MiB copy takes several seconds, time enough to cancel it partway.
-      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB } },
+      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB, warm01: 64 * MiB } },
     );
     await env.startWorker();
     api = await startApi(env, { users: [{ name: 'carol', projects: ['p-retry'], role: 'member' }] });
@@ -97,5 +98,37 @@ describe('retrying a cold migration from what is already durable', () => {
 
     // Re-record the replay test's history of a retried run with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
     if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-retry-v1'));
+  }, 300_000);
+
+  it('picks a cancelled warm migration up from its last sync: the first sync copies only what changed since', async () => {
+    const sim = env.sim.vms.find((v) => v.name === 'warm01')!;
+    const flat = path.join(env.sim.datastoreDir, sim.disks[0].flatPath);
+    const warm = { kind: 'warm', warm: { syncIntervalSeconds: 3600 } };
+    const first = await api.as('carol').post('/migrations', { ...submission('warm01', { keepOnFailure: false }), ...warm });
+    expect(first.status).toBe(202);
+    const id = first.data.id;
+    await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || s.stage === 'Ready' });
+    // The guest writes after the full sync; then the migration is cancelled (a warm cancel keeps its volumes).
+    await randomWrites(flat, 64 * MiB, seededRandom(7), 12, 64 * 1024);
+    expect((await api.as('carol').post(`/migrations/${id}/cancel`)).status).toBe(202);
+    expect((await waitForMigration(api.http, id, { timeoutMs: 60_000 })).status).toBe('CANCELLED');
+
+    const retry = await api.as('carol').post(`/migrations/${id}/retry`);
+    expect(retry.status).toBe(202);
+    expect(retry.data).toMatchObject({ kind: 'warm', retry: { reusedDisks: 1 } });
+    const ready = await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || s.stage === 'Ready' });
+    expect(ready.stage).toBe('Ready');
+    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; stage: string; data?: any }>;
+    const firstSync = events.find((e) => e.name === 'sync.progress' && !('live' in e && (e as { live?: boolean }).live))!;
+    expect(firstSync.stage).toBe('FullSync');
+    expect(firstSync.data.mode).toBe('incremental');
+    expect(firstSync.data.bytesRead).toBeGreaterThan(0);
+    expect(firstSync.data.bytesRead).toBeLessThan(8 * MiB);
+
+    const cut = await api.as('carol').post(`/migrations/${id}/cutover`, {});
+    expect(cut.status).toBe(202);
+    const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
+    expect(done.status).toBe('COMPLETED');
+    expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(flat));
   }, 300_000);
 });
