@@ -26,9 +26,9 @@ describe('retrying a cold migration from what is already durable', () => {
   beforeAll(async () => {
     env = await createMigrationEnv(
       'retry',
-      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256), vm('warm01', 64, 'poweredOn')] },
+      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256), vm('warm01', 64, 'poweredOn'), vm('warm02', 16, 'poweredOn')] },
       // 80 Mbit/s per NBD connection: retry02's 256 MiB copy takes several seconds, time enough to cancel it partway.
-      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB, warm01: 64 * MiB } },
+      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB, warm01: 64 * MiB, warm02: 16 * MiB } },
     );
     await env.startWorker();
     api = await startApi(env, { users: [{ name: 'carol', projects: ['p-retry'], role: 'member' }] });
@@ -129,6 +129,30 @@ describe('retrying a cold migration from what is already durable', () => {
     expect(cut.status).toBe(202);
     const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
     expect(done.status).toBe('COMPLETED');
+    expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(flat));
+  }, 300_000);
+
+  it('syncs a retried warm migration in full when the volume its earlier run synced is gone', async () => {
+    const sim = env.sim.vms.find((v) => v.name === 'warm02')!;
+    const flat = path.join(env.sim.datastoreDir, sim.disks[0].flatPath);
+    const first = await api.as('carol').post('/migrations', { ...submission('warm02', { keepOnFailure: false }), kind: 'warm', warm: { syncIntervalSeconds: 3600 } });
+    const id = first.data.id;
+    await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || s.stage === 'Ready' });
+    expect((await api.as('carol').post(`/migrations/${id}/cancel`)).status).toBe(202);
+    expect((await waitForMigration(api.http, id, { timeoutMs: 60_000 })).status).toBe('CANCELLED');
+    // Someone deletes the kept volume before the retry: picking up from its change id would leave the new volume empty.
+    await env.target.releaseMigration({ project: 'p-retry', migrationId: id, keepVolumes: false });
+    await randomWrites(flat, 16 * MiB, seededRandom(8), 6, 64 * 1024);
+
+    const retry = await api.as('carol').post(`/migrations/${id}/retry`);
+    expect(retry.data.retry.reusedDisks).toBe(1);
+    await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || s.stage === 'Ready' });
+    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; live?: boolean; data?: any }>;
+    const firstSync = events.find((e) => e.name === 'sync.progress' && !e.live)!;
+    expect(firstSync.data).toMatchObject({ mode: 'full' });
+    expect(firstSync.data.fullSyncReason).toMatch(/^the volume \S+ an earlier run synced is gone$/);
+    expect((await api.as('carol').post(`/migrations/${id}/cutover`, {})).status).toBe(202);
+    expect((await waitForMigration(api.http, id, { timeoutMs: 120_000 })).status).toBe('COMPLETED');
     expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(flat));
   }, 300_000);
 });
