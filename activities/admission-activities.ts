@@ -30,12 +30,13 @@ export function createAdmissionActivities(deps: ActivityDeps) {
      * The migrations among `ids` that are no longer running. A migration tells admission when it ends; one that was
      * terminated from outside (the Web UI, tctl) cannot, and this is how its VM and slots are found free again.
      */
-    async endedMigrations(input: { ids: string[] }): Promise<string[]> {
+    async endedMigrations(input: { migrations: Array<{ id: string; runId: string }> }): Promise<string[]> {
       const client = Context.current().client;
       const ended: string[] = [];
-      for (const id of input.ids) {
+      // By run: a migration id can have several runs (a retry), and only the one admission started is asked about.
+      for (const { id, runId } of input.migrations) {
         try {
-          const d = await client.workflow.getHandle(id).describe();
+          const d = await client.workflow.getHandle(id, runId).describe();
           if (d.status.name !== 'RUNNING') ended.push(id);
         } catch (err) {
           if ((err as Error).name === 'WorkflowNotFoundError') ended.push(id);

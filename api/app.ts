@@ -150,7 +150,7 @@ export function createApp(deps: ApiDeps): express.Express {
         }
         // Existence must not leak: a project or source the caller cannot use answers as if it did not exist.
         if (!canSeeProject(principal, body.target.project)) throw new HttpProblem('not-found', `no project '${body.target.project}'`);
-        const source = deps.sources[body.sourceId];
+        const source = Object.prototype.hasOwnProperty.call(deps.sources, body.sourceId) ? deps.sources[body.sourceId] : undefined;
         if (!source || (source.projects && !source.projects.includes(body.target.project))) throw new HttpProblem('not-found', `no source '${body.sourceId}'`);
         const targetIssues = checkTargetRequest(deps.targets, body.target);
         if (targetIssues.length) throw new HttpProblem('unprocessable-request', targetIssues.map((i) => i.reason).join('; '), { errors: targetIssues });
@@ -282,7 +282,13 @@ export function createApp(deps: ApiDeps): express.Express {
         const view = await withTimeout(deps.client.workflow.getHandle(admissionWorkflowId(deps.taskQueue)).query(admissionQueueQuery));
         const visible = (project: string) => canSeeProject(principal, project);
         const all = view ?? { live: 0, queue: [], running: [] };
-        res.json({ ...all, running: all.running.filter((r) => visible(r.project)) });
+        // An admin of some projects sees those projects' part of the ledger only.
+        if (principal.projects === '*') res.json(all);
+        else {
+          const running = all.running.filter((r) => visible(r.project));
+          const queue = all.queue.filter((q) => visible(q.project));
+          res.json({ live: running.length + queue.length, queue, running });
+        }
       },
     }),
   ];

@@ -76,7 +76,7 @@ export async function submitMigrations(deps: SubmissionDeps, principal: Principa
     actor: principal.user,
     limits: deps.limits,
     migrations,
-    ...(idempotencyKey ? { idempotency: { key: `${principal.user}:${idempotencyKey}`, requestHash: requestHash(body) } } : {}),
+    ...(idempotencyKey ? { idempotency: { key: `${principal.via}:${principal.userId ?? principal.user}:${idempotencyKey}`, requestHash: requestHash(body) } } : {}),
   };
   const result = await admit(deps, request);
   const items = result.outcomes.map((o) =>

@@ -82,7 +82,7 @@ export const cutoverAccepted = z.looseObject({ id: z.string(), accepted: z.liter
 
 export const admissionView = z.object({
   live: z.number().int(),
-  queue: z.array(z.object({ migrationId: z.string(), position: z.number().int(), waiting: z.number().int(), waitingFor: z.array(z.string()) })),
+  queue: z.array(z.object({ migrationId: z.string(), project: z.string(), position: z.number().int(), waiting: z.number().int(), waitingFor: z.array(z.string()) })),
   running: z.array(z.object({ migrationId: z.string(), copySlots: z.number().int(), project: z.string(), sourceVm: z.string() })),
 });
 

@@ -32,6 +32,11 @@ const keystoneIdentity = z
     insecure: z.boolean().default(false),
     /** Longest a validated token is trusted without asking Keystone again (it is never trusted past its expiry). */
     cacheSeconds: z.number().int().min(0).max(3600).default(300),
+    /**
+     * The domain (name or id) of the projects migrations name, as the targets' `projectDomain`: project names are
+     * unique only within a domain, so a token scoped to a project of another domain sees no migrations.
+     */
+    projectDomain: z.string().min(1).default('Default'),
   })
   .strict();
 

@@ -37,7 +37,7 @@ const tokenReply = z.object({
   token: z.object({
     expires_at: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be a date'),
     user: z.object({ id: z.string().min(1), name: z.string().min(1) }),
-    project: z.object({ id: z.string(), name: z.string().min(1) }).optional(),
+    project: z.object({ id: z.string(), name: z.string().min(1), domain: z.object({ id: z.string().optional(), name: z.string().optional() }).optional() }).optional(),
     roles: z.array(z.object({ name: z.string() })).optional(),
   }),
 });
@@ -139,8 +139,9 @@ export class KeystoneIdentity implements IdentityProvider {
     const principal: Principal | undefined = role && {
       user: t.user.name,
       userId: t.user.id,
-      // Only a project-scoped token acts in a project; an unscoped, domain- or system-scoped token sees none.
-      projects: t.project ? [t.project.name] : [],
+      // Only a project-scoped token acts in a project; an unscoped, domain- or system-scoped token sees none. Names are
+      // unique within a domain only: a project of another domain than the one migrations name projects in sees none.
+      projects: t.project && inDomain(t.project.domain, this.cfg.projectDomain) ? [t.project.name] : [],
       role,
       via: 'keystone',
       expiresAt,
@@ -202,4 +203,9 @@ function faultMessage(data: unknown, token: string): string {
     // Not JSON (a proxy's HTML page): its start is still a clue.
   }
   return redact(message.replace(/\s+/g, ' ').trim(), token).slice(0, 300);
+}
+
+/** A project's domain (name or id) is the configured one. */
+function inDomain(domain: { id?: string; name?: string } | undefined, wanted: string): boolean {
+  return !!domain && (domain.name === wanted || domain.id === wanted);
 }

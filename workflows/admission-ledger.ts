@@ -55,6 +55,8 @@ export interface Claim {
    */
   state: 'starting' | 'waiting' | 'running';
   copySlots: number;
+  /** The run admission started (set once started): liveness checks and grants go to that run, not to a later one. */
+  runId?: string;
 }
 
 export interface LedgerState {
@@ -77,7 +79,9 @@ export function claimOf(state: LedgerState, migrationId: string): Claim | undefi
 }
 
 export function quotaOf(limits: AdmissionLimits, project: string): ProjectQuota {
-  return limits.projects?.[project] ?? limits.defaultProjectQuota ?? {};
+  // Own keys only: a project named like an Object.prototype member must not pick that up as its quota.
+  const own = limits.projects && Object.prototype.hasOwnProperty.call(limits.projects, project) ? limits.projects[project] : undefined;
+  return own ?? limits.defaultProjectQuota ?? {};
 }
 
 /** Why this VM cannot be admitted now (undefined: it can). Call after making sure the holders are still live. */
@@ -110,10 +114,12 @@ export function addClaim(state: LedgerState, claim: Omit<Claim, 'state' | 'copyS
   return c;
 }
 
-/** Its workflow has started: from now on it waits in line for a grant. */
-export function markStarted(state: LedgerState, migrationId: string): void {
+/** Its workflow has started (as `runId`): from now on it waits in line for a grant. */
+export function markStarted(state: LedgerState, migrationId: string, runId?: string): void {
   const c = claimOf(state, migrationId);
-  if (c?.state === 'starting') c.state = 'waiting';
+  if (c?.state !== 'starting') return;
+  c.state = 'waiting';
+  if (runId) c.runId = runId;
 }
 
 /** The migration's copies are done: its copy slots go back (it stays live, and keeps its VM and project slot). */
@@ -180,6 +186,7 @@ export function grantSlots(state: LedgerState, limits: AdmissionLimits): Array<{
 
 export interface QueuePlace {
   migrationId: string;
+  project: string;
   /** 1 = next in line. */
   position: number;
   waiting: number;
@@ -192,6 +199,6 @@ export function queuePlaces(state: LedgerState, limits: AdmissionLimits): QueueP
   const waiting = state.claims.filter((c) => c.state === 'waiting');
   return waiting.map((c, i) => {
     const f = fit(limits, use, c);
-    return { migrationId: c.migrationId, position: i + 1, waiting: waiting.length, waitingFor: 'waitingFor' in f ? f.waitingFor : [] };
+    return { migrationId: c.migrationId, project: c.project, position: i + 1, waiting: waiting.length, waitingFor: 'waitingFor' in f ? f.waitingFor : [] };
   });
 }

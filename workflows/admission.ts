@@ -48,8 +48,9 @@ import {
  * they tell it when their copies are done and when they end, and it tells them when they may leave Queued.
  */
 
-/** How long an Idempotency-Key is remembered. */
+/** How long an Idempotency-Key is remembered, and how many are kept at most (they travel in continue-as-new). */
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+const IDEMPOTENCY_MAX_KEYS = 1000;
 /** How often live claims are checked against Temporal (a migration terminated from outside cannot say it ended). */
 const SWEEP_INTERVAL_MS = 5 * 60 * 1000;
 /** Continue as new past this history length even if the server has not suggested it yet. */
@@ -60,7 +61,9 @@ export interface AdmissionWorkflowState {
   limits: AdmissionLimits;
   idempotency: Array<{ key: string; requestHash: string; at: number; result: AdmissionResult }>;
   /** Grants decided but not yet delivered to their migrations (carried across continue-as-new). */
-  outbox: Array<{ migrationId: string; copySlots: number }>;
+  outbox: Array<{ migrationId: string; copySlots: number; runId?: string }>;
+  /** When live claims are next checked against Temporal (workflow time, ms). */
+  nextSweepAt?: number;
 }
 
 const activities = proxyActivities<VmigrateActivities>({
@@ -79,7 +82,26 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
   const inFlight = new Map<string, { requestHash: string; done: Promise<AdmissionResult> }>();
   let sweepDue = false;
 
-  const regrant = () => state.outbox.push(...grantSlots(state.ledger, state.limits));
+  const regrant = () => {
+    for (const g of grantSlots(state.ledger, state.limits)) state.outbox.push({ ...g, runId: claimOf(state.ledger, g.migrationId)?.runId });
+  };
+  /** The migration's VM, slots and any undelivered grant go back. */
+  const release = (migrationId: string) => {
+    releaseClaim(state.ledger, migrationId);
+    state.outbox = state.outbox.filter((g) => g.migrationId !== migrationId);
+    regrant();
+  };
+  /** Claims that have not ended, as far as Temporal knows (a migration terminated from outside never says it ended). */
+  async function releaseEnded(claims: Array<{ migrationId: string; runId?: string }>): Promise<void> {
+    // A claim still starting has no run to ask about yet: asking by id alone could find an older, closed run.
+    const started = claims.filter((c): c is { migrationId: string; runId: string } => !!c.runId);
+    for (let i = 0; i < started.length; i += 100) {
+      const batch = started.slice(i, i + 100);
+      const ended = await activities.endedMigrations({ migrations: batch.map((c) => ({ id: c.migrationId, runId: c.runId })) }).catch(() => [] as string[]);
+      // Released only if the claim is still that run's (a retry may have claimed the id again meanwhile).
+      for (const c of batch) if (ended.includes(c.migrationId) && claimOf(state.ledger, c.migrationId)?.runId === c.runId) release(c.migrationId);
+    }
+  }
 
   setHandler(admissionQueueQuery, () => ({
     live: state.ledger.claims.length,
@@ -93,10 +115,7 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
     releaseCopies(state.ledger, migrationId);
     regrant();
   });
-  setHandler(migrationEndedSignal, ({ migrationId }) => {
-    releaseClaim(state.ledger, migrationId);
-    regrant();
-  });
+  setHandler(migrationEndedSignal, ({ migrationId }) => release(migrationId));
 
   setHandler(
     admitUpdate,
@@ -114,7 +133,11 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
       if (key) inFlight.set(key.key, { requestHash: key.requestHash, done });
       try {
         const result = await done;
-        if (key) state.idempotency.push({ key: key.key, requestHash: key.requestHash, at: Date.now(), result });
+        // A source that could not be asked is worth asking again: such an answer is not remembered for the key.
+        if (key && !result.outcomes.some((o) => o.outcome === 'refused' && o.conflict === 'source')) {
+          state.idempotency.push({ key: key.key, requestHash: key.requestHash, at: Date.now(), result });
+          if (state.idempotency.length > IDEMPOTENCY_MAX_KEYS) state.idempotency.splice(0, state.idempotency.length - IDEMPOTENCY_MAX_KEYS);
+        }
         return result;
       } finally {
         if (key) inFlight.delete(key.key);
@@ -155,21 +178,19 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
       return { vm: input.vm, outcome: 'refused', conflict: notFound ? 'not-found' : 'source', reason: rootCauseMessage(err) };
     }
     let why = refusal(state.ledger, state.limits, input.target.project, vm);
-    if (why?.holder) {
+    const holder = why?.holder ? claimOf(state.ledger, why.holder) : undefined;
+    if (holder?.runId) {
       // The holder may have been terminated without a word: ask Temporal before refusing on its account.
-      const ended = await activities.endedMigrations({ ids: [why.holder] }).catch(() => []);
-      if (ended.length) {
-        releaseClaim(state.ledger, why.holder);
-        regrant();
-      }
+      await releaseEnded([holder]);
       why = refusal(state.ledger, state.limits, input.target.project, vm);
     }
     // From here to the claim nothing awaits: no other submission can slip in between the check and the claim.
     if (why) return { vm: input.vm, outcome: 'refused', conflict: why.conflict, reason: why.reason, holder: why.holder };
     addClaim(state.ledger, { migrationId: candidate.migrationId, project: input.target.project, vm, submittedAt: Date.now(), submittedBy: req.actor });
     const sourceVm = vmKey(vm);
+    let runId: string;
     try {
-      await startChild(candidate.kind === 'warm' ? 'warmMigration' : 'coldMigration', {
+      const child = await startChild(candidate.kind === 'warm' ? 'warmMigration' : 'coldMigration', {
         workflowId: candidate.migrationId,
         // A retry keeps its original submitter (the retry itself names who asked for it).
         args: [{ ...input, vm: { moref: vm.moref, name: vm.name }, submittedBy: input.submittedBy ?? req.actor, admission: { workflowId: workflowInfo().workflowId } }],
@@ -181,12 +202,13 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
           { key: SourceVm, value: sourceVm },
         ],
       });
+      runId = child.firstExecutionRunId;
     } catch (err) {
-      releaseClaim(state.ledger, candidate.migrationId);
+      release(candidate.migrationId);
       return { vm: input.vm, outcome: 'refused', conflict: 'source', reason: `could not start the migration: ${rootCauseMessage(err)}` };
     }
     // Only now can a grant reach it (another handler may regrant while the start is under way).
-    markStarted(state.ledger, candidate.migrationId);
+    markStarted(state.ledger, candidate.migrationId, runId);
     regrant();
     const place = queuePlaces(state.ledger, state.limits).find((p) => p.migrationId === candidate.migrationId);
     return { vm: input.vm, outcome: 'admitted', migrationId: candidate.migrationId, sourceVm, ...(place ? { position: place.position } : {}) };
@@ -196,33 +218,33 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
     const tooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (tuning.maxHistoryEvents ?? MAX_HISTORY_EVENTS);
     const wake = () => state.outbox.length > 0 || sweepDue || tooLong();
     if (state.ledger.claims.length) {
-      if (!(await condition(wake, SWEEP_INTERVAL_MS))) sweepDue = true;
-    } else await condition(wake);
+      // A fixed schedule, not a delay from the last wake: a steady stream of grants must not put the sweep off.
+      state.nextSweepAt ??= Date.now() + SWEEP_INTERVAL_MS;
+      if (!(await condition(wake, Math.max(1, state.nextSweepAt - Date.now())))) sweepDue = true;
+    } else {
+      state.nextSweepAt = undefined;
+      await condition(wake);
+    }
     while (state.outbox.length) {
-      const grant = state.outbox[0];
-      if (claimOf(state.ledger, grant.migrationId)) {
-        try {
-          await getExternalWorkflowHandle(grant.migrationId).signal(copySlotsGrantedSignal, { copySlots: grant.copySlots });
-        } catch {
-          // Gone before it could start (terminated): free what it was granted.
-          releaseClaim(state.ledger, grant.migrationId);
-          regrant();
-        }
+      const grant = state.outbox.shift()!;
+      const claim = claimOf(state.ledger, grant.migrationId);
+      if (!claim || claim.runId !== grant.runId) continue; // released, or claimed again by a later run meanwhile
+      try {
+        await getExternalWorkflowHandle(grant.migrationId, grant.runId).signal(copySlotsGrantedSignal, { copySlots: grant.copySlots });
+      } catch {
+        // Gone before it could start (terminated): free what it was granted.
+        if (claimOf(state.ledger, grant.migrationId)?.runId === grant.runId) release(grant.migrationId);
       }
-      state.outbox.shift();
     }
     if (sweepDue) {
       sweepDue = false;
-      const ids = state.ledger.claims.map((c) => c.migrationId);
-      for (let i = 0; i < ids.length; i += 100) {
-        const ended = await activities.endedMigrations({ ids: ids.slice(i, i + 100) }).catch(() => [] as string[]);
-        for (const id of ended) releaseClaim(state.ledger, id);
-      }
-      regrant();
+      state.nextSweepAt = Date.now() + SWEEP_INTERVAL_MS;
+      await releaseEnded(state.ledger.claims.filter((c) => c.state !== 'starting'));
     }
     if (tooLong()) {
-      await condition(allHandlersFinished);
-      if (!state.outbox.length) await continueAsNew<typeof admission>(state, tuning);
+      // Grants keep going out while handlers finish; the hand-over happens at a moment with none in flight.
+      await condition(() => allHandlersFinished() || state.outbox.length > 0);
+      if (allHandlersFinished() && !state.outbox.length) await continueAsNew<typeof admission>(state, tuning);
     }
   }
 }

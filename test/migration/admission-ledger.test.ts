@@ -53,7 +53,7 @@ describe('admission ledger', () => {
       { migrationId: 'big', copySlots: 2 },
       { migrationId: 'elsewhere', copySlots: 1 },
     ]);
-    expect(queuePlaces(s, limits)).toEqual([{ migrationId: 'next', position: 1, waiting: 1, waitingFor: ['source host host-1: 2 of 2 disk copies in use'] }]);
+    expect(queuePlaces(s, limits)).toEqual([{ migrationId: 'next', project: 'p1', position: 1, waiting: 1, waitingFor: ['source host host-1: 2 of 2 disk copies in use'] }]);
     releaseCopies(s, 'big');
     expect(grantSlots(s, limits)).toEqual([{ migrationId: 'next', copySlots: 1 }]);
     expect(grantSlots(s, limits)).toEqual([]);
@@ -67,8 +67,8 @@ describe('admission ledger', () => {
     claim(s, 'c', vm('vm-3', { host: 'h3', datastores: ['ds3'] }), 'p1');
     expect(grantSlots(s, limits)).toEqual([{ migrationId: 'a', copySlots: 1 }]);
     expect(queuePlaces(s, limits)).toEqual([
-      { migrationId: 'b', position: 1, waiting: 2, waitingFor: ['datastore ds2: 1 of 1 disk copies in use'] },
-      { migrationId: 'c', position: 2, waiting: 2, waitingFor: ['project p1: 1 of 1 concurrent migrations running'] },
+      { migrationId: 'b', project: 'p2', position: 1, waiting: 2, waitingFor: ['datastore ds2: 1 of 1 disk copies in use'] },
+      { migrationId: 'c', project: 'p1', position: 2, waiting: 2, waitingFor: ['project p1: 1 of 1 concurrent migrations running'] },
     ]);
     // Copies done: the datastore is free, but `a` still runs, so p1 stays at its quota.
     releaseCopies(s, 'a');

@@ -48,7 +48,7 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     );
     await env.startWorker();
     // Callers are who Keystone says they are: the project's member, with their own token.
-    api = await startApi(env, { identity: new KeystoneIdentity({ backend: 'keystone', authUrl: p.lab.authUrl, insecure: false, cacheSeconds: 60 }) });
+    api = await startApi(env, { identity: new KeystoneIdentity({ backend: 'keystone', authUrl: p.lab.authUrl, insecure: false, cacheSeconds: 60, projectDomain: 'Default' }) });
   }, 10 * 60_000);
 
   afterAll(async () => {

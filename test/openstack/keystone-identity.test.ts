@@ -75,7 +75,7 @@ async function closedPort(): Promise<number> {
 const issued = (tok: { body: { token: object } }) => tok.body.token as { expires_at: string; roles: Array<{ name: string }> };
 const roleNames = (tok: { body: { token: object } }) => issued(tok).roles.map((r) => r.name).sort();
 
-const cfg = (authUrl: string, cacheSeconds: number): KeystoneIdentityConfig => ({ backend: 'keystone', authUrl, insecure: false, cacheSeconds });
+const cfg = (authUrl: string, cacheSeconds: number): KeystoneIdentityConfig => ({ backend: 'keystone', authUrl, insecure: false, cacheSeconds, projectDomain: 'Default' });
 
 describe('Keystone identity of the API', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-identity-'));
@@ -92,6 +92,22 @@ describe('Keystone identity of the API', () => {
   afterAll(async () => {
     await proxy?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a project of the same name in another domain is not that project: its token sees none', async () => {
+    const admin = await p.adminToken();
+    const suffix = `${process.pid}-${Date.now().toString(36)}`;
+    const domain = (await call(admin, 'POST', `${p.lab.authUrl}/domains`, { domain: { name: `other-${suffix}` } })).domain;
+    const project = (await call(admin, 'POST', `${p.lab.authUrl}/projects`, { project: { name: p.projectName, domain_id: domain.id } })).project;
+    const user = (await call(admin, 'POST', `${p.lab.authUrl}/users`, { user: { name: `twin-${suffix}`, password: 'twin-password', domain_id: domain.id } })).user;
+    const roles = (await call(admin, 'GET', `${p.lab.authUrl}/roles?name=member`)).roles;
+    await call(admin, 'PUT', `${p.lab.authUrl}/projects/${project.id}/users/${user.id}/roles/${roles[0].id}`, undefined, { expect: [204] });
+    const twin = await issueToken(p.lab.authUrl, { username: user.name, password: 'twin-password', userDomainName: domain.name, projectName: p.projectName, projectDomainName: domain.name });
+    const identity = new KeystoneIdentity(cfg(p.lab.authUrl, 0));
+    // Same project name, member role, valid token: but not the project migrations into p.projectName act in.
+    expect(await identity.authenticate(twin.id)).toMatchObject({ user: user.name, projects: [], role: 'member' });
+    // Configured for that domain (by name or id), the same token is that domain's project.
+    expect(await new KeystoneIdentity({ ...cfg(p.lab.authUrl, 0), projectDomain: domain.id }).authenticate(twin.id)).toMatchObject({ projects: [p.projectName] });
   });
 
   test("a member's project-scoped token: its user, its project, role member, its expiry", async () => {
