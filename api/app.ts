@@ -37,6 +37,10 @@ export interface ApiDeps {
   logger: Logger;
   /** SSE poll interval (tests shorten it). */
   eventPollMs?: number;
+  /** Event streams one user may hold open at once (default 8): each one reads its migration's history every poll. */
+  eventStreamsPerUser?: number;
+  /** How long one event stream stays open before the server ends it (the client resumes with Last-Event-ID). */
+  eventStreamMaxSeconds?: number;
 }
 
 const migrationId = z.object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/, 'must be a migration id like mig-1234abcd-5678') }).strict();
@@ -69,6 +73,8 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     next();
   });
+
+  const openStreams = new Map<string, number>();
 
   async function liveState(rec: WorkflowRecord): Promise<WarmMigrationState | undefined> {
     if (rec.status !== 'RUNNING' || rec.workflowType !== 'warmMigration') return undefined;
@@ -185,14 +191,28 @@ export function createApp(deps: ApiDeps): express.Express {
       params: migrationId,
       query: z.object({ lastEventId: z.string().max(40).optional() }).strict(),
       headers: [{ name: 'Last-Event-ID', description: 'SSE: resume after this event', schema: z.string().max(40) }],
-      responses: { 200: { description: 'The events', schema: schemas.migrationEvents, alsoAs: { 'text/event-stream': { description: 'Server-Sent Events: one per migration event, then `end`' } } } },
+      responses: {
+        200: { description: 'The events', schema: schemas.migrationEvents, alsoAs: { 'text/event-stream': { description: 'Server-Sent Events: one per migration event, then `end`' } } },
+        429: { description: 'Too many event streams open for this user' },
+      },
       handler: async ({ req, res, principal, params }) => {
         const read = async () => {
           const record = await readMigration(deps.client, principal, params.id);
           return { record, events: migrationEvents(record) };
         };
         if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
-          await streamEvents(req, res, read, { pollMs: deps.eventPollMs ?? 1000, keepAliveMs: 15_000 });
+          const who = `${principal.via}:${principal.userId ?? principal.user}`;
+          const limit = deps.eventStreamsPerUser ?? 8;
+          const open = openStreams.get(who) ?? 0;
+          if (open >= limit) throw new HttpProblem('too-many-requests', `you have ${open} event streams open (at most ${limit}); close one first`, {}, { 'Retry-After': '5' });
+          openStreams.set(who, open + 1);
+          try {
+            await streamEvents(req, res, read, { pollMs: deps.eventPollMs ?? 1000, keepAliveMs: 15_000, maxMs: (deps.eventStreamMaxSeconds ?? 1800) * 1000 });
+          } finally {
+            const left = (openStreams.get(who) ?? 1) - 1;
+            if (left > 0) openStreams.set(who, left);
+            else openStreams.delete(who);
+          }
           return;
         }
         res.json({ id: params.id, events: (await read()).events });

@@ -14,6 +14,8 @@ export interface EventStreamOptions {
   pollMs: number;
   /** A comment line this often keeps proxies from closing an idle stream. */
   keepAliveMs: number;
+  /** The stream ends after this long (the client reconnects with Last-Event-ID), so no reader holds one forever. */
+  maxMs: number;
 }
 
 type Cursor = { time: number; n: number };
@@ -61,6 +63,7 @@ export async function streamEvents(
   res.write(`retry: ${Math.max(1000, opts.pollMs)}\n\n`);
   const liveSent = new Map<string, string>();
   let lastWrite = Date.now();
+  const endBy = Date.now() + opts.maxMs;
   const write = (chunk: string) => {
     res.write(chunk);
     lastWrite = Date.now();
@@ -82,6 +85,7 @@ export async function streamEvents(
       write(`event: end\ndata: ${JSON.stringify({ status: snapshot.record.status })}\n\n`);
       break;
     }
+    if (Date.now() >= endBy) break; // without `end`: the client reconnects and resumes
     await new Promise((r) => setTimeout(r, opts.pollMs));
     if (closed) break;
     if (Date.now() - lastWrite >= opts.keepAliveMs) write(': keep-alive\n\n');

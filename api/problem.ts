@@ -23,6 +23,7 @@ export const PROBLEMS = {
   'unsupported-media-type': { status: 415, title: 'The request body has an unsupported media type, encoding or charset' },
   'expectation-failed': { status: 417, title: 'The Expect header cannot be met' },
   'unprocessable-request': { status: 422, title: 'The request is well-formed but cannot be carried out' },
+  'too-many-requests': { status: 429, title: 'Too many requests of this kind at once' },
   'header-too-large': { status: 431, title: 'A request header is too large' },
   'internal-error': { status: 500, title: 'Internal error' },
   'service-unavailable': { status: 503, title: 'A service the API depends on is unavailable' },

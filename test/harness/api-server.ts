@@ -38,6 +38,7 @@ export async function startApi(
     users?: ApiUser[];
     logger?: Logger;
     eventPollMs?: number;
+    eventStreamsPerUser?: number;
     admission?: MigrationEnv['config']['admission'];
     /** Another identity backend instead of the static users (e.g. the lab's Keystone); `http` then has no token. */
     identity?: IdentityProvider;
@@ -53,6 +54,7 @@ export async function startApi(
   const app = createApp({
     ...apiDepsFromConfig(config, { client: env.client, taskQueue: env.taskQueue, logger: opts.logger ?? pino({ level: 'silent' }), identity }),
     ...(opts.eventPollMs ? { eventPollMs: opts.eventPollMs } : {}),
+    ...(opts.eventStreamsPerUser ? { eventStreamsPerUser: opts.eventStreamsPerUser } : {}),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

@@ -59,6 +59,7 @@ describe('admission: one live migration per VM, idempotent submissions, copy slo
       admission: { copiesPerSourceHost: 1 },
       logger: pino({ level: 'debug' }, sink),
       eventPollMs: 200,
+      eventStreamsPerUser: 1,
     });
   }, 180_000);
 
@@ -137,6 +138,12 @@ describe('admission: one live migration per VM, idempotent submissions, copy slo
 
     // Follow the first one's events live while it runs.
     const stream = readEventStream(`${api.url}/migrations/${a.id}/events`, { Authorization: `Bearer ${api.tokens.alice}` }, { timeoutMs: 180_000 });
+
+    // One stream per user here: a second one while the first is open is refused (429), not served.
+    await new Promise((r) => setTimeout(r, 500));
+    const second = await api.as('alice').get(`/migrations/${a.id}/events`, { headers: { Accept: 'text/event-stream' } });
+    expect(second.status).toBe(429);
+    expect(second.data.detail).toBe('you have 1 event streams open (at most 1); close one first');
 
     // While the first copies, the second is Queued behind the host's one copy slot.
     const copying = await waitForMigration(api.http, a.id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || (s.disks[0]?.state === 'copying' && s.disks[0].progress.processed > 0 && s.disks[0].rateBytesPerSecond > 0) });
