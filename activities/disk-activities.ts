@@ -6,6 +6,7 @@ import { inspectDiskLayout, type DiskLayout } from '../guest/disk-layout';
 import { openDiskExport, type DiskExport } from '../source/disk-export';
 import type { VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
+import { earlierRunStillValid, type EarlierRunOfDisk } from '../source/earlier-run';
 import { failuresTranslated, SourceChangedError } from './failures';
 import { withVmSession, type VmSession } from './vsphere-session';
 
@@ -27,6 +28,8 @@ export interface ExportDiskProgress {
   bytesTotal: number;
   bytesRead: number;
   bytesWritten: number;
+  /** The target volume the watermark is about (once it exists). */
+  volumeId?: string;
 }
 
 export interface ExportDiskInput {
@@ -36,10 +39,11 @@ export interface ExportDiskInput {
   diskKey: number;
   /** `name` is the configured target (absent: the default one). */
   target: { name?: string; project: string; volumeName: string; volumeType: string; availabilityZone?: string };
-  /** A retried migration: this disk's verified copy from the earlier run; reused if its volume is still there. */
-  previousCopy?: ExportDiskResult;
-  /** A retried migration: where the earlier run's copy durably stopped (used when this activity has no heartbeat yet). */
-  resumeFrom?: number;
+  /**
+   * A retried migration: what the earlier run left of this disk, used only if the source VM has not been powered on
+   * since `since` (its disk may have changed), the disk has the same size, and the kept volume is the same one.
+   */
+  earlierRun?: EarlierRunOfDisk<ExportDiskResult>;
 }
 
 export interface ExportDiskResult extends Omit<CopyResult, 'durationMs'> {
@@ -127,16 +131,8 @@ export function createDiskActivities(deps: ActivityDeps) {
     async exportDisk(input: ExportDiskInput): Promise<ExportDiskResult> {
       const ctx = Context.current();
       const heartbeat = ctx.info.heartbeatDetails as ExportDiskProgress | undefined;
-      // A retried migration's earlier run counts like an earlier attempt: its durable watermark is where to resume.
-      const resume = heartbeat ?? (input.resumeFrom ? { disk: input.diskKey, bytesDone: input.resumeFrom, bytesTotal: 0, bytesRead: 0, bytesWritten: 0 } : undefined);
-      if (input.previousCopy && !heartbeat) {
-        const provider = deps.targets.get(input.target.name);
-        const kept = await provider.findVolume(input.target.project, { migrationId: input.migrationId, disk: String(input.diskKey) });
-        if (kept && kept.id === input.previousCopy.volume.id) {
-          ctx.log.info('disk already copied and verified by an earlier run; not copied again', { disk: input.diskKey, volume: kept.name });
-          return { ...input.previousCopy, bytesRead: 0, bytesWritten: 0, durationMs: 0, attempt: ctx.info.attempt, reused: true };
-        }
-      }
+      // An earlier attempt of this activity knows best; otherwise a retried migration's earlier run, once checked.
+      let resume = heartbeat;
       let last: ExportDiskProgress = {
         disk: input.diskKey,
         bytesDone: resume?.bytesDone ?? 0,
@@ -157,6 +153,15 @@ export function createDiskActivities(deps: ActivityDeps) {
           if (!disk) throw new SourceChangedError(`VM ${input.vmMoref} no longer has the disk with key ${input.diskKey} it had at preflight`);
           beat({ bytesTotal: disk.capacityBytes });
           const provider = deps.targets.get(input.target.name);
+          const earlier = !heartbeat && input.earlierRun ? await earlierRunStillValid(session.client, session.vm, disk.capacityBytes, input.earlierRun) : undefined;
+          if (earlier && !earlier.valid) ctx.log.warn('not picking up what the earlier run left of this disk; copying it anew', { disk: disk.key, reason: earlier.reason });
+          if (earlier?.valid && input.earlierRun?.copy) {
+            const kept = await provider.findVolume(input.target.project, { migrationId: input.migrationId, disk: String(disk.key) });
+            if (kept && kept.id === input.earlierRun.copy.volume.id) {
+              ctx.log.info('disk already copied and verified by an earlier run; not copied again', { disk: disk.key, volume: kept.name });
+              return { ...input.earlierRun.copy, bytesRead: 0, bytesWritten: 0, durationMs: 0, attempt: ctx.info.attempt, reused: true };
+            }
+          }
           const volume = await provider.createVolume({
             project: input.target.project,
             name: input.target.volumeName,
@@ -166,7 +171,12 @@ export function createDiskActivities(deps: ActivityDeps) {
             owner: { migrationId: input.migrationId, disk: String(disk.key) },
             metadata: { sourceVm: hw.name, sourceDisk: disk.fileName },
           });
-          beat();
+          // The earlier run's watermark counts only in the volume it was written to.
+          if (earlier?.valid && input.earlierRun?.resumeFrom && input.earlierRun.volumeId === volume.id) {
+            resume = { disk: disk.key, bytesDone: input.earlierRun.resumeFrom, bytesTotal: disk.capacityBytes, bytesRead: 0, bytesWritten: 0, volumeId: volume.id };
+            beat({ bytesDone: resume.bytesDone });
+          }
+          beat({ volumeId: volume.id });
           const workDir = path.join(deps.config.workDir, input.migrationId);
           await mkdir(workDir, { recursive: true });
           const exp = await openDiskExport({ source: session.source, session: session.client, vm: hw, disk, workDir: deps.config.workDir });

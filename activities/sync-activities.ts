@@ -50,6 +50,8 @@ export interface SyncDiskInput {
    * that very volume; if it is gone, the disk is synced in full.
    */
   keptVolumeId?: string;
+  /** A retried migration's full sync into a volume an earlier run may have written: clear what the source does not hold. */
+  clearStaleData?: boolean;
 }
 
 /** What syncDisk heartbeats; a retry resumes from `bytesDone` when it copies in the same mode. */
@@ -193,13 +195,6 @@ export function createSyncActivities(deps: ActivityDeps) {
           exporting.catch(() => undefined); // awaited below; a failure while CBT is queried must not go unhandled
           try {
             const provider = deps.targets.get(input.volume.target);
-            if (input.keptVolumeId && input.sinceChangeId) {
-              const kept = await provider.findVolume(input.volume.project, { migrationId: input.migrationId, disk: String(disk.key) });
-              if (kept?.id !== input.keptVolumeId) {
-                input = { ...input, sinceChangeId: undefined, fullSyncReason: `the volume ${input.keptVolumeId} an earlier run synced is gone` };
-              }
-            }
-            const plan = await changedAreasToCopy(client, vm, snapshot, disk, input);
             const volume = await provider.createVolume({
               project: input.volume.project,
               name: input.volume.name,
@@ -212,6 +207,11 @@ export function createSyncActivities(deps: ActivityDeps) {
             if (volume.sizeBytes < disk.capacityBytes) {
               throw new SourceChangedError(`disk ${disk.key} grew to ${disk.capacityBytes} bytes but its target volume holds ${volume.sizeBytes}`);
             }
+            // Changes since the earlier run's change id belong in the very volume it synced; any other gets everything.
+            if (input.keptVolumeId && input.sinceChangeId && volume.id !== input.keptVolumeId) {
+              input = { ...input, sinceChangeId: undefined, clearStaleData: true, fullSyncReason: `the volume ${input.keptVolumeId} an earlier run synced is gone` };
+            }
+            const plan = await changedAreasToCopy(client, vm, snapshot, disk, input);
             const resumeFrom = resume && resume.mode === plan.mode && resume.disk === disk.key ? resume.bytesDone : 0;
             beat({ mode: plan.mode, bytesDone: resumeFrom });
 
@@ -222,7 +222,7 @@ export function createSyncActivities(deps: ActivityDeps) {
               const copy = await copyAreas(exp.connections, target, plan.areas, {
                 resumeFrom,
                 // A first full sync writes into a fresh (zero) volume; a resync must clear what CBT no longer reports.
-                zeroOutside: plan.mode === 'full' && !!input.sinceChangeId,
+                zeroOutside: plan.mode === 'full' && (!!input.sinceChangeId || !!input.clearStaleData),
                 signal: ctx.cancellationSignal,
                 onCheckpoint: (c) => beat({ bytesDone: c.bytesDone, areaBytes: c.areaBytes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }),
                 onProgress: (c) => beat({ areaBytes: c.areaBytes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }),

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Principal } from '../identity/identity-provider';
-import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult, SyncDiskInput, SyncDiskResult } from '../activities';
+import type { ExportDiskInput, ExportDiskProgress, ExportDiskResult, GuestFixReport, SyncDiskInput, SyncDiskResult } from '../activities';
 import type { ColdMigrationInput, RetryOfMigration, WarmMigrationInput } from '../shared/migration-input';
 import type { AdmissionLimits } from '../workflows/admission-ledger';
 import {
@@ -128,16 +128,31 @@ export async function retryMigration(deps: SubmissionDeps, principal: Principal,
   };
 }
 
+/**
+ * Volumes the ended run booted are no longer what was copied: when the instance ran on the copied volumes themselves
+ * (no conversion, so no clones), nothing is picked up.
+ */
+function bootedCopiedVolumes(rec: WorkflowRecord): boolean {
+  const booted = rec.activities.some((a) => (a.type === 'bootCheck' || a.type === 'startInstance') && a.startedAt !== undefined);
+  const converted = rec.activities.some((a) => a.type === 'guestFix' && a.outcome === 'completed' && (a.result as GuestFixReport).converted);
+  return booted && !converted;
+}
+
 function coldDisksToPickUp(rec: WorkflowRecord): RetryOfMigration['disks'] {
+  if (bootedCopiedVolumes(rec)) return {};
+  const copies = rec.activities.filter((x) => x.type === 'exportDisk');
+  if (!copies.length) return {};
+  // From when the earlier run began copying: a power-on of the source after that voids what it copied.
+  const since = new Date(Math.min(...copies.map((a) => a.scheduledAt))).toISOString();
   const disks: RetryOfMigration['disks'] = {};
-  for (const a of rec.activities.filter((x) => x.type === 'exportDisk')) {
+  for (const a of copies) {
     const key = String((a.input as ExportDiskInput).diskKey);
     if (a.outcome === 'completed') {
       const r = a.result as ExportDiskResult;
-      if (r.verification?.match !== false) disks[key] = { copied: r };
+      if (r.verification?.match !== false) disks[key] = { copied: r, since };
     } else if (!disks[key]?.copied) {
-      const bytesDone = (a.endDetails as ExportDiskProgress | undefined)?.bytesDone ?? 0;
-      if (bytesDone > (disks[key]?.resumeFrom ?? 0)) disks[key] = { resumeFrom: bytesDone };
+      const p = a.endDetails as ExportDiskProgress | undefined;
+      if (p?.volumeId && p.bytesDone > (disks[key]?.resumeFrom ?? 0)) disks[key] = { resumeFrom: p.bytesDone, volumeId: p.volumeId, since };
     }
   }
   return disks;
@@ -145,6 +160,7 @@ function coldDisksToPickUp(rec: WorkflowRecord): RetryOfMigration['disks'] {
 
 /** A disk counts only if its last sync completed: one abandoned part-way left the volume between two change ids. */
 function warmDisksToPickUp(rec: WorkflowRecord): RetryOfMigration['disks'] {
+  if (bootedCopiedVolumes(rec)) return {};
   const last = new Map<string, WorkflowRecord['activities'][number]>();
   for (const a of rec.activities.filter((x) => x.type === 'syncDisk')) last.set(String((a.input as SyncDiskInput).diskKey), a);
   const disks: RetryOfMigration['disks'] = {};

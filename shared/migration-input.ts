@@ -89,7 +89,7 @@ export interface RetryOfMigration {
    * By disk key. Cold: a verified copy whose volume was kept (not copied again), or how far a copy durably got.
    * Warm: the change id the kept volume was last synced to, so the first sync copies only what changed since.
    */
-  disks: Record<string, { copied?: unknown; resumeFrom?: number; changeId?: string; volumeId?: string }>;
+  disks: Record<string, { copied?: unknown; resumeFrom?: number; changeId?: string; volumeId?: string; since?: string }>;
 }
 
 /** Warm migration: the source keeps running while syncs copy its changes; downtime is the final sync at cutover. */

@@ -30,6 +30,8 @@ export interface ServiceContent {
   propertyCollector: MoRef;
   viewManager: MoRef;
   sessionManager: MoRef;
+  /** Absent on endpoints without an event manager (then power history cannot be asked). */
+  eventManager?: MoRef;
   apiVersion: string;
   apiType: string;
   instanceUuid?: string;
@@ -56,6 +58,7 @@ export class VimClient {
       propertyCollector: requireMoRef(child(sc, 'propertyCollector'), 'propertyCollector'),
       viewManager: requireMoRef(child(sc, 'viewManager'), 'viewManager'),
       sessionManager: requireMoRef(child(sc, 'sessionManager'), 'sessionManager'),
+      eventManager: moRefOf(child(sc, 'eventManager')),
       apiVersion: textAt(sc, 'about.apiVersion') ?? '6.5',
       apiType: textAt(sc, 'about.apiType') ?? '',
       instanceUuid: textAt(sc, 'about.instanceUuid'),
@@ -209,6 +212,22 @@ export class VimClient {
     }
     if (dcName === undefined) throw new VimError(`VM ${vm.value} is not inside a datacenter`, false);
     return { name: dcName, path: pathNames.join('/') };
+  }
+
+  /**
+   * When the VM was first powered on at or after `since` (ISO 8601), from vCenter's events (VmPoweredOnEvent), or
+   * undefined if it was not. Throws when the endpoint keeps no events: then nobody can say, and callers must assume
+   * it may have run.
+   */
+  async poweredOnSince(vm: MoRef, since: string): Promise<string | undefined> {
+    const em = this.serviceContent.eventManager;
+    if (!em) throw new VimError('this vSphere endpoint has no event manager: its power history cannot be read', false);
+    const reply = await this.call('QueryEvents', req.queryEvents(em, vm, since, ['VmPoweredOnEvent']));
+    const times = children(reply, 'returnval')
+      .map((e) => textAt(e, 'createdTime'))
+      .filter((t): t is string => !!t && Date.parse(t) >= Date.parse(since))
+      .sort((a, b) => Date.parse(a) - Date.parse(b));
+    return times[0];
   }
 
   async getPowerState(vm: MoRef): Promise<PowerState> {

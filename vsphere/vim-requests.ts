@@ -92,6 +92,11 @@ export const req = {
   removeSnapshotTask: (snapshot: MoRef, removeChildren: boolean, consolidate?: boolean) =>
     moRefEl('_this', snapshot) + el('removeChildren', removeChildren) + el('consolidate', consolidate),
 
+  /** EventManager.QueryEvents with an EventFilterSpec on one entity (itself only), from a time, of some event types. */
+  queryEvents: (eventManager: MoRef, entity: MoRef, beginTime: string, eventTypeIds: string[]) =>
+    moRefEl('_this', eventManager) +
+    raw('filter', raw('entity', moRefEl('entity', entity) + el('recursion', 'self')) + raw('time', el('beginTime', beginTime)) + eventTypeIds.map((t) => el('eventTypeId', t)).join('')),
+
   queryChangedDiskAreas: (vm: MoRef, snapshot: MoRef | undefined, deviceKey: number, startOffset: number, changeId: string) =>
     moRefEl('_this', vm) +
     (snapshot ? moRefEl('snapshot', snapshot) : '') +

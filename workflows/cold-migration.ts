@@ -203,8 +203,9 @@ function copyDisks(
         volumeType: input.target.volumeType,
         availabilityZone: input.target.volumeAvailabilityZone,
       },
-      ...(earlier?.copied ? { previousCopy: earlier.copied as ExportDiskResult } : {}),
-      ...(earlier?.resumeFrom ? { resumeFrom: earlier.resumeFrom } : {}),
+      ...(earlier?.since && (earlier.copied || earlier.resumeFrom)
+        ? { earlierRun: { since: earlier.since, copy: earlier.copied as ExportDiskResult | undefined, resumeFrom: earlier.resumeFrom, volumeId: earlier.volumeId } }
+        : {}),
     });
     onCopied(result);
     return result;

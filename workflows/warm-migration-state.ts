@@ -18,6 +18,8 @@ export interface WarmDiskState {
   fullSyncReason?: string;
   /** A retried migration, until its first sync: the volume the earlier run synced to `changeId`. */
   keptVolumeId?: string;
+  /** A retried migration, until its first sync: the volume may hold an earlier run's bytes, to be cleared where stale. */
+  clearStaleData?: boolean;
 }
 
 export interface AcceptedCutover {

@@ -160,6 +160,7 @@ export async function warmMigration(
         fullSyncReason: disk.changeId ? disk.fullSyncReason : undefined,
         // A retried migration's first sync: only into the volume the earlier run synced (absent otherwise).
         ...(disk.keptVolumeId ? { keptVolumeId: disk.keptVolumeId } : {}),
+        ...(disk.clearStaleData ? { clearStaleData: true } : {}),
         volume: {
           target: input.target.name,
           project: input.target.project,
@@ -169,7 +170,7 @@ export async function warmMigration(
         },
       });
       // Recorded per disk as soon as it is durable: a sync that fails on another disk keeps this one's progress.
-      Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined, keptVolumeId: undefined });
+      Object.assign(disk, { changeId: result.changeId, volume: result.volume, fullSyncReason: undefined, keptVolumeId: undefined, clearStaleData: undefined });
       copying.delete(disk.key);
       return result;
     }, concurrency);
@@ -253,7 +254,9 @@ export async function warmMigration(
         // A retried migration starts from what its earlier run synced into the volumes it kept (absent otherwise).
         disks: plan.disks.map((d) => {
           const earlier = input.retry?.disks[String(d.key)];
-          return { key: d.key, label: d.label, capacityBytes: d.capacityBytes, ...(earlier?.changeId && earlier.volumeId ? { changeId: earlier.changeId, keptVolumeId: earlier.volumeId } : {}) };
+          if (earlier?.changeId && earlier.volumeId) return { key: d.key, label: d.label, capacityBytes: d.capacityBytes, changeId: earlier.changeId, keptVolumeId: earlier.volumeId };
+          // Not picked up, but an earlier run may have written its volume: the full sync clears what is stale.
+          return { key: d.key, label: d.label, capacityBytes: d.capacityBytes, ...(input.retry ? { clearStaleData: true } : {}) };
         }),
         syncs: [],
         totals: { syncs: 0, failedSyncs: 0, bytesRead: 0, changedBytes: 0, fullResyncs: 0 },

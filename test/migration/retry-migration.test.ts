@@ -26,9 +26,9 @@ describe('retrying a cold migration from what is already durable', () => {
   beforeAll(async () => {
     env = await createMigrationEnv(
       'retry',
-      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256), vm('warm01', 64, 'poweredOn'), vm('warm02', 16, 'poweredOn')] },
+      { vms: [vm('taken', 8), vm('retry01', 32), vm('retry02', 256), vm('warm01', 64, 'poweredOn'), vm('warm02', 16, 'poweredOn'), vm('retry03', 256, 'poweredOn')] },
       // 80 Mbit/s per NBD connection: retry02's 256 MiB copy takes several seconds, time enough to cancel it partway.
-      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB, warm01: 64 * MiB, warm02: 16 * MiB } },
+      { filters: [{ name: 'rate', params: { rate: `${80 * 1000 * 1000}` } }], diskImages: { retry01: 32 * MiB, retry02: 256 * MiB, warm01: 64 * MiB, warm02: 16 * MiB, retry03: 256 * MiB } },
     );
     await env.startWorker();
     api = await startApi(env, { users: [{ name: 'carol', projects: ['p-retry'], role: 'member' }] });
@@ -98,6 +98,30 @@ describe('retrying a cold migration from what is already durable', () => {
 
     // Re-record the replay test's history of a retried run with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
     if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-retry-v1'));
+  }, 300_000);
+
+  it('copies anew what an earlier run copied if the source VM has run since', async () => {
+    const sim = env.sim.vms.find((v) => v.name === 'retry03')!;
+    const flat = path.join(env.sim.datastoreDir, sim.disks[0].flatPath);
+    const first = await api.as('carol').post('/migrations', submission('retry03'));
+    const id = first.data.id;
+    await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.status !== 'RUNNING' || s.disks[0]?.bytesDone >= 16 * MiB });
+    expect((await api.as('carol').post(`/migrations/${id}/cancel`)).status).toBe(202);
+    const cancelled = await waitForMigration(api.http, id, { timeoutMs: 60_000 });
+    expect(cancelled.status).toBe('CANCELLED');
+    expect(cancelled.disks[0].bytesDone).toBeGreaterThan(0);
+    // The cancel gave the VM back powered on, and its guest wrote over what had been copied.
+    expect(await env.powerState('retry03')).toBe('poweredOn');
+    await randomWrites(flat, 16 * MiB, seededRandom(9), 20, 64 * 1024);
+
+    const retry = await api.as('carol').post(`/migrations/${id}/retry`);
+    expect(retry.data.retry).toMatchObject({ resumedDisks: 1 });
+    const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
+    expect(done.status).toBe('COMPLETED');
+    const exported = ((await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; data?: any }>).find((e) => e.name === 'export.progress')!;
+    // Not resumed: vCenter's events show the VM ran after the earlier copy began.
+    expect(exported.data.resumedFrom).toBe(0);
+    expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(flat));
   }, 300_000);
 
   it('picks a cancelled warm migration up from its last sync: the first sync copies only what changed since', async () => {

@@ -221,6 +221,24 @@ describe('power', () => {
     expect((err as Error).message).toMatch(/task/);
   });
 
+  test("vCenter's events tell whether a VM was powered on since a time", async () => {
+    const vm = await client.findVm({ name: 'page-vm-00' });
+    // The simulator's clock is the same host's; a margin keeps the boundary out of the assertion.
+    const before = new Date(Date.now() - 1000).toISOString();
+    expect(await client.poweredOnSince(vm, before)).toBeUndefined();
+    await client.powerOn(vm, { timeoutMs: 30_000 });
+    await client.powerOff(vm, { timeoutMs: 30_000 });
+    const on = await client.poweredOnSince(vm, before);
+    expect(on).toBeDefined();
+    expect(Date.parse(on!)).toBeGreaterThanOrEqual(Date.parse(before));
+    // Off again now, and nothing since: the power history, not the power state, is what answers.
+    expect(await client.getPowerState(vm)).toBe('poweredOff');
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await client.poweredOnSince(vm, new Date().toISOString())).toBeUndefined();
+    // Another VM's power-on is not this one's.
+    expect(await client.poweredOnSince(await client.findVm({ name: 'page-vm-01' }), before)).toBeUndefined();
+  });
+
   test('powerOff of a vanished VM → VmNotFoundError', async () => {
     const err = await client.powerOff({ type: 'VirtualMachine', value: 'vm-424242' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmNotFoundError);
