@@ -197,6 +197,8 @@ export function createApp(deps: ApiDeps): express.Express {
       },
       handler: async ({ req, res, principal, params }) => {
         const read = async () => {
+          // A stream outlives requests: it ends when the caller's credential does.
+          if (principal.expiresAt !== undefined && Date.now() >= principal.expiresAt) throw new HttpProblem('unauthenticated', 'the token has expired');
           const record = await readMigration(deps.client, principal, params.id);
           return { record, events: migrationEvents(record) };
         };

@@ -54,7 +54,8 @@ const quote = (v: string) => {
 };
 
 export function visibilityQuery(taskQueue: string, principal: Principal, q: ListQuery): string | undefined {
-  const clauses = [`TaskQueue = ${quote(taskQueue)}`, `WorkflowType IN (${MIGRATION_WORKFLOW_TYPES.map(quote).join(', ')})`];
+  // A warm migration that continued as new has a closed run per hand-over: only its latest run is the migration.
+  const clauses = [`TaskQueue = ${quote(taskQueue)}`, `WorkflowType IN (${MIGRATION_WORKFLOW_TYPES.map(quote).join(', ')})`, `ExecutionStatus != 'ContinuedAsNew'`];
   const mine = principal.projects === '*' ? undefined : principal.projects.filter((p) => SAFE_NAME.test(p));
   let projects = mine;
   if (q.project) {
@@ -135,7 +136,8 @@ export async function listMigrations(client: Client, namespace: string, taskQueu
         startedAt: tsIso(e.startTime)!,
         ...(e.closeTime ? { closedAt: tsIso(e.closeTime) } : {}),
       };
-      if (matches(item, q)) items.push(item);
+      // A retried migration's earlier runs share its id; the newest run (listed first) is the migration.
+      if (matches(item, q) && !items.some((i) => i.id === item.id)) items.push(item);
     }
     token = page.nextPageToken?.length ? page.nextPageToken : undefined;
     if (!token || items.length >= q.limit) break;

@@ -66,6 +66,10 @@ describe('retrying a cold migration from what is already durable', () => {
     expect(write.data).toMatchObject({ bytesWritten: 0, bytesTotal: 32 * MiB, verification: { match: true } });
     expect(await sha256File(env.target.volumePath('p-retry', `${id}-disk0`))).toBe(await sha256File(env.images.retry01));
 
+    // Listed once, as its latest run.
+    const listed = (await api.http.get('/migrations', { params: { project: 'p-retry' } })).data.migrations.filter((m: { id: string }) => m.id === id);
+    expect(listed).toEqual([expect.objectContaining({ id, status: 'COMPLETED' })]);
+
     // Completed: nothing to retry.
     const again = await api.as('carol').post(`/migrations/${id}/retry`);
     expect(again.status).toBe(409);

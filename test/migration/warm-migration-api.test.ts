@@ -75,6 +75,9 @@ describe('warm migration through the API (CBT syncs, continue-as-new, cutover)',
     }
     expect(status.status).toBe('RUNNING');
     expect(writer.writes).toBeGreaterThan(20);
+    // Listed once while it runs, however many runs it has continued through.
+    const listed = (await api.http.get('/migrations', { params: { project: 'proj1' } })).data.migrations.filter((m: { id: string }) => m.id === id);
+    expect(listed).toEqual([expect.objectContaining({ id, status: 'RUNNING' })]);
     expect(status.stage).toMatch(/Ready|Syncing/);
     expect(status.warm.totals.failedSyncs).toBe(0);
     expect(status.warm.changeTracking.enabledBefore).toBe(false);
