@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { temporal } from '@temporalio/proto';
 import { z } from 'zod';
 import type { Principal } from '../identity/identity-provider';
@@ -125,14 +126,14 @@ export async function listMigrations(client: Client, namespace: string, taskQueu
       throw err;
     }
     for (const e of page.executions ?? []) {
-      const attrs = decodeKeywords(e.searchAttributes?.indexedFields ?? {});
+      const attrs = decodeTypedSearchAttributes(e.searchAttributes?.indexedFields);
       const item: MigrationListItem = {
         id: e.execution?.workflowId ?? '',
         status: temporal.api.enums.v1.WorkflowExecutionStatus[e.status ?? 0]?.replace('WORKFLOW_EXECUTION_STATUS_', '') ?? 'UNKNOWN',
-        stage: attrs[MigrationState.name],
-        kind: attrs[MigrationKind.name],
-        project: attrs[ProjectId.name],
-        sourceVm: attrs[SourceVm.name],
+        stage: attrs.get(MigrationState),
+        kind: attrs.get(MigrationKind),
+        project: attrs.get(ProjectId),
+        sourceVm: attrs.get(SourceVm),
         startedAt: tsIso(e.startTime)!,
         ...(e.closeTime ? { closedAt: tsIso(e.closeTime) } : {}),
       };
@@ -143,19 +144,6 @@ export async function listMigrations(client: Client, namespace: string, taskQueu
     if (!token || items.length >= q.limit) break;
   }
   return { migrations: items, ...(token ? { nextPageToken: encodePageToken(scope, token) } : {}) };
-}
-
-function decodeKeywords(fields: Record<string, temporal.api.common.v1.IPayload>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, p] of Object.entries(fields)) {
-    try {
-      const v = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
-      if (typeof v === 'string') out[k] = v;
-    } catch {
-      // Not JSON (another SDK's encoding): not one of ours.
-    }
-  }
-  return out;
 }
 
 function tsIso(ts: Parameters<typeof tsToMs>[0]): string | undefined {

@@ -16,21 +16,15 @@ export interface AdmissionSlot {
   copiesDone(): Promise<void>;
   /** The VM and the project slot go back; call once, however the migration ends. */
   ended(): Promise<void>;
-  /** When the grant came (workflow time), for the migration's own view. */
-  readonly grantedAt?: number;
 }
 
 export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
   const admission = input.admission && patched(ADMISSION_PATCH) ? input.admission : undefined;
   let copySlots: number | undefined;
-  let grantedAt: number | undefined;
   let copiesReturned = false;
   if (admission) {
     setHandler(copySlotsGrantedSignal, (g) => {
-      if (copySlots === undefined) {
-        copySlots = Math.max(1, g.copySlots);
-        grantedAt = Date.now();
-      }
+      copySlots ??= Math.max(1, g.copySlots);
     });
   }
   // Telling admission must happen even while the migration is being cancelled, and must never fail the migration.
@@ -55,9 +49,6 @@ export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
     },
     async ended() {
       await tell(migrationEndedSignal);
-    },
-    get grantedAt() {
-      return grantedAt;
     },
   };
 }

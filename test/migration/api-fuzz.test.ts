@@ -15,7 +15,7 @@ import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env'
  * unavailable; every 4xx/5xx is application/problem+json with type, title and the HTTP status; nothing but the
  * public routes answers 2xx without a valid token. Afterwards the server still answers.
  *
- * Reproduce a failure with the seed it prints: VMIGRATE_FUZZ_SEED=<seed> npx jest test/migration/api-fuzz.test.ts
+ * Reproduce a failure with the random seed it prints: VMIGRATE_FUZZ_SEED=<seed> npx jest test/migration/api-fuzz.test.ts
  */
 
 const SEED = Number(process.env.VMIGRATE_FUZZ_SEED ?? 20261122);
@@ -897,7 +897,7 @@ describe('API fuzz: random requests never get a 5xx and every error is a problem
   const described = (a: fc.Arbitrary<FuzzRequest>) =>
     a.map((r) => Object.assign(r, { [fc.toStringMethod]: () => describeRequest(r) }));
 
-  /** Cases the issue names, run first whatever the seed (each of those the fuzz found a failure in is here too). */
+  /** Named hostile requests (bodies over the limit, bad encodings and charsets, malformed percent-encoding, odd names), run first whatever the random seed; every one the fuzz once found failing is among them. */
   function namedCases(auth: Array<[string, string]>, validToken: boolean): Array<[FuzzRequest]> {
     const json: Array<[string, string]> = [['Content-Type', 'application/json']];
     const valid = JSON.stringify({ sourceId: 'sim', vm: { name: 'fuzz01' }, target: { project: 'fuzzproj', volumeType: 'standard', flavor: 'm1.small' } });
