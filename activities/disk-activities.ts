@@ -2,12 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { copyDisk, type CopyResult } from '../copy/copy-disk';
+import { judgeSourceReadFailure, type SourceFaultHistory } from '../copy/source-fault-history';
+import { SourceReadError } from '../copy/source-reader';
 import { inspectDiskLayout, type DiskLayout } from '../guest/disk-layout';
 import { openDiskExport, type DiskExport } from '../source/disk-export';
 import type { VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { earlierRunStillValid, type EarlierRunOfDisk } from '../source/earlier-run';
-import { failuresTranslated, SourceChangedError } from './failures';
+import { failuresTranslated, SourceChangedError, SourceUnreadableError } from './failures';
 import { withVmSession, type VmSession } from './vsphere-session';
 
 export interface ExportSessionReport {
@@ -30,6 +32,8 @@ export interface ExportDiskProgress {
   bytesWritten: number;
   /** The target volume the watermark is about (once it exists). */
   volumeId?: string;
+  /** Attempts that ended because the source failed a read on every try (see copy/source-fault-history.ts). */
+  sourceFaults?: SourceFaultHistory;
 }
 
 export interface ExportDiskInput {
@@ -184,15 +188,27 @@ export function createDiskActivities(deps: ActivityDeps) {
             beat();
             const target = await provider.openVolume(volume);
             try {
-              ctx.log.info('copying disk', { disk: disk.key, resumeFrom: last.bytesDone, attempt: ctx.info.attempt });
-              const result = await copyDisk(exp.connections, target, {
-                resumeFrom: resume?.bytesDone ?? 0,
-                digestLogPath: path.join(workDir, `disk-${disk.key}.digests`),
-                signal: ctx.cancellationSignal,
-                onCheckpoint: (p) => beat({ bytesDone: p.bytesDone, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
-                onProgress: (p) => beat({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
-              });
-              return { ...result, disk: disk.key, volume, attempt: ctx.info.attempt };
+              const startedAt = resume?.bytesDone ?? 0;
+              ctx.log.info('copying disk', { disk: disk.key, resumeFrom: startedAt, attempt: ctx.info.attempt });
+              try {
+                const result = await copyDisk(exp.connections, target, {
+                  resumeFrom: startedAt,
+                  digestLogPath: path.join(workDir, `disk-${disk.key}.digests`),
+                  signal: ctx.cancellationSignal,
+                  reopenSource: (index) => exp.reconnect(index),
+                  onCheckpoint: (p) => beat({ bytesDone: p.bytesDone, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
+                  onProgress: (p) => beat({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten }),
+                });
+                if (result.readRetries > 0) ctx.log.warn('source reads failed and were tried again', { disk: disk.key, retries: result.readRetries, reconnects: result.reconnects });
+                return { ...result, disk: disk.key, volume, attempt: ctx.info.attempt };
+              } catch (err) {
+                if (!(err instanceof SourceReadError)) throw err;
+                // The copy published its watermark before failing; whether to try again depends on the attempts before.
+                const verdict = judgeSourceReadFailure(heartbeat?.sourceFaults, err, startedAt, last.bytesDone, `disk ${disk.key} (${disk.fileName})`);
+                beat({ sourceFaults: verdict.history });
+                ctx.log.warn('source read failed on every try', { disk: disk.key, offset: err.offset, attempt: ctx.info.attempt, permanent: verdict.permanent });
+                throw verdict.permanent ? new SourceUnreadableError(verdict.message) : Object.assign(err, { message: verdict.message });
+              }
             } finally {
               await target.close();
             }

@@ -53,3 +53,8 @@ export class SourceChangedError extends Error {
 export class SnapshotGoneError extends Error {
   override name = 'SnapshotGoneError';
 }
+
+/** The source cannot serve part of a disk: the same read failed on every try in several attempts without progress. */
+export class SourceUnreadableError extends Error {
+  override name = 'SourceUnreadableError';
+}

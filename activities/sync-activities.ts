@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { copyAreas, type AreaCopyResult, type ByteArea } from '../copy/copy-areas';
+import { copyAreas, type ByteArea } from '../copy/copy-areas';
+import type { CopyResult } from '../copy/copy-options';
 import { openDiskExport } from '../source/disk-export';
 import type { VolumeRef } from '../targets/target-provider';
 import { ChangedAreasError, queryAllChangedAreas } from '../vsphere/changed-areas';
@@ -9,7 +10,9 @@ import { VimFaultError } from '../vsphere/vim-faults';
 import type { VimClient } from '../vsphere/vim-client';
 import type { MoRef } from '../vsphere/vim-types';
 import type { ActivityDeps } from './activity-deps';
-import { failuresTranslated, PreflightError, SnapshotGoneError, SourceChangedError } from './failures';
+import { failuresTranslated, PreflightError, SnapshotGoneError, SourceChangedError, SourceUnreadableError } from './failures';
+import { judgeSourceReadFailure, type SourceFaultHistory } from '../copy/source-fault-history';
+import { SourceReadError } from '../copy/source-reader';
 import { withVmSession } from './vsphere-session';
 
 /**
@@ -62,6 +65,8 @@ export interface SyncDiskProgress {
   areaBytes: number;
   bytesRead: number;
   bytesWritten: number;
+  /** Attempts that ended because the source failed a read on every try (see copy/source-fault-history.ts). */
+  sourceFaults?: SourceFaultHistory;
 }
 
 export interface SyncDiskResult {
@@ -86,7 +91,7 @@ export interface SyncDiskResult {
   firstByteAt?: number;
   resumedFrom: number;
   attempt: number;
-  verification: AreaCopyResult['verification'];
+  verification: CopyResult['verification'];
 }
 
 export interface ShutdownSourceResult {
@@ -219,13 +224,27 @@ export function createSyncActivities(deps: ActivityDeps) {
             const target = await provider.openVolume(volume);
             try {
               ctx.log.info('syncing disk', { disk: disk.key, mode: plan.mode, areas: plan.areas.length, resumeFrom, attempt: ctx.info.attempt });
-              const copy = await copyAreas(exp.connections, target, plan.areas, {
+              // A first full sync writes into a fresh (zero) volume; a resync must clear what CBT no longer reports,
+              // and an incremental one writes zeros where the guest zeroed blocks.
+              const resync = plan.mode === 'full' && (!!input.sinceChangeId || !!input.clearStaleData);
+              const workDir = path.join(deps.config.workDir, input.migrationId);
+              await mkdir(workDir, { recursive: true });
+              const copy = await copyAreas(exp.connections, target, {
+                areas: plan.areas,
+                freshTarget: plan.mode === 'full' && !resync,
+                zeroOutside: resync,
                 resumeFrom,
-                // A first full sync writes into a fresh (zero) volume; a resync must clear what CBT no longer reports.
-                zeroOutside: plan.mode === 'full' && (!!input.sinceChangeId || !!input.clearStaleData),
+                digestLogPath: path.join(workDir, `sync-disk-${disk.key}.digests`),
+                reopenSource: (index) => exp.reconnect(index),
                 signal: ctx.cancellationSignal,
                 onCheckpoint: (c) => beat({ bytesDone: c.bytesDone, areaBytes: c.areaBytes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }),
                 onProgress: (c) => beat({ areaBytes: c.areaBytes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }),
+              }).catch((err: unknown) => {
+                if (!(err instanceof SourceReadError)) throw err;
+                const previous = resume && resume.mode === plan.mode ? resume.sourceFaults : undefined;
+                const verdict = judgeSourceReadFailure(previous, err, resumeFrom, last?.bytesDone ?? resumeFrom, `disk ${disk.key} (${disk.fileName}) of snapshot ${input.snapshot}`);
+                beat({ sourceFaults: verdict.history });
+                throw verdict.permanent ? new SourceUnreadableError(verdict.message) : Object.assign(err, { message: verdict.message });
               });
               return {
                 disk: disk.key,

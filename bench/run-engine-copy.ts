@@ -23,6 +23,7 @@ export function engineTuningFromEnv(): EngineTuning {
     connections: envNumber('BENCH_CONNECTIONS', 2),
     chunkSize: envNumber('BENCH_CHUNK_MIB', 2) * MiB,
     inFlight: envNumber('BENCH_IN_FLIGHT', 8),
+    hashThreads: process.env.BENCH_HASH_THREADS === undefined ? undefined : Number(process.env.BENCH_HASH_THREADS),
   };
 }
 
@@ -45,7 +46,7 @@ export async function runEngineCopy(socketPath: string, outPath: string, digestL
   const extra = first.canMultiConn ? tuning.connections - 1 : 0;
   const sources = [first, ...(await Promise.all(Array.from({ length: extra }, () => NbdClient.connect({ socketPath }))))];
   await createSparseFile(outPath, first.size);
-  const target = await FileBlockTarget.open(outPath, first.size);
+  const target = await FileBlockTarget.open(outPath, first.size, { directIo: process.env.BENCH_DIRECT !== "0" });
   let copiedAt = 0;
   try {
     const result = await copyDisk(sources, target, {

@@ -4,7 +4,7 @@
  * known. Targets without it are read back in full.
  */
 import type { BlockTarget, Extent } from './block-device';
-import { ALL_DATA, type AllocationMap } from './chunk-planner';
+
 
 export interface AllocationAwareTarget extends BlockTarget {
   /** Same contract as BlockSource.extents: zero=true only where the target guarantees zeros. */
@@ -13,8 +13,4 @@ export interface AllocationAwareTarget extends BlockTarget {
 
 export function isAllocationAware(target: BlockTarget): target is AllocationAwareTarget {
   return typeof (target as Partial<AllocationAwareTarget>).extents === 'function';
-}
-
-export function targetAllocationMap(target: BlockTarget): AllocationMap {
-  return isAllocationAware(target) ? { extents: (offset, length) => target.extents(offset, length) } : ALL_DATA;
 }

@@ -26,6 +26,8 @@ export interface BlockSource {
    * the last extent), never more. A source that cannot tell returns one extent with zero=false (all data).
    */
   extents(offset: number, length: number): Promise<Extent[]>;
+  /** Optional: true once the connection is unusable (every request would fail); the copy then asks for a new one. */
+  readonly broken?: boolean;
   close(): Promise<void>;
 }
 

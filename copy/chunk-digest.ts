@@ -1,122 +1,119 @@
 /**
- * The per-chunk digest both sides of the verification compute: sha256 over the sha256 of each DIGEST_LEAF_SIZE leaf
- * (the chunk's last leaf may be short). It depends only on the chunk's bytes, not on how extents cut it up, and a
- * leaf that is a hole or reads as zeros costs a lookup instead of a hash, so sparse chunks stay cheap.
+ * The chunk digest both sides of the verification compute (format `blake3-tree`): the bytes a chunk covers are cut
+ * at every DIGEST_LEAF_SIZE boundary of the disk into segments; a chunk's digest is BLAKE3 over the BLAKE3 of each
+ * segment, in disk order. It depends only on the covered bytes, not on how allocation maps cut them up, and a
+ * segment that is a hole or reads as zeros costs a lookup instead of a hash, so sparse chunks stay cheap.
+ *
+ * BLAKE3 rather than SHA-256: it is a cryptographic hash too (a wrong offset, a lost write or a flipped bit cannot
+ * collide by accident or on purpose), and it runs about four times faster per core here (~7 GB/s against ~1.8).
  */
-import { createHash } from 'node:crypto';
+import { blake3 } from '@napi-rs/blake-hash';
 import { DIGEST_LEAF_SIZE } from './copy-options';
-import { hashLeavesSync, type LeafHasher, type Slices } from './leaf-hasher';
-import { zeroBytes, zeroSha256 } from './zeros';
+import type { LeafHasher, Slices } from './leaf-hasher';
+import { zeroBytes } from './zeros';
 
-/** Bytes known at `offset`; everything in the chunk not covered by a piece is zero. */
-export interface DataPiece {
+export interface CoveredPiece {
   offset: number;
-  data: Buffer;
+  length: number;
+  kind: 'data' | 'zero';
 }
 
-export interface DigestedChunk {
-  digest: Buffer;
-  /** The pieces again (their Buffers may be new objects after a trip to a worker), each flagged if all zeros. */
-  pieces: Array<DataPiece & { allZero: boolean }>;
+/** Absolute [start, end) of one segment; `data`: some of it is in a data piece (else it is known zeros). */
+export interface Segment {
+  start: number;
+  end: number;
+  data: boolean;
 }
 
-/**
- * `pieces` must be sorted, non-overlapping and inside [chunkOffset, chunkOffset + chunkLength). With `keepData`
- * false the pieces' buffers may be consumed (verification does not need them afterwards).
- */
-export async function digestChunk(
-  hasher: LeafHasher,
-  chunkOffset: number,
-  chunkLength: number,
-  pieces: readonly DataPiece[],
-  keepData = true,
-): Promise<DigestedChunk> {
-  const chunkEnd = chunkOffset + chunkLength;
-  // Everything that reads the pieces on this thread happens before they are handed to the hasher, which may
-  // move (detach) their buffers: holes and partly covered leaves are settled here, whole leaves go to the hasher.
-  const leafDigests: Array<Buffer | undefined> = [];
-  let first = 0;
-  for (let leaf = chunkOffset; leaf < chunkEnd; leaf += DIGEST_LEAF_SIZE) {
-    const leafEnd = Math.min(leaf + DIGEST_LEAF_SIZE, chunkEnd);
-    while (first < pieces.length && pieces[first].offset + pieces[first].data.length <= leaf) first++;
-    const piece = pieces[first];
-    const inside = piece && piece.offset <= leaf && piece.offset + piece.data.length >= leafEnd;
-    leafDigests.push(inside ? undefined : partialLeafDigest(leaf, leafEnd, pieces, first));
-  }
-  const leafIndex = (offset: number) => (offset - chunkOffset) / DIGEST_LEAF_SIZE;
-  const hashed = await Promise.all(
-    pieces.map(async (piece) => {
-      const leaves = wholeLeavesIn(piece, chunkOffset, chunkEnd);
-      const slices: Slices = leaves.map((leaf) => [leaf.start - piece.offset, leaf.end - piece.offset]);
-      const { offset } = piece;
-      const result = await hasher.hash(piece.data, slices, keepData);
-      leaves.forEach((leaf, i) => {
-        leafDigests[leafIndex(leaf.start)] = result.digests[i] ?? zeroSha256(leaf.end - leaf.start);
-      });
-      return { offset, data: result.data, allZero: result.allZero };
-    }),
-  );
-  const tree = createHash('sha256');
-  for (const digest of leafDigests) tree.update(digest as Buffer);
-  return { digest: tree.digest(), pieces: hashed };
-}
-
-/** The same digest computed synchronously on this thread (tests, cached zero chunks). */
-export function chunkDigestSync(chunkOffset: number, chunkLength: number, pieces: readonly DataPiece[]): Buffer {
-  const chunkEnd = chunkOffset + chunkLength;
-  const tree = createHash('sha256');
-  let first = 0;
-  for (let leaf = chunkOffset; leaf < chunkEnd; leaf += DIGEST_LEAF_SIZE) {
-    const leafEnd = Math.min(leaf + DIGEST_LEAF_SIZE, chunkEnd);
-    while (first < pieces.length && pieces[first].offset + pieces[first].data.length <= leaf) first++;
-    const piece = pieces[first];
-    if (piece && piece.offset <= leaf && piece.offset + piece.data.length >= leafEnd) {
-      const digest = hashLeavesSync(piece.data, [[leaf - piece.offset, leafEnd - piece.offset]]).digests[0];
-      tree.update(digest ?? zeroSha256(leafEnd - leaf));
-    } else {
-      tree.update(partialLeafDigest(leaf, leafEnd, pieces, first));
+/** The segments of sorted, non-overlapping pieces. */
+export function segmentsOf(pieces: readonly CoveredPiece[]): Segment[] {
+  const out: Segment[] = [];
+  for (const piece of pieces) {
+    const pieceEnd = piece.offset + piece.length;
+    for (let at = piece.offset; at < pieceEnd; ) {
+      const leafEnd = Math.min((Math.floor(at / DIGEST_LEAF_SIZE) + 1) * DIGEST_LEAF_SIZE, pieceEnd);
+      const last = out[out.length - 1];
+      // Adjacent pieces in one leaf form one segment: the digest must not depend on where the map cut them.
+      if (last && last.end === at && Math.floor(last.start / DIGEST_LEAF_SIZE) === Math.floor(at / DIGEST_LEAF_SIZE)) {
+        last.end = leafEnd;
+        last.data ||= piece.kind === 'data';
+      } else {
+        out.push({ start: at, end: leafEnd, data: piece.kind === 'data' });
+      }
+      at = leafEnd;
     }
-  }
-  return tree.digest();
-}
-
-/** Digest of a chunk that is entirely zero, cached per length. */
-const zeroChunkDigests = new Map<number, Buffer>();
-export function zeroChunkDigest(chunkLength: number): Buffer {
-  let digest = zeroChunkDigests.get(chunkLength);
-  if (!digest) {
-    digest = chunkDigestSync(0, chunkLength, []);
-    zeroChunkDigests.set(chunkLength, digest);
-  }
-  return digest;
-}
-
-/** Leaves of the chunk's grid lying entirely inside `piece`. */
-function wholeLeavesIn(piece: DataPiece, chunkOffset: number, chunkEnd: number): Array<{ start: number; end: number }> {
-  const out: Array<{ start: number; end: number }> = [];
-  const pieceEnd = piece.offset + piece.data.length;
-  const firstLeaf = chunkOffset + Math.ceil((piece.offset - chunkOffset) / DIGEST_LEAF_SIZE) * DIGEST_LEAF_SIZE;
-  for (let start = firstLeaf; start < pieceEnd; start += DIGEST_LEAF_SIZE) {
-    const end = Math.min(start + DIGEST_LEAF_SIZE, chunkEnd);
-    if (end > pieceEnd) break;
-    out.push({ start, end });
   }
   return out;
 }
 
-/** A leaf that is a hole or only partly covered: hash its bytes in order, zeros for the gaps. */
-function partialLeafDigest(leaf: number, leafEnd: number, pieces: readonly DataPiece[], first: number): Buffer {
-  const piece = pieces[first];
-  if (!piece || piece.offset >= leafEnd) return zeroSha256(leafEnd - leaf);
-  const hash = createHash('sha256');
-  let at = leaf;
-  for (let i = first; i < pieces.length && pieces[i].offset < leafEnd; i++) {
-    const start = Math.max(pieces[i].offset, leaf);
-    const end = Math.min(pieces[i].offset + pieces[i].data.length, leafEnd);
-    if (start > at) hash.update(zeroBytes(start - at));
-    hash.update(pieces[i].data.subarray(start - pieces[i].offset, end - pieces[i].offset));
-    at = end;
+export interface DigestedChunk {
+  digest: Buffer;
+  /** Per segment: all zeros. */
+  zero: boolean[];
+}
+
+/**
+ * Digest of a chunk whose data pieces are in `slot` at their offset minus `slotOffset`. The zero pieces that share
+ * a leaf with data are zero-filled in the slot first (the slot is reused, so it may hold an earlier chunk's bytes).
+ */
+export async function digestChunk(
+  hasher: LeafHasher,
+  slot: Buffer,
+  slotOffset: number,
+  pieces: readonly CoveredPiece[],
+  segments: readonly Segment[],
+): Promise<DigestedChunk> {
+  let s = 0;
+  for (const piece of pieces) {
+    if (piece.kind !== 'zero') continue;
+    const pieceEnd = piece.offset + piece.length;
+    while (s < segments.length && segments[s].end <= piece.offset) s++;
+    for (let i = s; i < segments.length && segments[i].start < pieceEnd; i++) {
+      if (!segments[i].data) continue;
+      const from = Math.max(segments[i].start, piece.offset);
+      const to = Math.min(segments[i].end, pieceEnd);
+      slot.fill(0, from - slotOffset, to - slotOffset);
+    }
   }
-  if (at < leafEnd) hash.update(zeroBytes(leafEnd - at));
-  return hash.digest();
+  const dataIndexes: number[] = [];
+  const slices: Array<readonly [number, number]> = [];
+  segments.forEach((seg, i) => {
+    if (!seg.data) return;
+    dataIndexes.push(i);
+    slices.push([seg.start - slotOffset, seg.end - slotOffset]);
+  });
+  const digests: Buffer[] = segments.map((seg) => zeroSegmentDigest(seg.end - seg.start));
+  const zero = segments.map(() => true);
+  if (slices.length > 0) {
+    const hashed = await hasher.hash(slot, slices as Slices, true);
+    dataIndexes.forEach((segment, i) => {
+      const digest = hashed.digests[i];
+      if (digest) {
+        digests[segment] = digest;
+        zero[segment] = false;
+      }
+    });
+  }
+  return { digest: blake3(Buffer.concat(digests)), zero };
+}
+
+/** The same digest from the chunk's bytes laid out in one buffer (tests, and chunks known to be all zeros). */
+export function chunkDigestOfBytes(bytes: Buffer, bytesOffset: number, pieces: readonly CoveredPiece[]): Buffer {
+  const digests = segmentsOf(pieces).map((seg) => {
+    const part = bytes.subarray(seg.start - bytesOffset, seg.end - bytesOffset);
+    return part.equals(zeroBytes(part.length)) ? zeroSegmentDigest(part.length) : blake3(part);
+  });
+  return blake3(Buffer.concat(digests));
+}
+
+const zeroDigests = new Map<number, Buffer>();
+
+/** BLAKE3 of `length` zero bytes, computed once per length. */
+export function zeroSegmentDigest(length: number): Buffer {
+  let digest = zeroDigests.get(length);
+  if (!digest) {
+    digest = blake3(zeroBytes(length));
+    zeroDigests.set(length, digest);
+  }
+  return digest;
 }

@@ -1,236 +1,248 @@
 /**
- * copyAreas: copy given byte areas of a disk (Changed Block Tracking's answer) from a source to the same offsets of
- * a target, resumably, and verify what it wrote by reading it back.
+ * The copy engine: make byte areas of a target hold what the same areas of a source hold — resumably, verified,
+ * and through source faults. A full copy is one area, the whole disk (copyDisk); a warm migration's sync copies the
+ * areas Changed Block Tracking reported (all allocated ones for a full sync, the changed ones for an incremental).
  *
- * Used by warm migration's syncs: a full sync copies the `*` (allocated) areas, an incremental sync the areas changed
- * since the last change id. A full *re*sync onto a volume that already holds data also zeroes what lies outside
- * the areas where the target holds data (`zeroOutside`), so nothing stale survives a CBT reset.
+ * Data path: the areas are cut on a fixed chunk grid (area-planner.ts); copy lanes read each chunk's data pieces
+ * (holes per the source's allocation map are not read), digest them (chunk-digest.ts) and write them; every few
+ * tens of MiB the ledger flushes the target and the digest log, and verification lanes read those chunks back and
+ * compare digests while the copy goes on (copy-ledger.ts, verify-chunks.ts).
  *
- * Invariant a crash can rely on: every piece below the last published checkpoint (`bytesDone`, a disk offset) is
- * durable in the target. A retry with the same areas and `resumeFrom` = that offset skips those pieces.
+ * Invariant a crash can rely on: everything below the last published checkpoint (bytesDone, a disk offset on the
+ * chunk grid) is durable in the target, was read back and matched, and its source digests are durable in the
+ * digest log. A resumed attempt starts at that watermark and never reads below it again.
  */
-import { createHash } from 'node:crypto';
+import { blake3 } from '@napi-rs/blake-hash';
 import { setMaxListeners } from 'node:events';
 import { isAllocationAware } from './allocation-aware-target';
+import { AreaPlanner, countPlannedChunksBelow, type PlannedRange } from './area-planner';
 import type { BlockSource, BlockTarget } from './block-device';
-import { runLanes } from './lane-pool';
-import { VerificationError } from './verification-error';
-import { zeroBytes, zeroSha256 } from './zeros';
+import { BufferPool } from './buffer-pool';
+import { complementAreas, normaliseAreas, totalLength, type ByteArea } from './byte-areas';
+import { copyChunks } from './copy-chunks';
+import { CopyCounters, ProgressReporter } from './copy-counters';
+import { CopyLedger } from './copy-ledger';
+import {
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_FLUSH_BYTES,
+  DEFAULT_FLUSH_INTERVAL_MS,
+  DEFAULT_IN_FLIGHT,
+  DEFAULT_PROGRESS_INTERVAL_MS,
+  DEFAULT_VERIFY_IN_FLIGHT,
+  DIGEST_LEAF_SIZE,
+  type CopyOptions,
+  type CopyResult,
+} from './copy-options';
+import { DIGEST_RECORD_SIZE, DigestLog } from './digest-log';
+import { acquireLeafHasher } from './shared-leaf-hasher';
+import { DEFAULT_READ_RETRY, SourceReader, type SourceReadError } from './source-reader';
+import { verifyChunks } from './verify-chunks';
 
-export interface ByteArea {
-  start: number;
-  length: number;
-}
-
-export interface AreaCheckpoint {
-  /** Disk offset below which every piece is durable in the target. */
-  bytesDone: number;
-  /** Sum of the areas' lengths (what a complete sync reads). */
-  areaBytes: number;
-  /** This attempt only. */
-  bytesRead: number;
-  bytesWritten: number;
-}
-
-export interface AreaCopyOptions {
-  /** Largest single read/write (default 2 MiB). */
-  pieceSize?: number;
-  /** Pieces in flight, spread round-robin over the sources (default 8). */
-  inFlight?: number;
-  /** A previous attempt's checkpoint offset; pieces ending at or below it are not copied again. */
-  resumeFrom?: number;
-  /** Also write zeros where the target holds data outside the areas (full resync onto a used volume). */
-  zeroOutside?: boolean;
-  checkpointIntervalMs?: number;
-  /** Awaited; called after target flush. */
-  onCheckpoint?: (c: AreaCheckpoint) => void | Promise<void>;
-  /** Cheap, throttled, never awaited. */
-  onProgress?: (c: AreaCheckpoint) => void;
-  /** Called once, when the first source byte of this attempt has arrived (cutover-overhead measurements). */
-  onFirstByte?: () => void;
-  signal?: AbortSignal;
-}
-
-export interface AreaCopyResult {
-  areaBytes: number;
-  areas: number;
-  /** Source bytes read by this attempt. */
-  bytesRead: number;
-  /** Target bytes written by this attempt (copied plus zeroed). */
-  bytesWritten: number;
-  /** Of bytesWritten, zeros written outside the areas. */
-  bytesZeroed: number;
-  resumedFrom: number;
-  durationMs: number;
-  /** When the first source byte arrived (epoch ms), if any was read. */
-  firstByteAt?: number;
-  verification: { algorithm: 'sha256-pieces'; pieces: number; source: string; target: string; match: boolean };
-}
-
-interface Piece {
-  offset: number;
-  length: number;
-  kind: 'copy' | 'zero';
-  done: boolean;
-  sourceDigest?: Buffer;
-}
-
-const DEFAULT_PIECE = 2 * 1024 * 1024;
-
-/** Sorted, merged, checked areas: overlapping or out-of-disk input is a caller bug worth failing loudly on. */
-export function normaliseAreas(areas: ByteArea[], size: number): ByteArea[] {
-  const sorted = [...areas].filter((a) => a.length > 0).sort((a, b) => a.start - b.start);
-  const out: ByteArea[] = [];
-  for (const a of sorted) {
-    if (!Number.isSafeInteger(a.start) || !Number.isSafeInteger(a.length) || a.start < 0 || a.start + a.length > size) {
-      throw new RangeError(`area [${a.start}, ${a.start + a.length}) is outside the disk (size ${size})`);
-    }
-    const last = out[out.length - 1];
-    if (last && a.start <= last.start + last.length) last.length = Math.max(last.length, a.start + a.length - last.start);
-    else out.push({ ...a });
-  }
-  return out;
-}
-
-/** [0, size) minus the areas. */
-export function complementAreas(areas: ByteArea[], size: number): ByteArea[] {
-  const out: ByteArea[] = [];
-  let at = 0;
-  for (const a of areas) {
-    if (a.start > at) out.push({ start: at, length: a.start - at });
-    at = a.start + a.length;
-  }
-  if (at < size) out.push({ start: at, length: size - at });
-  return out;
-}
-
-export async function copyAreas(sources: BlockSource[], target: BlockTarget, areas: ByteArea[], opts: AreaCopyOptions = {}): Promise<AreaCopyResult> {
+export async function copyAreas(sources: BlockSource[], target: BlockTarget, opts: CopyOptions): Promise<CopyResult> {
   const startedAt = Date.now();
-  if (sources.length === 0) throw new Error('copyAreas needs at least one source connection');
-  const size = sources[0].size;
-  if (target.size < size) throw new Error(`target (${target.size} bytes) is smaller than the source (${size} bytes)`);
-  const pieceSize = opts.pieceSize ?? DEFAULT_PIECE;
-  const resumeFrom = opts.resumeFrom ?? 0;
-  const merged = normaliseAreas(areas, size);
-  const areaBytes = merged.reduce((s, a) => s + a.length, 0);
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const inFlight = opts.inFlight ?? DEFAULT_IN_FLIGHT;
+  const size = checkArguments(sources, target, chunkSize, inFlight);
+  const areas = normaliseAreas(opts.areas ?? [{ start: 0, length: size }], size);
+  const freshTarget = opts.freshTarget ?? true;
+  opts.signal?.throwIfAborted();
 
-  const zeroRanges = opts.zeroOutside ? await targetDataOutside(target, merged, size) : [];
-  const pieces = [...split(merged, pieceSize, 'copy'), ...split(zeroRanges, pieceSize, 'zero')]
-    .sort((a, b) => a.offset - b.offset)
-    .filter((p) => p.offset + p.length > resumeFrom);
+  const zeroRanges = opts.zeroOutside ? await targetDataOutside(target, areas, size) : [];
+  const ranges = mergeRanges(areas, zeroRanges);
+  const log = await DigestLog.open(opts.digestLogPath, { chunkSize, diskSize: size, plan: planId(ranges, chunkSize, size) });
 
+  // Internal stop: the caller's abort, or the first failure of any lane, flush or checkpoint, ends everything.
   const stop = new AbortController();
-  setMaxListeners(64, stop.signal);
+  // Each in-flight read listens on it (ours plus the source's own); that is expected, not a leak.
+  setMaxListeners(inFlight * 8 + 64, stop.signal);
   const forwardAbort = () => stop.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', forwardAbort, { once: true });
   if (opts.signal?.aborted) forwardAbort();
-
-  const counters = { bytesRead: 0, bytesWritten: 0, bytesZeroed: 0 };
-  let firstByteAt: number | undefined;
-  let next = 0;
-  let lane = 0;
-  // Pieces complete out of order; the watermark is the first piece not yet done.
-  let doneUpTo = 0;
-  const watermark = () => {
-    while (doneUpTo < pieces.length && pieces[doneUpTo].done) doneUpTo++;
-    return doneUpTo < pieces.length ? pieces[doneUpTo].offset : size;
-  };
-  const snapshot = (): AreaCheckpoint => ({ bytesDone: Math.max(resumeFrom, watermark()), areaBytes, bytesRead: counters.bytesRead, bytesWritten: counters.bytesWritten });
-
-  let lastCheckpoint = Date.now();
-  let checkpointing: Promise<void> | undefined;
-  let lastProgress = 0;
-  const checkpoint = async () => {
-    const c = snapshot();
-    await target.flush();
-    await opts.onCheckpoint?.(c);
-  };
-  const maybeCheckpoint = () => {
-    const now = Date.now();
-    if (opts.onProgress && now - lastProgress >= 100) {
-      lastProgress = now;
-      opts.onProgress(snapshot());
-    }
-    if (checkpointing || now - lastCheckpoint < (opts.checkpointIntervalMs ?? 2000)) return;
-    lastCheckpoint = now;
-    checkpointing = checkpoint()
-      .catch((err) => stop.abort(err))
-      .finally(() => (checkpointing = undefined));
-  };
-
+  const { hasher, release } = acquireLeafHasher(opts.hashThreads);
   try {
-    await runLanes(
-      Math.max(1, opts.inFlight ?? 8),
-      async () => (next < pieces.length ? pieces[next++] : undefined),
-      async (piece) => {
-        if (piece.kind === 'zero') {
-          await target.write(piece.offset, zeroBytes(piece.length));
-          counters.bytesWritten += piece.length;
-          counters.bytesZeroed += piece.length;
-          piece.sourceDigest = zeroSha256(piece.length);
-        } else {
-          const source = sources[lane++ % sources.length];
-          const data = await source.read(piece.offset, piece.length, stop.signal);
-          if (firstByteAt === undefined) {
-            firstByteAt = Date.now();
-            opts.onFirstByte?.();
-          }
-          counters.bytesRead += piece.length;
-          piece.sourceDigest = createHash('sha256').update(data).digest();
-          await target.write(piece.offset, data);
-          counters.bytesWritten += piece.length;
-        }
-        piece.done = true;
-        maybeCheckpoint();
+    const { firstIndex, firstOrdinal } = await resumePoint(log, ranges, opts.resumeFrom ?? 0, size, chunkSize);
+    const resumedFrom = Math.min(firstIndex * chunkSize, size);
+    const counters = new CopyCounters(size, totalLength(areas));
+    counters.bytesDone = counters.bytesCopied = resumedFrom;
+    const progress = new ProgressReporter(counters, opts.onProgress, opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS);
+    const ledger = new CopyLedger(
+      target,
+      log,
+      counters,
+      firstOrdinal,
+      resumedFrom,
+      {
+        // A checkpoint can only publish what was flushed: frequent checkpoints need frequent flushes.
+        flushBytes: opts.flushBytes ?? Math.min(DEFAULT_FLUSH_BYTES, opts.checkpointBytes ?? Infinity),
+        flushIntervalMs: opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+        publishIntervalMs: opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        publishBytes: opts.checkpointBytes,
+        onCheckpoint: opts.onCheckpoint,
       },
-      stop,
+      (error) => stop.abort(error),
     );
-    await checkpointing;
-    await checkpoint(); // final flush: everything durable before verification reads it back
+    const reader = new SourceReader(sources, stop.signal, { ...DEFAULT_READ_RETRY, ...opts.readRetry }, opts.reopenSource, {
+      onRetry: () => (counters.readRetries = reader.retries + 1),
+    });
+    const planner = new AreaPlanner(ranges, { extents: (o, l) => reader.extents(o, l) }, size, chunkSize, firstIndex);
+    // Slot memory from the target when it has a preference (O_DIRECT alignment), so writes and re-reads go direct.
+    const allocate = target.allocateIoBuffer?.bind(target);
+    const totalChunks = countPlannedChunksBelow(ranges, chunkSize, Math.ceil(size / chunkSize));
+    const targetDigests = Buffer.alloc((totalChunks - firstOrdinal) * DIGEST_RECORD_SIZE);
+    let firstByteAt: number | undefined;
+
+    let readFailures: SourceReadError[] = [];
+    let chunksReadBack = 0;
+    try {
+      const copying = copyChunks({
+        reader,
+        target,
+        planner,
+        ledger,
+        counters,
+        progress,
+        inFlight,
+        hasher,
+        pool: new BufferPool(chunkSize, allocate),
+        freshTarget,
+        onFirstByte: () => {
+          firstByteAt = Date.now();
+          opts.onFirstByte?.();
+        },
+        stop,
+      }).then(async (failures) => {
+        readFailures = failures;
+        await ledger.endCopy(); // flush what is contiguous; the verification then runs out
+      });
+      const verifying = verifyChunks({
+        target,
+        targetMap: isAllocationAware(target) ? { extents: (o, l) => target.extents(o, l) } : undefined,
+        ledger,
+        hasher,
+        pool: new BufferPool(chunkSize, allocate),
+        counters,
+        progress,
+        inFlight: opts.verifyInFlight ?? DEFAULT_VERIFY_IN_FLIGHT,
+        chunkSize,
+        targetDigests,
+        firstOrdinal,
+        stop,
+      }).then((n) => void (chunksReadBack = n));
+      await settleBoth(copying, verifying, stop);
+      counters.readRetries = reader.retries;
+      counters.reconnects = reader.reconnects;
+      // Through source faults the attempt still publishes how far it durably and provably got, then fails.
+      await ledger.publish();
+      progress.tick(true);
+      if (readFailures.length > 0) throw readFailures[0];
+    } catch (error) {
+      await ledger.settle().catch(() => undefined);
+      // Any other failure (not an abort) still reports what was proven before it.
+      if (!stop.signal.aborted || !opts.signal?.aborted) await ledger.publish().catch(() => undefined);
+      throw error;
+    }
+
+    const sourceDigests = await log.read(0, totalChunks);
+    const present = await log.presentPrefix(totalChunks);
+    if (present < totalChunks) throw new Error(`digest log ${log.filePath} lacks the source digest of chunk ${present} after the copy`);
+    const targetAll = Buffer.concat([sourceDigests.subarray(0, firstOrdinal * DIGEST_RECORD_SIZE), targetDigests]);
+    const source = blake3(sourceDigests).toString('hex');
+    const targetHex = blake3(targetAll).toString('hex');
+    return {
+      bytesTotal: size,
+      areaBytes: counters.areaBytes,
+      areas: areas.length,
+      bytesRead: counters.bytesRead,
+      bytesWritten: counters.bytesWritten,
+      bytesZeroed: counters.bytesZeroed,
+      bytesZeroSkipped: counters.bytesZeroSkipped,
+      bytesReadBack: counters.bytesReadBack,
+      readRetries: reader.retries,
+      reconnects: reader.reconnects,
+      resumedFrom,
+      durationMs: Date.now() - startedAt,
+      firstByteAt,
+      verification: {
+        algorithm: 'blake3-tree',
+        chunkSize,
+        leafSize: DIGEST_LEAF_SIZE,
+        chunks: totalChunks,
+        source,
+        target: targetHex,
+        match: source === targetHex,
+        chunksReadBack,
+      },
+    };
   } finally {
     opts.signal?.removeEventListener('abort', forwardAbort);
-    await checkpointing?.catch(() => undefined);
+    await release();
+    await log.close();
   }
-
-  // Read back what this attempt wrote and compare digests piece by piece.
-  const sourceSum = createHash('sha256');
-  const targetSum = createHash('sha256');
-  for (const piece of pieces) {
-    opts.signal?.throwIfAborted();
-    const back = createHash('sha256').update(await target.read(piece.offset, piece.length)).digest();
-    sourceSum.update(piece.sourceDigest!);
-    targetSum.update(back);
-    if (!back.equals(piece.sourceDigest!)) {
-      const verification = { algorithm: 'sha256-pieces', source: piece.sourceDigest!.toString('hex'), target: back.toString('hex'), match: false };
-      throw new VerificationError(piece.offset, piece.length, verification);
-    }
-  }
-  const verification = { algorithm: 'sha256-pieces' as const, pieces: pieces.length, source: sourceSum.digest('hex'), target: targetSum.digest('hex'), match: true };
-  return {
-    areaBytes,
-    areas: merged.length,
-    bytesRead: counters.bytesRead,
-    bytesWritten: counters.bytesWritten,
-    bytesZeroed: counters.bytesZeroed,
-    resumedFrom: pieces.length ? Math.min(pieces[0].offset, Math.max(resumeFrom, 0)) : resumeFrom,
-    durationMs: Date.now() - startedAt,
-    firstByteAt,
-    verification,
-  };
 }
 
-function split(ranges: ByteArea[], pieceSize: number, kind: Piece['kind']): Piece[] {
-  const out: Piece[] = [];
-  for (const r of ranges) {
-    for (let off = r.start; off < r.start + r.length; off += pieceSize) {
-      out.push({ offset: off, length: Math.min(pieceSize, r.start + r.length - off), kind, done: false });
-    }
+/** Both phases run together; the first failure of either stops the other, and both have settled on return. */
+async function settleBoth(copying: Promise<void>, verifying: Promise<void>, stop: AbortController): Promise<void> {
+  const failFast = (p: Promise<void>) =>
+    p.catch((error: unknown) => {
+      if (!stop.signal.aborted) stop.abort(error);
+      throw error;
+    });
+  const results = await Promise.allSettled([failFast(copying), failFast(verifying)]);
+  // The error that started it wins over the aborts it caused in the other phase.
+  if (stop.signal.aborted) throw stop.signal.reason;
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+function checkArguments(sources: BlockSource[], target: BlockTarget, chunkSize: number, inFlight: number): number {
+  if (sources.length === 0) throw new Error('a copy needs at least one source connection');
+  const size = sources[0].size;
+  const other = sources.find((s) => s.size !== size);
+  if (other) throw new Error(`source connections disagree on the disk size (${size} vs ${other.size}); they must serve the same export`);
+  if (target.size < size) throw new Error(`target (${target.size} bytes) is smaller than the source (${size} bytes)`);
+  if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0 || chunkSize % DIGEST_LEAF_SIZE !== 0) {
+    throw new Error(`chunkSize must be a positive multiple of ${DIGEST_LEAF_SIZE}, got ${chunkSize}`);
   }
-  return out;
+  if (!Number.isSafeInteger(inFlight) || inFlight < 1) throw new Error(`inFlight must be a positive integer, got ${inFlight}`);
+  return size;
+}
+
+/** First chunk to copy: the resume watermark on the grid, lowered if the log lacks digests below it. */
+async function resumePoint(
+  log: DigestLog,
+  ranges: readonly PlannedRange[],
+  resumeFrom: number,
+  size: number,
+  chunkSize: number,
+): Promise<{ firstIndex: number; firstOrdinal: number }> {
+  if (!Number.isSafeInteger(resumeFrom) || resumeFrom < 0) throw new Error(`resumeFrom must be a non-negative integer, got ${resumeFrom}`);
+  const wanted = resumeFrom >= size ? Math.ceil(size / chunkSize) : Math.floor(resumeFrom / chunkSize);
+  const ordinal = countPlannedChunksBelow(ranges, chunkSize, wanted);
+  const present = ordinal === 0 ? 0 : await log.presentPrefix(ordinal);
+  if (present === ordinal) return { firstIndex: wanted, firstOrdinal: ordinal };
+  // Start at the first chunk whose digest is missing: the grid index of the present-th planned chunk.
+  const planner = new AreaPlanner(ranges, undefined, size, chunkSize, 0);
+  for (let i = 0; i < present; i++) await planner.next();
+  const chunk = await planner.next();
+  return { firstIndex: chunk ? chunk.index : wanted, firstOrdinal: present };
+}
+
+/** The areas to copy and the ranges to clear, as one sorted list (they never overlap: zeros lie outside). */
+function mergeRanges(areas: readonly ByteArea[], zeros: readonly ByteArea[]): PlannedRange[] {
+  const out: PlannedRange[] = [
+    ...areas.map((a) => ({ start: a.start, length: a.length, kind: 'copy' as const })),
+    ...zeros.map((a) => ({ start: a.start, length: a.length, kind: 'zero' as const })),
+  ];
+  return out.sort((a, b) => a.start - b.start);
+}
+
+/** Names the plan in the digest log: another set of areas (or of ranges to clear) must not reuse its digests. */
+function planId(ranges: readonly PlannedRange[], chunkSize: number, size: number): string {
+  return blake3(JSON.stringify({ size, chunkSize, ranges: ranges.map((r) => [r.start, r.length, r.kind]) })).toString('hex');
 }
 
 /** Ranges outside `areas` where the target may hold data (all of them, if the target cannot tell). */
-async function targetDataOutside(target: BlockTarget, areas: ByteArea[], size: number): Promise<ByteArea[]> {
+async function targetDataOutside(target: BlockTarget, areas: readonly ByteArea[], size: number): Promise<ByteArea[]> {
   const outside = complementAreas(areas, size);
   if (!isAllocationAware(target)) return outside;
   const out: ByteArea[] = [];
@@ -250,3 +262,5 @@ async function targetDataOutside(target: BlockTarget, areas: ByteArea[], size: n
   }
   return out;
 }
+
+export { complementAreas, normaliseAreas, type ByteArea } from './byte-areas';

@@ -1,79 +1,122 @@
 /**
- * The copy phase: each lane takes the next chunk of the grid, reads its data ranges (round-robin over the source
- * connections), digests them, writes the ranges that are not all zeros at the same offsets, and reports the chunk
- * finished. Zero extents are never read nor written (the target starts out zeroed/sparse).
+ * The copy lanes: each takes the next planned chunk, reads its data pieces into one slot (over the source
+ * connections, with retries), digests the covered bytes, writes what the target needs at the same offsets, and
+ * reports the chunk copied. Holes are never read; onto a fresh target, holes and zero data are not written either.
+ *
+ * A source request that fails on every try does not abort the other lanes: they finish their chunks (so the
+ * durable watermark reaches as far as the source allowed) and the failures are returned, lowest offset first.
  */
-import { abortable } from './abortable';
-import type { BlockSource, BlockTarget } from './block-device';
+import type { AreaPlanner, ChunkPlan } from './area-planner';
+import type { BlockTarget } from './block-device';
 import type { BufferPool } from './buffer-pool';
-import type { Checkpointer } from './checkpointer';
-import { digestChunk, zeroChunkDigest, type DataPiece } from './chunk-digest';
-import type { ByteRange, ChunkPlan, ChunkPlanner } from './chunk-planner';
+import { digestChunk, segmentsOf, type Segment } from './chunk-digest';
 import type { CopyCounters, ProgressReporter } from './copy-counters';
-import type { LeafHasher } from './leaf-hasher';
+import type { CopyLedger } from './copy-ledger';
 import { runLanes } from './lane-pool';
+import type { LeafHasher } from './leaf-hasher';
+import { SourceReadError, type SourceReader } from './source-reader';
+import { zeroBytes } from './zeros';
 
 export interface CopyPhase {
-  sources: readonly BlockSource[];
+  reader: SourceReader;
   target: BlockTarget;
-  planner: ChunkPlanner;
-  checkpointer: Checkpointer;
+  planner: AreaPlanner;
+  ledger: CopyLedger;
   counters: CopyCounters;
   progress: ProgressReporter;
   inFlight: number;
   hasher: LeafHasher;
-  /** chunkSize slots: a chunk's ranges are read into one slot at their offsets within the chunk. */
+  /** chunkSize slots: a chunk's pieces are read into one slot at their offsets within the chunk. */
   pool: BufferPool;
+  freshTarget: boolean;
+  onFirstByte?: () => void;
   stop: AbortController;
 }
 
-export async function copyChunks(phase: CopyPhase): Promise<void> {
-  const { sources, target, counters, stop } = phase;
-  let turn = 0;
-
-  const read = async (range: ByteRange, slot: Buffer, chunkOffset: number): Promise<DataPiece> => {
-    const source = sources[turn++ % sources.length];
-    let data: Buffer;
-    if (source.readInto) {
-      data = slot.subarray(range.offset - chunkOffset, range.offset - chunkOffset + range.length);
-      await abortable(source.readInto(range.offset, data, stop.signal), stop.signal);
-    } else {
-      data = await abortable(source.read(range.offset, range.length, stop.signal), stop.signal);
-    }
-    if (data.length !== range.length) {
-      throw new Error(`short read from source at offset ${range.offset}: got ${data.length} of ${range.length} bytes`);
-    }
-    counters.bytesRead += data.length;
-    return { offset: range.offset, data };
-  };
+export async function copyChunks(phase: CopyPhase): Promise<SourceReadError[]> {
+  const { reader, target, counters, freshTarget } = phase;
+  const failures: SourceReadError[] = [];
+  let firstByte = true;
 
   const copyChunk = async (plan: ChunkPlan): Promise<void> => {
-    if (plan.dataRanges.length === 0) {
-      counters.bytesZeroSkipped += plan.length;
-      phase.checkpointer.finish(plan.index, zeroChunkDigest(plan.length));
-      return;
-    }
+    const segments = segmentsOf(plan.pieces);
+    const hasData = plan.pieces.some((p) => p.kind === 'data');
     // On failure the slot is dropped, not released: an abandoned read or hash might still touch it.
-    const slot = phase.pool.acquire();
-    const pieces = await Promise.all(plan.dataRanges.map((range) => read(range, slot, plan.offset)));
-    stop.signal.throwIfAborted();
-    const { digest, pieces: digested } = await digestChunk(phase.hasher, plan.offset, plan.length, pieces);
-    stop.signal.throwIfAborted();
-    let dataBytes = 0;
-    for (const piece of digested) {
-      dataBytes += piece.data.length;
-      if (piece.allZero) {
-        counters.bytesZeroSkipped += piece.data.length;
-        continue;
+    const slot = hasData ? phase.pool.acquire() : zeroBytes(0);
+    const at = (offset: number, length: number) => slot.subarray(offset - plan.offset, offset - plan.offset + length);
+    if (hasData) {
+      await Promise.all(plan.pieces.filter((p) => p.kind === 'data').map((p) => reader.readInto(p.offset, at(p.offset, p.length))));
+      phase.stop.signal.throwIfAborted();
+      if (firstByte) {
+        firstByte = false;
+        phase.onFirstByte?.();
       }
-      await target.write(piece.offset, piece.data);
-      counters.bytesWritten += piece.data.length;
     }
-    counters.bytesZeroSkipped += plan.length - dataBytes;
-    phase.pool.release(slot);
-    phase.checkpointer.finish(plan.index, digest);
+    const { digest, zero } = await digestChunk(phase.hasher, slot, plan.offset, plan.pieces, segments);
+    phase.stop.signal.throwIfAborted();
+    const writes: Array<Promise<void>> = [];
+    let skippedSome = false;
+    for (const piece of plan.pieces) {
+      if (piece.kind === 'data') {
+        counters.bytesRead += piece.length;
+        if (freshTarget && allZero(segments, zero, piece.offset, piece.length)) {
+          counters.bytesZeroSkipped += piece.length;
+          skippedSome = true;
+          continue;
+        }
+        writes.push(target.write(piece.offset, at(piece.offset, piece.length)));
+      } else if (freshTarget) {
+        counters.bytesZeroSkipped += piece.length;
+        skippedSome = true;
+        continue;
+      } else {
+        writes.push(target.write(piece.offset, zeroBytes(piece.length)));
+        counters.bytesZeroed += piece.length;
+      }
+      counters.bytesWritten += piece.length;
+    }
+    await Promise.all(writes);
+    if (hasData) phase.pool.release(slot);
+    phase.ledger.copied(plan, digest, skippedSome);
     phase.progress.tick();
   };
 
-  await runLanes(phase.inFlight, () => phase.planner.next(), copyChunk, stop);
+  let draining = false;
+  const record = (error: unknown): boolean => {
+    if (!(error instanceof SourceReadError) || phase.stop.signal.aborted) return false;
+    failures.push(error);
+    draining = true;
+    return true;
+  };
+  await runLanes(
+    phase.inFlight,
+    async () => {
+      if (draining) return undefined;
+      try {
+        return await phase.planner.next();
+      } catch (error) {
+        if (record(error)) return undefined;
+        throw error;
+      }
+    },
+    async (plan) => {
+      try {
+        await copyChunk(plan);
+      } catch (error) {
+        if (!record(error)) throw error;
+      }
+    },
+    phase.stop,
+  );
+  return failures.sort((a, b) => a.offset - b.offset);
+}
+
+/** Every segment overlapping [offset, offset + length) is zeros. */
+function allZero(segments: readonly Segment[], zero: readonly boolean[], offset: number, length: number): boolean {
+  const end = offset + length;
+  for (let i = 0; i < segments.length; i++) {
+    if (segments[i].end <= offset || segments[i].start >= end) continue;
+    if (!zero[i]) return false;
+  }
+  return true;
 }

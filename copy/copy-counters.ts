@@ -2,28 +2,38 @@ import type { CopyProgress } from './copy-options';
 
 /** Everything an attempt has measured so far; progress, checkpoints and the result are all views of it. */
 export class CopyCounters {
-  phase: CopyProgress['phase'] = 'copy';
   bytesRead = 0;
   bytesWritten = 0;
+  /** Of bytesWritten: zeros written to clear stale data. */
+  bytesZeroed = 0;
+  /** Covered bytes neither read nor written (holes) or read but not written (zeros onto a fresh target). */
   bytesZeroSkipped = 0;
-  /** Contiguous completion (written, maybe not flushed). */
+  /** Grid end of the contiguous copied (written, maybe not flushed) chunks. */
   bytesCopied = 0;
-  /** Last published checkpoint. */
+  /** Last published checkpoint: everything below is durable and verified. */
   bytesDone = 0;
-  bytesVerified = 0;
+  /** Target bytes read back by this attempt. */
+  bytesReadBack = 0;
+  readRetries = 0;
+  reconnects = 0;
 
-  constructor(readonly bytesTotal: number) {}
+  constructor(
+    readonly bytesTotal: number,
+    /** Sum of the areas' lengths. */
+    readonly areaBytes: number,
+  ) {}
 
   snapshot(): CopyProgress {
     return {
-      phase: this.phase,
       bytesDone: this.bytesDone,
       bytesTotal: this.bytesTotal,
+      areaBytes: this.areaBytes,
       bytesRead: this.bytesRead,
       bytesWritten: this.bytesWritten,
       bytesCopied: this.bytesCopied,
       bytesZeroSkipped: this.bytesZeroSkipped,
-      bytesVerified: this.bytesVerified,
+      bytesReadBack: this.bytesReadBack,
+      readRetries: this.readRetries,
     };
   }
 }

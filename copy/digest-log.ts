@@ -1,8 +1,9 @@
 /**
- * Source chunk digests, persisted so a resumed attempt can verify the whole disk without re-reading what lies below
- * its watermark. Record i (32 bytes) sits at i*32; an all-zero record means "not written" (sha256 never yields that).
- * A small JSON sidecar pins the geometry: a log written with another chunk size or disk size is discarded, which costs
- * a re-read from zero but can never verify against the wrong digests.
+ * Source chunk digests, persisted so a resumed attempt can report the whole copy's verification without re-reading
+ * what lies below its watermark. Record i (32 bytes) is the digest of the i-th planned chunk, at i*32; an all-zero
+ * record means "not written" (BLAKE3 never yields that). A small JSON sidecar pins the geometry and the plan (a hash
+ * of the areas): a log written for another chunk size, disk size or set of areas is discarded, which costs a copy
+ * from zero but can never verify against the wrong digests.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { writeFileAtomically } from '../storage/durable-file';
@@ -11,12 +12,17 @@ import { DIGEST_LEAF_SIZE } from './copy-options';
 
 export const DIGEST_RECORD_SIZE = 32;
 
-interface DigestLogGeometry {
-  format: 'vmigrate-digest-log/1';
-  algorithm: 'sha256-chunked';
+export interface DigestLogPlan {
   chunkSize: number;
-  leafSize: number;
   diskSize: number;
+  /** Identifies the areas (and what is zeroed outside them): see copy-areas.ts planId. */
+  plan: string;
+}
+
+interface DigestLogGeometry extends DigestLogPlan {
+  format: 'vmigrate-digest-log/2';
+  algorithm: 'blake3-tree';
+  leafSize: number;
 }
 
 export class DigestLog {
@@ -25,13 +31,14 @@ export class DigestLog {
     private readonly file: fs.FileHandle,
   ) {}
 
-  static async open(filePath: string, chunkSize: number, diskSize: number): Promise<DigestLog> {
+  static async open(filePath: string, plan: DigestLogPlan): Promise<DigestLog> {
     const geometry: DigestLogGeometry = {
-      format: 'vmigrate-digest-log/1',
-      algorithm: 'sha256-chunked',
-      chunkSize,
+      format: 'vmigrate-digest-log/2',
+      algorithm: 'blake3-tree',
       leafSize: DIGEST_LEAF_SIZE,
-      diskSize,
+      chunkSize: plan.chunkSize,
+      diskSize: plan.diskSize,
+      plan: plan.plan,
     };
     const sidecar = `${filePath}.json`;
     await fs.mkdir(path.dirname(filePath), { recursive: true });

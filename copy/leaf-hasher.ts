@@ -1,9 +1,9 @@
 /**
- * The one expensive primitive of the digest: sha256 of whole leaves. Kept this small so it can run on worker
+ * The one expensive primitive of the digest: BLAKE3 of whole segments. Kept this small so it can run on worker
  * threads (the copy's main thread is busy with sockets and writes) while the digest format itself stays in
  * chunk-digest.ts.
  */
-import { createHash } from 'node:crypto';
+import { blake3 } from '@napi-rs/blake-hash';
 import { isAllZero } from './zeros';
 
 /** [start, end) byte ranges within one buffer. */
@@ -12,10 +12,8 @@ export type Slices = ReadonlyArray<readonly [number, number]>;
 export interface LeafHashes {
   /** The same bytes; a different Buffer object when they travelled to a worker and back. */
   data: Buffer;
-  /** Per slice: its sha256, or undefined when the slice is all zeros (the caller uses the cached zero digest). */
+  /** Per slice: its BLAKE3, or undefined when the slice is all zeros (the caller uses the cached zero digest). */
   digests: Array<Buffer | undefined>;
-  /** The whole buffer is zeros (not just the slices). */
-  allZero: boolean;
 }
 
 export interface LeafHasher {
@@ -36,7 +34,7 @@ export class InlineLeafHasher implements LeafHasher {
 export function hashLeavesSync(data: Buffer, slices: Slices): LeafHashes {
   const digests = slices.map(([start, end]) => {
     const leaf = data.subarray(start, end);
-    return isAllZero(leaf) ? undefined : createHash('sha256').update(leaf).digest();
+    return isAllZero(leaf) ? undefined : blake3(leaf);
   });
-  return { data, digests, allZero: digests.every((d) => d === undefined) && isAllZero(data) };
+  return { data, digests };
 }

@@ -2,14 +2,15 @@
  * LeafHasher on worker threads. SharedArrayBuffer-backed buffers (the engine's pool slots) are read in place by the
  * worker: nothing is moved or copied and the caller keeps using its Buffer. Other buffers are transferred (not
  * copied) to a worker and back when they own their whole ArrayBuffer; the rest are copied once. The worker source is inline JavaScript so it runs the same under tsx, jest
- * and compiled output, and it only does the primitive (zero check + sha256 per slice), never the digest format.
+ * and compiled output, and it only does the primitive (zero check + BLAKE3 per slice), never the digest format.
  */
 import { Worker } from 'node:worker_threads';
 import type { LeafHasher, LeafHashes, Slices } from './leaf-hasher';
 
+// The native BLAKE3 module is resolved here, where module resolution works, and loaded by path in the worker.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+const { blake3 } = require(${JSON.stringify(require.resolve('@napi-rs/blake-hash'))});
 let zeros = Buffer.alloc(0);
 const isZero = (b) => {
   if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
@@ -21,17 +22,14 @@ parentPort.on('message', (m) => {
     const n = m.slices.length / 2;
     const digests = new Uint8Array(n * 32);
     const zeroMask = new Uint8Array(n);
-    let allSlicesZero = true;
     for (let i = 0; i < n; i++) {
       const leaf = data.subarray(m.slices[2 * i], m.slices[2 * i + 1]);
       if (isZero(leaf)) { zeroMask[i] = 1; continue; }
-      allSlicesZero = false;
-      digests.set(createHash('sha256').update(leaf).digest(), i * 32);
+      digests.set(blake3(leaf), i * 32);
     }
-    const allZero = allSlicesZero && isZero(data);
     const giveBack = m.keepData && !m.shared;
     const transfer = giveBack ? [m.buffer, digests.buffer] : [digests.buffer];
-    parentPort.postMessage({ id: m.id, buffer: giveBack ? m.buffer : null, digests, zeroMask, allZero }, transfer);
+    parentPort.postMessage({ id: m.id, buffer: giveBack ? m.buffer : null, digests, zeroMask }, transfer);
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String(err && err.stack || err) });
   }
@@ -43,7 +41,6 @@ interface Reply {
   buffer: ArrayBuffer | null;
   digests: Uint8Array;
   zeroMask: Uint8Array;
-  allZero: boolean;
   error?: string;
 }
 
@@ -95,7 +92,7 @@ class HashWorker {
       digests.push(reply.zeroMask[i] ? undefined : Buffer.from(reply.digests.buffer, reply.digests.byteOffset + i * 32, 32));
     }
     const data = p.shared ?? (reply.buffer ? Buffer.from(reply.buffer, p.byteOffset, p.byteLength) : Buffer.alloc(0));
-    p.resolve({ data, digests, allZero: reply.allZero });
+    p.resolve({ data, digests });
   }
 
   private fail(err: Error): void {

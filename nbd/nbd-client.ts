@@ -278,6 +278,11 @@ export class NbdClient implements BlockSource {
     return this.closing;
   }
 
+  /** The connection failed or was closed: every further request fails. */
+  get broken(): boolean {
+    return this.failure !== null || this.closing !== null;
+  }
+
   /** Number of requests awaiting replies. */
   get inFlight(): number {
     return this.pending.size;

@@ -11,6 +11,7 @@ export const NON_RETRYABLE_FAILURES = {
   SourceChangedError: 'the source VM no longer matches what preflight saw',
   SnapshotGoneError: "a sync's snapshot was removed by someone else",
   ExportSizeMismatchError: "the disk export's size is not the disk's",
+  SourceUnreadableError: 'the source failed the same read on every try, attempt after attempt, without progress',
   // Configuration and request
   ConfigError: 'the configuration is invalid or a secret cannot be read',
   UnknownTargetError: 'the migration names a target that is not configured',

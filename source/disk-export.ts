@@ -14,9 +14,15 @@ import type { VmHardware } from '../vsphere/vm-hardware';
  */
 export interface DiskExport {
   readonly size: number;
+  /** The current connections; reconnect() replaces entries in place. */
   readonly connections: NbdClient[];
   /** nbdkit's Unix socket, for other NBD clients (libguestfs inspection opens nbd://?socket=…). */
   readonly socketPath: string;
+  /**
+   * A new connection in place of connection `index` (which broke). If nbdkit itself is gone (crashed, killed), it is
+   * started again first, on the same socket, with fresh secret files. Concurrent calls share one restart.
+   */
+  reconnect(index: number): Promise<NbdClient>;
   close(): Promise<void>;
 }
 
@@ -41,23 +47,41 @@ export interface OpenDiskExportOptions {
 export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskExport> {
   const { source, session, vm, disk } = opts;
   const scratch = await mkdtemp(path.join(opts.workDir, 'export-'));
+  const plugin = pluginFor(source, session, vm, disk, scratch, opts.snapshotMoref);
   let nbdkit: NbdkitProcess | undefined;
+  let exited = false;
+  let closed = false;
   const connections: NbdClient[] = [];
-  try {
-    const plugin = pluginFor(source, session, vm, disk, scratch, opts.snapshotMoref);
+  const start = async (): Promise<NbdkitProcess> => {
     const params = await plugin.params();
     try {
-      nbdkit = await startNbdkit({
+      const server = await startNbdkit({
         plugin: plugin.name,
         params,
         filters: source.transport.filters as NbdkitFilter[],
         readOnly: true,
         socketDir: scratch,
       });
+      exited = false;
+      void server.exited.then(() => (exited = true));
+      return server;
     } finally {
       // nbdkit reads `+FILE` parameters once, at start-up: the secrets need not outlive that.
       await Promise.all(plugin.secretFiles.map((f) => rm(f, { force: true })));
     }
+  };
+  let restarting: Promise<NbdkitProcess> | undefined;
+  const running = async (): Promise<NbdkitProcess> => {
+    if (!exited && nbdkit) return nbdkit;
+    restarting ??= (async () => {
+      await nbdkit?.stop().catch(() => undefined);
+      nbdkit = await start();
+      return nbdkit;
+    })().finally(() => (restarting = undefined));
+    return restarting;
+  };
+  try {
+    nbdkit = await start();
     const count = opts.connections ?? source.transport.connections;
     for (let i = 0; i < count; i++) connections.push(await NbdClient.connect({ socketPath: nbdkit.socketPath }));
     const size = connections[0].size;
@@ -66,15 +90,31 @@ export async function openDiskExport(opts: OpenDiskExportOptions): Promise<DiskE
         `export of ${disk.fileName} is ${size} bytes but vSphere reports a capacity of ${disk.capacityBytes} bytes`,
       );
     }
-    const server = nbdkit;
     return {
       size,
       connections,
-      socketPath: server.socketPath,
+      get socketPath() {
+        return (nbdkit as NbdkitProcess).socketPath;
+      },
+      async reconnect(index) {
+        if (closed) throw new Error(`export of ${disk.fileName} is closed`);
+        const server = await running();
+        const fresh = await NbdClient.connect({ socketPath: server.socketPath });
+        if (fresh.size !== size) {
+          await fresh.close();
+          throw new ExportSizeMismatchError(`export of ${disk.fileName} came back with ${fresh.size} bytes instead of ${size}`);
+        }
+        const old = connections[index];
+        connections[index] = fresh;
+        void old?.close().catch(() => undefined);
+        return fresh;
+      },
       async close() {
+        closed = true;
         await Promise.allSettled(connections.map((c) => c.close()));
         try {
-          await server.stop();
+          await restarting?.catch(() => undefined);
+          await nbdkit?.stop();
         } finally {
           await rm(scratch, { recursive: true, force: true });
         }

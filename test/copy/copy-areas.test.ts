@@ -38,16 +38,21 @@ const AREAS: ByteArea[] = [
   { start: 20 * MiB + 512 * 1024, length: 64 * 1024 },
 ];
 
+const log = () => path.join(fx.dir, 'work', 'areas.digests');
+
 test('copies exactly the areas, at the same offsets, and nothing else', async () => {
   const { target } = await fx.volume(SIZE);
-  const result = await copyAreas([client!], target, AREAS, { pieceSize: MiB });
+  // Not fresh, as for an incremental sync: the source's holes inside the areas are written as zeros.
+  const result = await copyAreas([client!], target, { areas: AREAS, freshTarget: false, chunkSize: MiB, digestLogPath: log() });
   const source = await fs.readFile(sourceFile);
   const written = await fx.readVolume();
   for (const a of AREAS) expect(sha256(written.subarray(a.start, a.start + a.length))).toBe(sha256(source.subarray(a.start, a.start + a.length)));
   for (const gap of complementAreas(AREAS, SIZE)) expect(written.subarray(gap.start, gap.start + gap.length).every((b) => b === 0)).toBe(true);
   const areaBytes = AREAS.reduce((s, a) => s + a.length, 0);
-  expect(result).toMatchObject({ areaBytes, bytesRead: areaBytes, bytesWritten: areaBytes, bytesZeroed: 0, areas: 3 });
-  expect(result.verification.match).toBe(true);
+  // The holes (per the source's block status) inside the second area were not read.
+  const holeBytes = 3 * MiB - (MiB + 4096);
+  expect(result).toMatchObject({ areaBytes, bytesRead: areaBytes - holeBytes, bytesWritten: areaBytes, bytesZeroed: holeBytes, areas: 3 });
+  expect(result.verification).toMatchObject({ algorithm: 'blake3-tree', match: true, chunks: 6 });
   expect(result.firstByteAt).toBeGreaterThan(0);
 });
 
@@ -58,7 +63,7 @@ test('zeroOutside turns a volume holding stale data into an exact copy of the so
   const source = await fs.readFile(sourceFile);
   const allocated: ByteArea[] = [];
   for (let off = 0; off < SIZE; off += 4 * MiB) allocated.push({ start: off + 64 * 1024, length: MiB + 4096 });
-  const result = await copyAreas([client!], target, allocated, { zeroOutside: true, pieceSize: MiB });
+  const result = await copyAreas([client!], target, { areas: allocated, zeroOutside: true, freshTarget: false, chunkSize: MiB, digestLogPath: log() });
   expect(sha256(await fx.readVolume())).toBe(sha256(source));
   expect(result.bytesZeroed).toBe(SIZE - result.areaBytes);
 });
@@ -69,27 +74,37 @@ test('a stopped copy resumes from its checkpoint without re-reading what was dur
   const abort = new AbortController();
   let resumeAt = 0;
   await expect(
-    copyAreas([client!], target, all, {
-      pieceSize: MiB,
+    copyAreas([client!], target, {
+      areas: all,
+      digestLogPath: log(),
+      chunkSize: MiB,
       inFlight: 2,
       checkpointIntervalMs: 0,
+      flushBytes: MiB,
       signal: abort.signal,
-      onCheckpoint: (c) => {
+      onCheckpoint: (c: { bytesDone: number }) => {
         resumeAt = c.bytesDone;
         if (c.bytesDone >= 10 * MiB) abort.abort(new Error('worker stopped'));
       },
     }),
   ).rejects.toThrow('worker stopped');
   expect(resumeAt).toBeGreaterThanOrEqual(10 * MiB);
-  const second = await copyAreas([client!], target, all, { pieceSize: MiB, resumeFrom: resumeAt });
-  expect(second.bytesRead).toBe(SIZE - resumeAt);
-  expect(sha256(await fx.readVolume())).toBe(sha256(await fs.readFile(sourceFile)));
+  const second = await copyAreas([client!], target, { areas: all, digestLogPath: log(), chunkSize: MiB, resumeFrom: resumeAt });
+  // Only the allocated bytes above the watermark are read again (holes come from the source's block status).
+  const source = await fs.readFile(sourceFile);
+  let allocatedAbove = 0;
+  for (let off = 0; off < SIZE; off += 4 * MiB) allocatedAbove += Math.max(0, off + 64 * 1024 + MiB + 4096 - Math.max(resumeAt, off + 64 * 1024));
+  expect(second.resumedFrom).toBe(resumeAt);
+  expect(second.bytesRead).toBe(allocatedAbove);
+  expect(second.verification.match).toBe(true);
+  expect(second.verification.chunksReadBack).toBe(SIZE / MiB - resumeAt / MiB);
+  expect(sha256(await fx.readVolume())).toBe(sha256(source));
 });
 
 test('a corrupting storage path fails verification with the offset', async () => {
   const { target } = await fx.volume(SIZE);
-  const bad = new CorruptingTarget(target, 8 * MiB + 100);
-  const err = await copyAreas([client!], bad, AREAS, { pieceSize: MiB }).catch((e) => e);
+  const bad = new CorruptingTarget(target, 8 * MiB + 64 * 1024 + 100); // inside the data of the second area
+  const err = await copyAreas([client!], bad, { areas: AREAS, chunkSize: MiB, digestLogPath: log() }).catch((e) => e);
   expect(err).toBeInstanceOf(VerificationError);
   expect(err.message).toContain('offset 8388608');
 });

@@ -24,6 +24,7 @@ async function failedFirstAttempt(disk: ReturnType<typeof scatteredDisk>, target
       digestLogPath: fx.digestLogPath,
       inFlight: 1,
       checkpointBytes: 1,
+      readRetry: { tries: 1 },
       onCheckpoint: (c) => void checkpoints.push(c),
     }),
   ).rejects.toThrow();
@@ -168,7 +169,7 @@ describe('copyDisk checkpoints and resume', () => {
     expect(lostLog.verification.match).toBe(true);
   });
 
-  test('resuming at the end only verifies', async () => {
+  test('resuming at the end reads nothing and reports the verification the earlier attempt proved', async () => {
     const disk = scatteredDisk();
     const { target } = await fx.volume(disk.content.length);
     const first = await copyDisk([new ScriptedSource(disk.content, disk.allocation)], target, { digestLogPath: fx.digestLogPath });
@@ -177,6 +178,7 @@ describe('copyDisk checkpoints and resume', () => {
     expect(second.bytesRead).toBe(0);
     expect(again.reads).toHaveLength(0);
     expect(second.resumedFrom).toBe(disk.content.length);
-    expect(second.verification).toEqual(first.verification);
+    expect(second.verification).toEqual({ ...first.verification, chunksReadBack: 0 });
+    expect(first.verification.chunksReadBack).toBe(first.verification.chunks);
   });
 });
