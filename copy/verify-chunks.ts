@@ -35,6 +35,7 @@ export async function verifyChunks(phase: VerifyPhase): Promise<number> {
   const { target, counters, stop } = phase;
   const map = new FlushedTargetMap(phase.targetMap, phase.ledger);
   let readBack = 0;
+  const mismatches: VerificationError[] = [];
 
   const verify = async ({ plan, digest: expected, pieces }: CopiedChunk & { pieces: ChunkPiece[] }): Promise<void> => {
     const segments = segmentsOf(pieces);
@@ -60,7 +61,9 @@ export async function verifyChunks(phase: VerifyPhase): Promise<number> {
     if (hasData) phase.pool.release(slot); // not on failure: an abandoned read might still land in it
     digest.copy(phase.targetDigests, (plan.ordinal - phase.firstOrdinal) * 32);
     if (!digest.equals(expected)) {
-      throw new VerificationError(plan.offset, phase.chunkSize, { algorithm: 'blake3-tree', source: expected.toString('hex'), target: digest.toString('hex'), match: false });
+      // Finish the chunks being read back, then report the lowest that differs (not whichever lane lost first).
+      mismatches.push(new VerificationError(plan.offset, phase.chunkSize, { algorithm: 'blake3-tree', source: expected.toString('hex'), target: digest.toString('hex'), match: false }));
+      return;
     }
     readBack++;
     phase.ledger.verified(plan.ordinal);
@@ -70,6 +73,7 @@ export async function verifyChunks(phase: VerifyPhase): Promise<number> {
   await runLanes(
     phase.inFlight,
     async () => {
+      if (mismatches.length > 0) return undefined;
       const chunk = await phase.ledger.nextToRead(stop.signal);
       if (!chunk) return undefined;
       // The target's map is asked here, in chunk order, and only about flushed chunks.
@@ -82,6 +86,7 @@ export async function verifyChunks(phase: VerifyPhase): Promise<number> {
     verify,
     stop,
   );
+  if (mismatches.length > 0) throw mismatches.sort((a, b) => a.firstMismatchOffset - b.firstMismatchOffset)[0];
   return readBack;
 }
 

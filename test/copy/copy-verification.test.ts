@@ -4,7 +4,7 @@ import type { BlockTarget } from '../../copy/block-device';
 import { copyDisk, VerificationError } from '../../copy/copy-disk';
 import { ScriptedSource } from './helpers/scripted-source';
 import { MiB, sparseDisk } from './helpers/sparse-disk';
-import { CorruptingTarget } from './helpers/wrapped-targets';
+import { CorruptingTarget, DroppingTarget, ShiftingTarget } from './helpers/wrapped-targets';
 import { VolumeFixture } from './helpers/volume-fixture';
 import { referenceChunkDigests, referenceDiskDigest } from './helpers/reference-digest';
 
@@ -55,6 +55,32 @@ describe('copyDisk verification', () => {
     expect((err as VerificationError).firstMismatchOffset).toBe(4 * MiB);
     expect((err as VerificationError).message).toMatch(/offset 4194304/);
     expect((err as VerificationError).verification.match).toBe(false);
+  });
+
+  test('a lost write fails verification naming its chunk', async () => {
+    const disk = sparseDisk(16 * MiB, [[0, 16 * MiB]]);
+    const { target } = await fx.volume(disk.content.length);
+    const dropping = new DroppingTarget(target, 9 * MiB);
+    const err = await copyDisk([new ScriptedSource(disk.content, disk.allocation)], dropping, { digestLogPath: fx.digestLogPath }).catch((e: unknown) => e);
+    expect(dropping.dropped).toBe(1);
+    expect(err).toBeInstanceOf(VerificationError);
+    expect((err as VerificationError).firstMismatchOffset).toBe(8 * MiB);
+  });
+
+  test.each([
+    ['into a hole of the source', 6 * MiB],
+    ['over data of the source', -2 * MiB],
+  ])('a write stored at the wrong offset (%s) fails verification naming the lowest chunk it spoiled', async (_name, shift) => {
+    // Data in [0, 4 MiB) and [12 MiB, 14 MiB); the chunk at 2 MiB is stored 6 MiB further on or 2 MiB before.
+    const disk = sparseDisk(16 * MiB, [[0, 4 * MiB], [12 * MiB, 2 * MiB]]);
+    const { target } = await fx.volume(disk.content.length);
+    const shifting = new ShiftingTarget(target, 2 * MiB, shift);
+    const err = await copyDisk([new ScriptedSource(disk.content, disk.allocation)], shifting, { digestLogPath: fx.digestLogPath }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VerificationError);
+    // Into a hole, the chunk itself is the lowest spoiled one. Over data, whichever of the two chunks was written
+    // last holds its own bytes: the other one is reported.
+    const spoiled = shift > 0 ? [2 * MiB] : [0, 2 * MiB];
+    expect(spoiled).toContain((err as VerificationError).firstMismatchOffset);
   });
 
   test.each([

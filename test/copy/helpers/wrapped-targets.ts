@@ -66,3 +66,67 @@ export class CorruptingTarget implements BlockTarget {
     return this.inner.close();
   }
 }
+
+/** Acknowledges the write covering `offset` without storing it (a lost write). */
+export class DroppingTarget implements BlockTarget {
+  dropped = 0;
+
+  constructor(
+    private readonly inner: BlockTarget,
+    private readonly offset: number,
+  ) {}
+
+  get size(): number {
+    return this.inner.size;
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    if (this.offset >= offset && this.offset < offset + data.length) {
+      this.dropped++;
+      return;
+    }
+    return this.inner.write(offset, data);
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.inner.read(offset, length);
+  }
+
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Stores the write covering `offset` `shift` bytes further on (a wrong offset in the storage path). */
+export class ShiftingTarget implements BlockTarget {
+  constructor(
+    private readonly inner: BlockTarget,
+    private readonly offset: number,
+    private readonly shift: number,
+  ) {}
+
+  get size(): number {
+    return this.inner.size;
+  }
+
+  write(offset: number, data: Buffer): Promise<void> {
+    const hit = this.offset >= offset && this.offset < offset + data.length;
+    return this.inner.write(hit ? offset + this.shift : offset, data);
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.inner.read(offset, length);
+  }
+
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
