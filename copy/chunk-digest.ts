@@ -75,6 +75,7 @@ export async function digestChunk(
       slot.fill(0, from - slotOffset, to - slotOffset);
     }
   }
+  if (!segments.some((seg) => seg.data)) return { digest: zeroChunkDigest(segments), zero: segments.map(() => true) };
   const dataIndexes: number[] = [];
   const slices: Array<readonly [number, number]> = [];
   segments.forEach((seg, i) => {
@@ -104,6 +105,23 @@ export function chunkDigestOfBytes(bytes: Buffer, bytesOffset: number, pieces: r
     return part.equals(zeroBytes(part.length)) ? zeroSegmentDigest(part.length) : blake3(part);
   });
   return blake3(Buffer.concat(digests));
+}
+
+const zeroChunkDigests = new Map<string, Buffer>();
+
+/**
+ * Digest of a chunk whose covered bytes are all known zeros, cached by the lengths of its segments: a sparse disk
+ * is mostly such chunks, and they all have one of a few shapes (typically: the whole chunk).
+ */
+function zeroChunkDigest(segments: readonly Segment[]): Buffer {
+  const key = segments.map((seg) => seg.end - seg.start).join(',');
+  let digest = zeroChunkDigests.get(key);
+  if (!digest) {
+    digest = blake3(Buffer.concat(segments.map((seg) => zeroSegmentDigest(seg.end - seg.start))));
+    if (zeroChunkDigests.size > 1024) zeroChunkDigests.clear();
+    zeroChunkDigests.set(key, digest);
+  }
+  return digest;
 }
 
 const zeroDigests = new Map<number, Buffer>();
