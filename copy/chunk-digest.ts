@@ -113,7 +113,7 @@ const zeroChunkDigests = new Map<string, Buffer>();
  * Digest of a chunk whose covered bytes are all known zeros, cached by the lengths of its segments: a sparse disk
  * is mostly such chunks, and they all have one of a few shapes (typically: the whole chunk).
  */
-function zeroChunkDigest(segments: readonly Segment[]): Buffer {
+export function zeroChunkDigest(segments: readonly Segment[]): Buffer {
   const key = segments.map((seg) => seg.end - seg.start).join(',');
   let digest = zeroChunkDigests.get(key);
   if (!digest) {

@@ -9,7 +9,7 @@
 import type { AreaPlanner, ChunkPlan } from './area-planner';
 import type { BlockTarget } from './block-device';
 import type { BufferPool } from './buffer-pool';
-import { digestChunk, segmentsOf, type Segment } from './chunk-digest';
+import { digestChunk, segmentsOf, zeroChunkDigest, type Segment } from './chunk-digest';
 import type { CopyCounters, ProgressReporter } from './copy-counters';
 import type { CopyLedger } from './copy-ledger';
 import { runLanes } from './lane-pool';
@@ -88,12 +88,24 @@ export async function copyChunks(phase: CopyPhase): Promise<SourceReadError[]> {
     draining = true;
     return true;
   };
+  // A chunk that is all holes onto a fresh target needs no I/O: it is settled here, without a trip through a lane
+  // (a sparse disk is mostly such chunks).
+  const settleHole = (plan: ChunkPlan): boolean => {
+    if (!freshTarget || plan.pieces.some((p) => p.kind === 'data')) return false;
+    counters.bytesZeroSkipped += plan.coveredBytes;
+    phase.ledger.copied(plan, zeroChunkDigest(segmentsOf(plan.pieces)), true);
+    return true;
+  };
   await runLanes(
     phase.inFlight,
     async () => {
-      if (draining) return undefined;
       try {
-        return await phase.planner.next();
+        for (;;) {
+          if (draining) return undefined;
+          const plan = await phase.planner.next();
+          if (!plan || !settleHole(plan)) return plan;
+          phase.progress.tick();
+        }
       } catch (error) {
         if (record(error)) return undefined;
         throw error;

@@ -109,10 +109,11 @@ export class CopyLedger {
 
   /** A chunk read back and matched its source digest. */
   verified(ordinal: number): void {
+    const from = this.verifiedMark.index;
     if (!this.verifiedMark.finish(ordinal)) return;
     const upTo = this.verifiedMark.index;
     this.verifiedBytes = this.endOf(upTo - 1);
-    for (const key of this.chunks.keys()) if (key < upTo) this.chunks.delete(key);
+    for (let i = from; i < upTo; i++) this.chunks.delete(i);
     if (!this.publishing && this.publishDue()) this.publishInBackground();
   }
 

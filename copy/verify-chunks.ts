@@ -3,10 +3,10 @@
  * target can tell it holds no data, a hole reads as zeros by the storage's own guarantee and is not read), digested
  * exactly like the source was, and compared with the source digest. The first chunk that differs fails the copy.
  */
-import type { AllocationMap, ChunkPiece } from './area-planner';
+import type { AllocationMap, ChunkPiece, ChunkPlan } from './area-planner';
 import type { BlockTarget, Extent } from './block-device';
 import type { BufferPool } from './buffer-pool';
-import { digestChunk, segmentsOf } from './chunk-digest';
+import { digestChunk, segmentsOf, zeroChunkDigest } from './chunk-digest';
 import type { CopyCounters, ProgressReporter } from './copy-counters';
 import type { CopiedChunk, CopyLedger } from './copy-ledger';
 import { runLanes } from './lane-pool';
@@ -59,6 +59,10 @@ export async function verifyChunks(phase: VerifyPhase): Promise<number> {
     stop.signal.throwIfAborted();
     const { digest } = await digestChunk(phase.hasher, slot, plan.offset, pieces, segments);
     if (hasData) phase.pool.release(slot); // not on failure: an abandoned read might still land in it
+    check(plan, expected, digest);
+  };
+
+  const check = (plan: ChunkPlan, expected: Buffer, digest: Buffer): void => {
     digest.copy(phase.targetDigests, (plan.ordinal - phase.firstOrdinal) * 32);
     if (!digest.equals(expected)) {
       // Finish the chunks being read back, then report the lowest that differs (not whichever lane lost first).
@@ -73,15 +77,19 @@ export async function verifyChunks(phase: VerifyPhase): Promise<number> {
   await runLanes(
     phase.inFlight,
     async () => {
-      if (mismatches.length > 0) return undefined;
-      const chunk = await phase.ledger.nextToRead(stop.signal);
-      if (!chunk) return undefined;
-      // The target's map is asked here, in chunk order, and only about flushed chunks.
-      // A chunk written in full is read back in full; only where the copy skipped bytes can the map spare reads.
-      const pieces = chunk.skippedSome
-        ? await map.split(chunk.plan.pieces, chunk.plan.offset, chunk.plan.end)
-        : chunk.plan.pieces.map((p) => ({ offset: p.offset, length: p.length, kind: 'data' as const }));
-      return { ...chunk, pieces };
+      for (;;) {
+        if (mismatches.length > 0) return undefined;
+        const chunk = await phase.ledger.nextToRead(stop.signal);
+        if (!chunk) return undefined;
+        // The target's map is asked here, in chunk order, and only about flushed chunks.
+        // A chunk written in full is read back in full; only where the copy skipped bytes can the map spare reads.
+        const pieces = chunk.skippedSome
+          ? await map.split(chunk.plan.pieces, chunk.plan.offset, chunk.plan.end)
+          : chunk.plan.pieces.map((p) => ({ offset: p.offset, length: p.length, kind: 'data' as const }));
+        // Nothing to read back (the target holds a hole there): settled here, without a trip through a lane.
+        if (pieces.some((p) => p.kind === 'data')) return { ...chunk, pieces };
+        check(chunk.plan, chunk.digest, zeroChunkDigest(segmentsOf(pieces)));
+      }
     },
     verify,
     stop,
