@@ -107,6 +107,7 @@ class HashWorker {
 export class WorkerLeafHasher implements LeafHasher {
   private readonly workers: HashWorker[];
   private nextId = 1;
+  private closed = false;
 
   constructor(threads: number) {
     this.workers = Array.from({ length: Math.max(1, threads) }, () => new HashWorker());
@@ -116,6 +117,7 @@ export class WorkerLeafHasher implements LeafHasher {
     // Below this much, a message to a thread and back costs more than hashing here (BLAKE3 does ~7 GB/s).
     let bytes = 0;
     for (const [start, end] of slices) bytes += end - start;
+    if (this.closed) return Promise.reject(new Error('digest worker pool closed'));
     if (bytes <= INLINE_BELOW_BYTES) return Promise.resolve(hashLeavesSync(data, slices));
     if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
       // Shared memory: the worker reads it in place; the caller must not modify it until the promise settles.
@@ -156,6 +158,7 @@ export class WorkerLeafHasher implements LeafHasher {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
