@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/copy.ts        env: BENCH_SIZE_MIB (1024) BENCH_RUNS (3) BENCH_DIR (os tmpdir)
  *                                     BENCH_CONNECTIONS (2) BENCH_CHUNK_MIB (2) BENCH_IN_FLIGHT (8)
- *                                     BENCH_HASH_THREADS, BENCH_FLUSH_MIB, BENCH_DIRECT (0: buffered target I/O)
+ *                                     BENCH_HASH_THREADS, BENCH_FLUSH_MIB, BENCH_VERIFY_IN_FLIGHT, BENCH_DIRECT (0: buffered)
  *
  * A third line per run measures the storage's floor for any verified copy: writing the disk with O_DIRECT while
  * reading a disk's worth back with O_DIRECT (4 dd processes each way, concurrently). A copy that proves what it

@@ -52,6 +52,7 @@ export async function runEngineCopy(socketPath: string, outPath: string, digestL
   try {
     const result = await copyDisk(sources, target, {
       flushBytes: process.env.BENCH_FLUSH_MIB ? Number(process.env.BENCH_FLUSH_MIB) * MiB : undefined,
+      verifyInFlight: process.env.BENCH_VERIFY_IN_FLIGHT ? Number(process.env.BENCH_VERIFY_IN_FLIGHT) : undefined,
       digestLogPath,
       chunkSize: tuning.chunkSize,
       inFlight: tuning.inFlight,

@@ -138,8 +138,8 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
       if (readFailures.length > 0) throw readFailures[0];
     } catch (error) {
       await ledger.settle().catch(() => undefined);
-      // Any other failure (not an abort) still reports what was proven before it.
-      if (!stop.signal.aborted || !opts.signal?.aborted) await ledger.publish().catch(() => undefined);
+      // Any failure but the caller's own abort still reports what was proven before it.
+      if (!opts.signal?.aborted) await ledger.publish().catch(() => undefined);
       throw error;
     }
 
