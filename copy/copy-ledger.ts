@@ -4,7 +4,7 @@
  * and fsynced to the digest log) and hands those chunks to the verification, which reads them back. The *verified*
  * watermark (every chunk below it durable, read back and matched) is what a checkpoint publishes, so a resumed
  * attempt never starts above a chunk that was not proven, and never below one that was.
- * Flushes and publications run in the background (the copy keeps going) and never overlap themselves.
+ * Flushes and publications run in the background (the copy keeps going) and never overlap themselves (serial-task.ts).
  */
 import type { BlockTarget } from './block-device';
 import type { ChunkPlan } from './area-planner';
@@ -12,6 +12,7 @@ import { ContiguousWatermark } from './contiguous-watermark';
 import type { CopyCheckpoint } from './copy-options';
 import type { CopyCounters } from './copy-counters';
 import type { DigestLog } from './digest-log';
+import { SerialTask } from './serial-task';
 
 export interface LedgerPolicy {
   /** Flush after this many bytes written since the last flush… */
@@ -46,8 +47,8 @@ export class CopyLedger {
   private lastPublishAt = Date.now();
   private flushedBytes: number;
   private writtenAtFlush = 0;
-  private flushing: Promise<void> | undefined;
-  private publishing: Promise<void> | undefined;
+  private readonly flusher: SerialTask;
+  private readonly publisher: SerialTask;
   private wake: (() => void) | undefined;
   private failure: { error: unknown } | undefined;
   /** Grid end of the last verified chunk (the published resume point). */
@@ -67,6 +68,8 @@ export class CopyLedger {
     this.verifiedMark = new ContiguousWatermark(firstOrdinal);
     this.loggedUpTo = this.flushedUpTo = this.nextToVerify = firstOrdinal;
     this.verifiedBytes = this.flushedBytes = resumedFrom;
+    this.flusher = new SerialTask(() => this.flush(), () => this.flushDue(), (error) => this.fail(error));
+    this.publisher = new SerialTask(() => this.doPublish(), () => this.publishDue(), (error) => this.fail(error));
   }
 
   // Copy side ----------------------------------------------------------------------------------------------------
@@ -76,7 +79,7 @@ export class CopyLedger {
     this.chunks.set(plan.ordinal, { plan, digest, skippedSome });
     if (!this.copiedMark.finish(plan.ordinal)) return;
     this.counters.bytesCopied = this.endOf(this.copiedMark.index - 1);
-    if (!this.flushing && this.flushDue()) this.flushInBackground();
+    this.flusher.kick();
   }
 
   /** No more chunks will be copied: flush what is contiguous, and let the verification run out. */
@@ -114,20 +117,20 @@ export class CopyLedger {
     const upTo = this.verifiedMark.index;
     this.verifiedBytes = this.endOf(upTo - 1);
     for (let i = from; i < upTo; i++) this.chunks.delete(i);
-    if (!this.publishing && this.publishDue()) this.publishInBackground();
+    this.publisher.kick();
   }
 
   /** Publishes the verified watermark now (after any running publication); rethrows a background failure. */
   async publish(): Promise<void> {
-    while (this.publishing) await this.publishing;
+    await this.publisher.settle();
     if (this.failure) throw this.failure.error;
     if (!this.publishedOnce || this.verifiedBytes > this.counters.bytesDone) await this.doPublish();
   }
 
   /** Waits until no flush or publication is still touching the files or the callback. */
   async settle(): Promise<void> {
-    await this.settleFlushes();
-    while (this.publishing) await this.publishing.catch(() => undefined);
+    await this.flusher.settle();
+    await this.publisher.settle();
   }
 
   /** Grid end of the flushed chunks: the target's allocation map is meaningful below it. */
@@ -142,41 +145,23 @@ export class CopyLedger {
   // Internals ----------------------------------------------------------------------------------------------------
 
   private async settleFlushes(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    await this.flusher.settle();
     if (this.failure) throw this.failure.error;
   }
 
   private flushDue(): boolean {
     // Bytes written, not watermark advance: holes move the watermark for free, and a flush is worth its cost only
     // for data (each one also costs the verification a look at the target's allocation map).
-    if (this.copiedMark.index <= this.flushedUpTo) return false;
+    if (this.failure || this.copiedMark.index <= this.flushedUpTo) return false;
     const written = this.counters.bytesWritten - this.writtenAtFlush;
     return written >= this.policy.flushBytes || Date.now() - this.lastFlushAt >= this.policy.flushIntervalMs;
   }
 
   private publishDue(): boolean {
     const advanced = this.verifiedBytes - this.counters.bytesDone;
-    if (advanced <= 0) return false;
+    if (this.failure || advanced <= 0) return false;
     if (this.policy.publishBytes !== undefined && advanced >= this.policy.publishBytes) return true;
     return Date.now() - this.lastPublishAt >= this.policy.publishIntervalMs;
-  }
-
-  private flushInBackground(): void {
-    this.flushing = this.flush()
-      .catch((error: unknown) => this.fail(error))
-      .finally(() => {
-        this.flushing = undefined;
-        if (!this.failure && this.flushDue()) this.flushInBackground();
-      });
-  }
-
-  private publishInBackground(): void {
-    this.publishing = this.doPublish()
-      .catch((error: unknown) => this.fail(error))
-      .finally(() => {
-        this.publishing = undefined;
-        if (!this.failure && this.publishDue()) this.publishInBackground();
-      });
   }
 
   private async flush(): Promise<void> {

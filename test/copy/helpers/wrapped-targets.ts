@@ -35,15 +35,36 @@ export class RecordingTarget implements BlockTarget {
   }
 }
 
-/** Flips one byte of whatever write covers `offset` (a silently corrupting storage path). */
-export class CorruptingTarget implements BlockTarget {
-  constructor(
-    private readonly inner: BlockTarget,
-    private readonly offset: number,
-  ) {}
+/** Passes everything through to `inner`; the saboteurs below change what a write does. */
+abstract class WrappedTarget implements BlockTarget {
+  constructor(protected readonly inner: BlockTarget) {}
 
   get size(): number {
     return this.inner.size;
+  }
+
+  abstract write(offset: number, data: Buffer): Promise<void>;
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.inner.read(offset, length);
+  }
+
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Flips one byte of whatever write covers `offset` (a silently corrupting storage path). */
+export class CorruptingTarget extends WrappedTarget {
+  constructor(
+    inner: BlockTarget,
+    private readonly offset: number,
+  ) {
+    super(inner);
   }
 
   write(offset: number, data: Buffer): Promise<void> {
@@ -53,31 +74,17 @@ export class CorruptingTarget implements BlockTarget {
     }
     return this.inner.write(offset, data);
   }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.inner.read(offset, length);
-  }
-
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 /** Acknowledges the write covering `offset` without storing it (a lost write). */
-export class DroppingTarget implements BlockTarget {
+export class DroppingTarget extends WrappedTarget {
   dropped = 0;
 
   constructor(
-    private readonly inner: BlockTarget,
+    inner: BlockTarget,
     private readonly offset: number,
-  ) {}
-
-  get size(): number {
-    return this.inner.size;
+  ) {
+    super(inner);
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
@@ -87,46 +94,20 @@ export class DroppingTarget implements BlockTarget {
     }
     return this.inner.write(offset, data);
   }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.inner.read(offset, length);
-  }
-
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
-/** Stores the write covering `offset` `shift` bytes further on (a wrong offset in the storage path). */
-export class ShiftingTarget implements BlockTarget {
+/** Stores the write covering `offset` `shift` bytes away (a wrong offset in the storage path). */
+export class ShiftingTarget extends WrappedTarget {
   constructor(
-    private readonly inner: BlockTarget,
+    inner: BlockTarget,
     private readonly offset: number,
     private readonly shift: number,
-  ) {}
-
-  get size(): number {
-    return this.inner.size;
+  ) {
+    super(inner);
   }
 
   write(offset: number, data: Buffer): Promise<void> {
     const hit = this.offset >= offset && this.offset < offset + data.length;
     return this.inner.write(hit ? offset + this.shift : offset, data);
-  }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.inner.read(offset, length);
-  }
-
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
