@@ -1,0 +1,27 @@
+/**
+ * `npm run lab:temporal-cluster`: a Temporal cluster on this machine (PostgreSQL, history, matching, frontend and
+ * worker as separate processes), printing TEMPORAL_ADDRESS for workers, the API and the tests; Ctrl-C stops it.
+ * No Temporal Web UI: its build (Node + Go, from temporalio/ui) is not part of the lab.
+ */
+import path from 'node:path';
+import { startTemporalCluster } from './temporal-cluster';
+
+async function main(): Promise<void> {
+  const dir = process.env.VMIGRATE_CLUSTER_DIR ?? path.resolve(__dirname, '..', '..', '.tools', 'temporal-cluster', 'lab');
+  const started = Date.now();
+  const cluster = await startTemporalCluster(dir, (line) => console.log(`[temporal-cluster] ${line}`));
+  console.log(`[temporal-cluster] ready in ${((Date.now() - started) / 1000).toFixed(1)} s; logs and data in ${dir}`);
+  console.log(`TEMPORAL_ADDRESS=${cluster.address}`);
+  const stop = async () => {
+    console.log('[temporal-cluster] stopping');
+    await cluster.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
