@@ -12,13 +12,17 @@ async function main(): Promise<void> {
   const cluster = await startTemporalCluster(dir, (line) => console.log(`[temporal-cluster] ${line}`));
   console.log(`[temporal-cluster] ready in ${((Date.now() - started) / 1000).toFixed(1)} s; logs and data in ${dir}`);
   console.log(`TEMPORAL_ADDRESS=${cluster.address}`);
+  let stopping = false;
+  // A second signal (Ctrl-C twice, or a wrapper forwarding its own) must not cut the stop short: PostgreSQL last.
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
     console.log('[temporal-cluster] stopping');
     await cluster.stop();
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
 }
 
 main().catch((err: unknown) => {
