@@ -14,11 +14,6 @@ export interface AllocationMap {
   extents(offset: number, length: number): Promise<Extent[]>;
 }
 
-/** Treats everything as data: for sources and targets that cannot report allocation. */
-export const ALL_DATA: AllocationMap = {
-  extents: async (offset, length) => [{ offset, length, zero: false }],
-};
-
 /** `copy`: make the target hold the source's bytes; `zero`: make it hold zeros (stale data outside the areas). */
 export interface PlannedRange {
   start: number;
@@ -68,11 +63,6 @@ export class AreaPlanner {
   ) {
     this.nextIndex = firstIndex;
     this.ordinal = countPlannedChunksBelow(ranges, chunkSize, firstIndex);
-  }
-
-  /** Ordinal the next plan will get (the number of planned chunks below it). */
-  get nextOrdinal(): number {
-    return this.ordinal;
   }
 
   /** The next planned chunk, or undefined past the last area. Callers must not call concurrently. */

@@ -34,7 +34,7 @@ import {
   type CopyOptions,
   type CopyResult,
 } from './copy-options';
-import { DIGEST_RECORD_SIZE, DigestLog } from './digest-log';
+import { DIGEST_RECORD_SIZE, DigestLog, firstMissingRecord } from './digest-log';
 import { acquireLeafHasher } from './shared-leaf-hasher';
 import { DEFAULT_READ_RETRY, SourceReader, type SourceReadError } from './source-reader';
 import { verifyChunks } from './verify-chunks';
@@ -82,9 +82,7 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
       },
       (error) => stop.abort(error),
     );
-    const reader = new SourceReader(sources, stop.signal, { ...DEFAULT_READ_RETRY, ...opts.readRetry }, opts.reopenSource, {
-      onRetry: () => (counters.readRetries = reader.retries + 1),
-    });
+    const reader = new SourceReader(sources, stop.signal, { ...DEFAULT_READ_RETRY, ...opts.readRetry }, opts.reopenSource, counters);
     const planner = new AreaPlanner(ranges, { extents: (o, l) => reader.extents(o, l) }, size, chunkSize, firstIndex);
     // Slot memory from the target when it has a preference (O_DIRECT alignment), so writes and re-reads go direct.
     const allocate = target.allocateIoBuffer?.bind(target);
@@ -92,7 +90,7 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
     const targetDigests = Buffer.alloc((totalChunks - firstOrdinal) * DIGEST_RECORD_SIZE);
     let firstByteAt: number | undefined;
 
-    let readFailures: SourceReadError[] = [];
+    let readFailure: SourceReadError | undefined;
     let chunksReadBack = 0;
     try {
       const copying = copyChunks({
@@ -111,8 +109,8 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
           opts.onFirstByte?.();
         },
         stop,
-      }).then(async (failures) => {
-        readFailures = failures;
+      }).then(async (failure) => {
+        readFailure = failure;
         await ledger.endCopy(); // flush what is contiguous; the verification then runs out
       });
       const verifying = verifyChunks({
@@ -130,12 +128,10 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
         stop,
       }).then((n) => void (chunksReadBack = n));
       await settleBoth(copying, verifying, stop);
-      counters.readRetries = reader.retries;
-      counters.reconnects = reader.reconnects;
       // Through source faults the attempt still publishes how far it durably and provably got, then fails.
       await ledger.publish();
       progress.tick(true);
-      if (readFailures.length > 0) throw readFailures[0];
+      if (readFailure) throw readFailure;
     } catch (error) {
       await ledger.settle().catch(() => undefined);
       // Any failure but the caller's own abort still reports what was proven before it.
@@ -144,8 +140,8 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
     }
 
     const sourceDigests = await log.read(0, totalChunks);
-    const present = await log.presentPrefix(totalChunks);
-    if (present < totalChunks) throw new Error(`digest log ${log.filePath} lacks the source digest of chunk ${present} after the copy`);
+    const missing = firstMissingRecord(sourceDigests);
+    if (missing < totalChunks) throw new Error(`digest log ${log.filePath} lacks the source digest of chunk ${missing} after the copy`);
     const targetAll = Buffer.concat([sourceDigests.subarray(0, firstOrdinal * DIGEST_RECORD_SIZE), targetDigests]);
     const source = blake3(sourceDigests).toString('hex');
     const targetHex = blake3(targetAll).toString('hex');
@@ -158,8 +154,8 @@ export async function copyAreas(sources: BlockSource[], target: BlockTarget, opt
       bytesZeroed: counters.bytesZeroed,
       bytesZeroSkipped: counters.bytesZeroSkipped,
       bytesReadBack: counters.bytesReadBack,
-      readRetries: reader.retries,
-      reconnects: reader.reconnects,
+      readRetries: counters.readRetries,
+      reconnects: counters.reconnects,
       resumedFrom,
       durationMs: Date.now() - startedAt,
       firstByteAt,

@@ -4,7 +4,7 @@
  * reports the chunk copied. Holes are never read; onto a fresh target, holes and zero data are not written either.
  *
  * A source request that fails on every try does not abort the other lanes: they finish their chunks (so the
- * durable watermark reaches as far as the source allowed) and the failures are returned, lowest offset first.
+ * durable watermark reaches as far as the source allowed) and the lowest-offset failure is returned.
  */
 import type { AreaPlanner, ChunkPlan } from './area-planner';
 import type { BlockTarget } from './block-device';
@@ -33,7 +33,7 @@ export interface CopyPhase {
   stop: AbortController;
 }
 
-export async function copyChunks(phase: CopyPhase): Promise<SourceReadError[]> {
+export async function copyChunks(phase: CopyPhase): Promise<SourceReadError | undefined> {
   const { reader, target, counters, freshTarget } = phase;
   const failures: SourceReadError[] = [];
   let firstByte = true;
@@ -120,7 +120,7 @@ export async function copyChunks(phase: CopyPhase): Promise<SourceReadError[]> {
     },
     phase.stop,
   );
-  return failures.sort((a, b) => a.offset - b.offset);
+  return failures.reduce<SourceReadError | undefined>((low, f) => (low && low.offset <= f.offset ? low : f), undefined);
 }
 
 /** Every segment overlapping [offset, offset + length) is zeros. */

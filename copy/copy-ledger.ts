@@ -138,10 +138,6 @@ export class CopyLedger {
     return this.flushedBytes;
   }
 
-  get verifiedUpTo(): number {
-    return this.verifiedBytes;
-  }
-
   // Internals ----------------------------------------------------------------------------------------------------
 
   private async settleFlushes(): Promise<void> {

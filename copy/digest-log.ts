@@ -61,11 +61,8 @@ export class DigestLog {
     const batch = 4096;
     for (let index = 0; index < limit; index += batch) {
       const count = Math.min(batch, limit - index);
-      const records = await this.read(index, count);
-      for (let i = 0; i < count; i++) {
-        const record = records.subarray(i * DIGEST_RECORD_SIZE, (i + 1) * DIGEST_RECORD_SIZE);
-        if (record.length < DIGEST_RECORD_SIZE || record.every((b) => b === 0)) return index + i;
-      }
+      const missing = firstMissingRecord(await this.read(index, count));
+      if (missing < count) return index + missing;
     }
     return limit;
   }
@@ -109,3 +106,13 @@ async function readGeometry(sidecar: string): Promise<string | undefined> {
   }
 }
 
+
+/** Index of the first all-zero ("not written") record in `records`, or their count if every one is present. */
+export function firstMissingRecord(records: Buffer): number {
+  const count = Math.floor(records.length / DIGEST_RECORD_SIZE);
+  for (let i = 0; i < count; i++) {
+    const record = records.subarray(i * DIGEST_RECORD_SIZE, (i + 1) * DIGEST_RECORD_SIZE);
+    if (record.every((b) => b === 0)) return i;
+  }
+  return count;
+}

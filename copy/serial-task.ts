@@ -12,10 +12,6 @@ export class SerialTask {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  get busy(): boolean {
-    return this.running !== undefined;
-  }
-
   /** Starts a run if none is going and one is due. */
   kick(): void {
     if (this.running || this.failed || !this.due()) return;

@@ -33,15 +33,16 @@ export class SourceReadError extends Error {
   }
 }
 
-export interface SourceReaderEvents {
-  /** A try failed and another follows. */
-  onRetry?: (info: { offset: number; length: number; try: number; error: string }) => void;
+/** Where the reader counts what faults cost (the copy's counters). */
+export interface SourceFaultCounts {
+  /** Tries after a failed one. */
+  readRetries: number;
+  /** Connections replaced. */
+  reconnects: number;
 }
 
 export class SourceReader {
   readonly size: number;
-  retries = 0;
-  reconnects = 0;
   private turn = 0;
   /** Per connection index: a reopen in progress (shared by every lane that found it broken). */
   private readonly reopening = new Map<number, Promise<void>>();
@@ -51,8 +52,8 @@ export class SourceReader {
     private readonly signal: AbortSignal,
     private readonly policy: ReadRetryPolicy = DEFAULT_READ_RETRY,
     /** Replaces connection `index` (and whatever serves it) after it broke; absent: broken connections stay out. */
-    private readonly reopen?: (index: number) => Promise<BlockSource>,
-    private readonly events: SourceReaderEvents = {},
+    private readonly reopen: ((index: number) => Promise<BlockSource>) | undefined,
+    private readonly counts: SourceFaultCounts,
   ) {
     if (sources.length === 0) throw new Error('a copy needs at least one source connection');
     this.size = sources[0].size;
@@ -87,8 +88,7 @@ export class SourceReader {
         if (this.signal.aborted) throw this.signal.reason;
         lastError = error instanceof Error ? error.message : String(error);
         if (n >= this.policy.tries) throw new SourceReadError(offset, length, n, lastError, operation);
-        this.retries++;
-        this.events.onRetry?.({ offset, length, try: n, error: lastError });
+        this.counts.readRetries++;
         if (this.sources[index].broken) this.reopenInBackground(index);
         await sleep(Math.min(this.policy.backoffMs * 4 ** (n - 1), this.policy.maxBackoffMs), this.signal);
       }
@@ -101,7 +101,7 @@ export class SourceReader {
     const done = this.reopen(index)
       .then((fresh) => {
         this.sources[index] = fresh;
-        this.reconnects++;
+        this.counts.reconnects++;
         void old.close().catch(() => undefined);
       })
       // A failed reopen leaves the broken connection: its reads fail fast, and the next failure tries again.
