@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import type { Converter } from '../guest/convert-on-clones';
+import type { WorkerHost } from '../shared/task-queues';
 import type { TargetProviders } from '../targets/target-providers';
 
 /** What activities are built from (samples-typescript's activities-dependency-injection pattern). */
@@ -11,6 +12,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** Hooks around the guest tools; production leaves them unset. */
   guestTools?: GuestToolHooks;
+  /** The host this worker runs on and its own task queue (absent: the worker polls the shared queue only). */
+  host?: WorkerHost;
 }
 
 export interface GuestToolHooks {

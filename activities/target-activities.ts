@@ -1,5 +1,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { WorkerHost } from '../shared/task-queues';
 import type { BootProperties, InstanceRef, InstanceSpec, NicSpec, ReleaseReport, VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
@@ -27,6 +29,19 @@ export interface FinalizeInput {
 /** Finalize (Guest Fixes, inspection and the boot check are in guest-activities.ts). */
 export function createTargetActivities(deps: ActivityDeps) {
   return {
+    /**
+     * Where a migration's volume work runs. A target whose volumes are files on the worker's host: this worker's host
+     * and its task queue, so every later step finds the volumes (and the copy's digest log) where they are. A target
+     * whose volumes any worker can attach: null (the shared queue, any worker).
+     */
+    async claimWorkerHost(input: { target?: string }): Promise<WorkerHost | null> {
+      const provider = deps.targets.get(input.target);
+      if (!provider.capabilities.volumesOnWorkerHost) return null;
+      // Retryable: the retry may be taken by a worker of the shared queue that has a host queue.
+      if (!deps.host) throw ApplicationFailure.retryable(`target '${provider.name}' keeps volumes on the worker's host, but this worker polls no host task queue`, 'NoWorkerHostQueue');
+      return deps.host;
+    },
+
     /**
      * Finalize stage: the boot volume is marked bootable with metadata and the image properties it boots with, then
      * the instance is created from the volumes, with its ports (idempotent by migration).

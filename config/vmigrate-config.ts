@@ -70,7 +70,7 @@ const configSchema = z
   })
   .transform(({ target, targets, defaultTarget, ...rest }) => {
     const all: Record<string, TargetConfig> = { ...(targets ?? {}) };
-    if (target || !targets) all.local ??= { driver: 'local', dataDir: target?.dataDir ?? 'data' };
+    if (target || !targets) all.local ??= { driver: 'local', dataDir: target?.dataDir ?? 'data', sharedStorage: false };
     return { ...rest, targets: all, defaultTarget: defaultTarget ?? (all.local ? 'local' : Object.keys(all)[0]) };
   });
 

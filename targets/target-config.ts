@@ -19,6 +19,11 @@ const localTarget = z
     dataDir: z.string().default('data'),
     /** Its flavor catalog (default: OpenStack's classic m1.small … m1.xlarge). */
     flavors: z.array(flavor).min(1).optional(),
+    /**
+     * The data directory is storage every worker mounts at the same path (NFS, CephFS). Otherwise the volumes are
+     * files on one worker's host, and each migration keeps its volume work on the host that made them.
+     */
+    sharedStorage: z.boolean().default(false),
   })
   .strict();
 

@@ -130,6 +130,11 @@ export interface TargetCapabilities {
   ports: boolean;
   /** Boots the instance itself for a boot check and reads its console; otherwise the worker boots the volumes in qemu. */
   bootCheckInCloud: boolean;
+  /**
+   * The volumes are reachable only from the worker host that made them (files on its disk): a migration's volume work
+   * then runs on that host's own task queue (workflows/worker-host.ts). Cloud volumes attach to any worker.
+   */
+  volumesOnWorkerHost: boolean;
 }
 
 export interface BootCheckOptions {

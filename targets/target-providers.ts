@@ -34,7 +34,7 @@ export class TargetProviders {
     }
     const provider =
       cfg.driver === 'local'
-        ? new LocalTargetProvider({ name: key, dataDir: cfg.dataDir, flavors: cfg.flavors })
+        ? new LocalTargetProvider({ name: key, dataDir: cfg.dataDir, flavors: cfg.flavors, sharedStorage: cfg.sharedStorage })
         : new OpenStackTargetProvider({ name: key, config: cfg, workDir: this.config.workDir, logger: this.logger.child({ target: key }) });
     this.built.set(key, provider);
     return provider;

@@ -1,7 +1,9 @@
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import os from 'node:os';
+import { NativeConnection, Worker, type State, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type GuestToolHooks } from '../activities';
 import type { VmigrateConfig } from '../config/vmigrate-config';
+import { hostTaskQueue, type WorkerHost } from '../shared/task-queues';
 import { removeStaleExportDirs } from '../source/disk-export';
 import type { TargetProvider } from '../targets/target-provider';
 import { TargetProviders } from '../targets/target-providers';
@@ -18,33 +20,72 @@ export interface VmigrateWorkerOptions {
   targets?: TargetProvider[];
   /** Hooks around the guest tools (tests only: e.g. kill the first conversion partway). */
   guestTools?: GuestToolHooks;
-  /** How many disk copies and other activities one worker runs at once. */
+  /** How many disk copies and other activities one worker runs at once (on each of its two task queues). */
   maxConcurrentActivities?: number;
   /**
    * `all` (default) runs workflows and activities; `activities` suits hosts placed near the source or target storage,
    * `workflows` a small orchestration-only process.
    */
   role?: WorkerRole;
+  /** This host's name for its own task queue (default: the hostname); the same after a restart. */
+  hostId?: string;
 }
 
 export type WorkerRole = 'all' | 'workflows' | 'activities';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
-/** A worker serves the migration workflows and/or their activities on one task queue. */
-export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise<Worker> {
+/** A vmigrate worker: one Temporal worker on the shared task queue and, running activities, one on its host's queue. */
+export interface VmigrateWorker {
+  /** The host whose task queue this worker also polls (absent for a workflows-only worker). */
+  readonly host?: WorkerHost;
+  run(): Promise<void>;
+  shutdown(): void;
+  getState(): State;
+}
+
+/**
+ * A worker serves the migration workflows and/or their activities on one task queue. Running activities, it also
+ * polls its host's task queue (shared/task-queues.ts), where migrations whose volumes live on this host send their
+ * volume work; a worker restarted on the same host picks that work up again.
+ */
+export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise<VmigrateWorker> {
   const role = opts.role ?? 'all';
   if (role !== 'workflows') await removeStaleExportDirs(opts.config.workDir);
+  const hostId = opts.hostId ?? os.hostname();
+  const host: WorkerHost | undefined = role === 'workflows' ? undefined : { hostId, taskQueue: hostTaskQueue(opts.taskQueue, hostId) };
   const targets = new TargetProviders(opts.config, opts.logger, opts.targets);
   const workflows = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
-  return Worker.create({
+  const activities = role === 'workflows' ? undefined : createActivities({ config: opts.config, targets, logger: opts.logger, guestTools: opts.guestTools, host });
+  const common = {
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
-    taskQueue: opts.taskQueue,
-    ...(role !== 'activities' ? workflows : {}),
-    ...(role !== 'workflows' ? { activities: createActivities({ config: opts.config, targets, logger: opts.logger, guestTools: opts.guestTools }) } : {}),
+    // Operators see which host ran an activity in its history events.
+    identity: `${process.pid}@${hostId}`,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 8,
     // Heartbeats carry the resume watermark: send them at least this often even with long heartbeat timeouts.
-    maxHeartbeatThrottleInterval: '2s',
+    maxHeartbeatThrottleInterval: '2s' as const,
+  };
+  const shared = await Worker.create({
+    ...common,
+    taskQueue: opts.taskQueue,
+    ...(role !== 'activities' ? workflows : {}),
+    ...(activities ? { activities } : {}),
   });
+  const own = host && activities ? await Worker.create({ ...common, taskQueue: host.taskQueue, activities }) : undefined;
+  const workers = own ? [shared, own] : [shared];
+  return {
+    host,
+    async run() {
+      // One stopping (shutdown, or a fatal error) stops the other: a half-running worker would hold tasks it never runs.
+      const stopOthers = (w: Worker) => {
+        for (const other of workers) if (other !== w && other.getState() === 'RUNNING') other.shutdown();
+      };
+      await Promise.all(workers.map((w) => w.run().finally(() => stopOthers(w))));
+    },
+    shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    getState: () => shared.getState(),
+  };
 }

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { loadConfig } from '../config/vmigrate-config';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
 import { createVmigrateWorker, type WorkerRole } from './create-worker';
+import { sdkLogLevel } from './sdk-log-levels';
 
 function workerRole(value: string | undefined): WorkerRole {
   if (value === undefined || value === 'all' || value === 'workflows' || value === 'activities') return value ?? 'all';
@@ -12,7 +13,8 @@ function workerRole(value: string | undefined): WorkerRole {
 /**
  * Worker process: `npm run worker`. Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
  * VMIGRATE_TASK_QUEUE, VMIGRATE_CONFIG (the config file with sources and target), VMIGRATE_WORKER_ROLE
- * (all | workflows | activities). SIGINT/SIGTERM drain and stop.
+ * (all | workflows | activities), VMIGRATE_HOST_ID (this host's name for its own task queue, default the hostname: keep
+ * it the same across restarts, or work waiting for this host waits in vain). SIGINT/SIGTERM drain and stop.
  */
 export async function runWorker(): Promise<void> {
   const logger = pino({ name: 'vmigrate-worker', level: process.env.LOG_LEVEL ?? 'info' });
@@ -20,7 +22,7 @@ export async function runWorker(): Promise<void> {
   if (!['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(sdkLevel)) throw new Error(`TEMPORAL_LOG_LEVEL must be TRACE, DEBUG, INFO, WARN or ERROR (got '${sdkLevel}')`);
   Runtime.install({
     logger: new DefaultLogger(sdkLevel as LogLevel, (entry) => {
-      const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+      const level = sdkLogLevel(entry.level, entry.message).toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
       logger[level]({ ...entry.meta }, entry.message);
     }),
   });
@@ -35,8 +37,9 @@ export async function runWorker(): Promise<void> {
     config,
     logger,
     role: workerRole(process.env.VMIGRATE_WORKER_ROLE),
+    hostId: process.env.VMIGRATE_HOST_ID,
   });
-  logger.info({ address, taskQueue }, 'worker started');
+  logger.info({ address, taskQueue, hostTaskQueue: worker.host?.taskQueue }, 'worker started');
   try {
     await worker.run();
   } finally {

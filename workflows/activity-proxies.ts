@@ -1,21 +1,33 @@
 import { ActivityCancellationType, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
 import type { VmigrateActivities } from '../activities';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failure-types';
 
 /** The one registry of failure types retrying cannot fix (shared/failure-types.ts). */
 export const NON_RETRYABLE = NON_RETRYABLE_FAILURE_TYPES;
 
+/**
+ * Where activities are sent: the shared task queue (default), or one worker host's own queue, where a task waits at
+ * most `scheduleToStartTimeout` for that host's worker to take it (workflows/worker-host.ts).
+ */
+export interface ActivityPlacement {
+  taskQueue: string;
+  scheduleToStartTimeout: Duration;
+}
+
 /** Short calls against the vSphere API or the target cloud. */
-export function controlActivities() {
+export function controlActivities(placement?: ActivityPlacement) {
   return proxyActivities<VmigrateActivities>({
+    ...placement,
     startToCloseTimeout: '5 minutes',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
   });
 }
 
 /** Long byte transfers (and other long jobs): liveness by heartbeat, so a dead worker is noticed within the timeout. */
-export function transferActivities(heartbeatTimeoutSeconds: number) {
+export function transferActivities(heartbeatTimeoutSeconds: number, placement?: ActivityPlacement) {
   return proxyActivities<VmigrateActivities>({
+    ...placement,
     startToCloseTimeout: '7 days',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
     // On cancel, wait until the copy has really stopped (nbdkit gone, volume closed) before the workflow moves on.

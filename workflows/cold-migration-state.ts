@@ -1,3 +1,4 @@
+import type { WorkerHost } from '../shared/task-queues';
 import { defineQuery } from '@temporalio/workflow';
 import type { BootCheckReport, ExportSessionReport, GuestFixReport, GuestInspection, SourceInspection } from '../activities';
 import type { InstanceRef } from '../targets/target-provider';
@@ -34,6 +35,8 @@ export interface ColdMigrationState {
   audit?: AuditEntry[];
   /** Disks copied at once, as admission granted (absent: all at once). */
   copySlots?: number;
+  /** The worker host holding the volumes, for targets whose volumes are files on a worker (absent: any worker). */
+  workerHost?: WorkerHost;
 }
 
 export interface MigrationValidation {

@@ -19,6 +19,7 @@ import { checkBoot, convertGuest } from './guest-steps';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { admissionSlot } from './admission-slot';
 import { auditSignal } from './migration-audit';
+import { claimWorkerHost, hostUnavailableReason, volumeActivities, type HostTuning } from './worker-host';
 
 /**
  * Marks runs with the guest conversion of issue 4: libguestfs inspection in Inspect, virt-v2v-in-place on clones in
@@ -42,8 +43,7 @@ export interface ColdMigrationResult {
  * Cold migration, one stage after another as in the product's lifecycle table:
  * Queued → Export → Inspect → Write Volume → Guest Fixes → Finalize → Completed.
  */
-export async function coldMigration(input: ColdMigrationInput, tuning: { heartbeatTimeoutSeconds?: number } = {}): Promise<ColdMigrationResult> {
-  const transfer = transferActivities(tuning.heartbeatTimeoutSeconds ?? 30);
+export async function coldMigration(input: ColdMigrationInput, tuning: HostTuning = {}): Promise<ColdMigrationResult> {
   const guest = guestActivities(tuning.heartbeatTimeoutSeconds);
   // Decided once, at the start: a run that began without it stays on the old path for good.
   const withGuestConversion = patched(GUEST_CONVERSION_PATCH);
@@ -52,6 +52,8 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
   setHandler(coldMigrationStateQuery, () => state);
   setHandler(auditSignal, (entry) => void (state.audit ??= []).push(entry));
   const slot = admissionSlot(input);
+  /** Volume work: on the shared queue until a host is claimed (a target whose volumes are files on a worker host). */
+  let onHost = volumeActivities(undefined, tuning);
 
   const enter = (stage: MigrationStage) => {
     state.stage = stage;
@@ -67,6 +69,11 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     state.warnings.push(...plan.warnings);
     state.disks = plan.disks.map((d) => ({ key: d.key, label: d.label, capacityBytes: d.capacityBytes, bytesDone: 0 }));
     const vmRef = { sourceId: input.sourceId, vmMoref: plan.moref };
+    const host = await claimWorkerHost(input.target.name);
+    if (host) {
+      state.workerHost = host;
+      onHost = volumeActivities(host, tuning);
+    }
 
     enter('Export');
     // Recorded before acting: a retried powerOff would see the VM already off and report that instead.
@@ -84,7 +91,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     }
 
     enter('WriteVolume');
-    const copies = await copyDisks(transfer, input, plan, state.copySlots, (result) => {
+    const copies = await copyDisks(onHost.transfer, input, plan, state.copySlots, (result) => {
       const s = state.disks.find((d) => d.key === result.disk)!;
       Object.assign(s, { bytesDone: result.bytesTotal, volume: result.volume.name, verification: result.verification });
     });
@@ -92,7 +99,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
 
     enter('GuestFixes');
     const guestFix = withGuestConversion
-      ? await convertGuest(guest, {
+      ? await convertGuest(onHost.guest, {
           migrationId: input.migrationId,
           volumes: copies.map((c) => c.volume),
           inspection,
@@ -101,7 +108,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
           target: input.target,
           options: input.guest,
         })
-      : await transfer.guestFix({
+      : await onHost.transfer.guestFix({
           volumes: copies.map((c) => c.volume),
           sourceLayouts: plan.disks.map((d) => inspection.disks.find((x) => x.key === d.key)!.layout),
         });
@@ -110,7 +117,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     else if (!guestFix.converted && guestFix.reason) state.warnings.push(guestFix.reason);
 
     enter('Finalize');
-    let instance = await control.finalize({
+    let instance = await onHost.control.finalize({
       migrationId: input.migrationId,
       project: input.target.project,
       instanceName: input.target.instanceName ?? plan.name,
@@ -131,13 +138,13 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
     });
     state.instance = instance;
     if (withGuestConversion && input.guest?.bootCheck) {
-      state.validation = { bootCheck: await checkBoot(guest.validation, instance, input.guest.bootCheck) };
+      state.validation = { bootCheck: await checkBoot(onHost.guest.validation, instance, input.guest.bootCheck) };
       if (!state.validation.bootCheck!.passed) state.warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
     }
     // Launch only when asked: a migrated VM that starts on its own could clash with its source. (Inputs of runs made
     // before this option cannot carry it, so their histories replay unchanged.)
     if (input.target.start) {
-      instance = await control.startInstance({ instance, project: instance.project, name: instance.name });
+      instance = await onHost.control.startInstance({ instance, project: instance.project, name: instance.name });
       state.instance = instance;
     }
 
@@ -162,14 +169,14 @@ export async function coldMigration(input: ColdMigrationInput, tuning: { heartbe
             state.warnings.push(`could not power the source VM back on: ${rootCauseMessage(restoreErr)}`);
           }
         }
-        if (patched(TARGET_RELEASE_PATCH)) await releaseTarget(input, state.warnings);
+        if (patched(TARGET_RELEASE_PATCH)) await releaseTarget(input, state.warnings, undefined, onHost.control);
       });
       enter('Cancelled');
       throw err;
     }
     const failedIn = state.stage;
-    state.error = rootCauseMessage(err);
-    if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, state.warnings));
+    state.error = hostUnavailableReason(err, state.workerHost, tuning) ?? rootCauseMessage(err);
+    if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, state.warnings, undefined, onHost.control));
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
   } finally {

@@ -1,6 +1,7 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { VmigrateActivities } from '../activities';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failure-types';
+import type { ActivityPlacement } from './activity-proxies';
 
 /**
  * Guest work (libguestfs inspection, virt-v2v-in-place, the boot check) takes minutes without byte progress, most of
@@ -10,11 +11,12 @@ import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failure-types';
 /** The one registry of failure types retrying cannot fix (shared/failure-types.ts). */
 export const GUEST_NON_RETRYABLE = NON_RETRYABLE_FAILURE_TYPES;
 
-export function guestActivities(heartbeatTimeoutSeconds = 60) {
+export function guestActivities(heartbeatTimeoutSeconds = 60, placement?: ActivityPlacement) {
   const heartbeatTimeout = Math.max(60, heartbeatTimeoutSeconds) * 1000;
   return {
     /** One appliance over all disks; a retry relaunches it. A cancel waits until it no longer reads the source. */
     inspection: proxyActivities<VmigrateActivities>({
+      ...placement,
       startToCloseTimeout: '30 minutes',
       heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -25,6 +27,7 @@ export function guestActivities(heartbeatTimeoutSeconds = 60) {
      * since a conversion that fails twice the same way will not pass a third time.
      */
     conversion: proxyActivities<VmigrateActivities>({
+      ...placement,
       startToCloseTimeout: '3 hours',
       heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -32,6 +35,7 @@ export function guestActivities(heartbeatTimeoutSeconds = 60) {
     }),
     /** The boot check reports a guest that does not boot as a result; only qemu failing to run is retried (once). */
     validation: proxyActivities<VmigrateActivities>({
+      ...placement,
       startToCloseTimeout: '2 hours',
       heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

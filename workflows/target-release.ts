@@ -7,10 +7,18 @@ import { controlActivities, rootCauseMessage } from './activity-proxies';
  */
 export const TARGET_RELEASE_PATCH = 'vmigrate-target-release-v1';
 
-const control = controlActivities();
+const sharedControl = controlActivities();
 
-/** What a failed or cancelled migration made in the target goes; a cleanup that fails is a warning, not a second failure. */
-export async function releaseTarget(input: ColdMigrationInput, warnings: string[], keepVolumes = input.target.keepOnFailure ?? false): Promise<void> {
+/**
+ * What a failed or cancelled migration made in the target goes; a cleanup that fails is a warning, not a second failure.
+ * `control`: the migration's volume-work proxies when its volumes live on one worker host.
+ */
+export async function releaseTarget(
+  input: ColdMigrationInput,
+  warnings: string[],
+  keepVolumes = input.target.keepOnFailure ?? false,
+  control: ReturnType<typeof controlActivities> = sharedControl,
+): Promise<void> {
   try {
     await control.releaseTarget({ target: input.target.name, project: input.target.project, migrationId: input.migrationId, keepVolumes });
   } catch (err) {

@@ -6,6 +6,7 @@ import type { MigrationStage } from '../shared/migration-stages';
 import type { InstanceRef, VolumeRef } from '../targets/target-provider';
 import type { SyncForecast, SyncRecord } from './sync-forecast';
 import type { AuditEntry } from './migration-audit';
+import type { WorkerHost } from '../shared/task-queues';
 
 export interface WarmDiskState {
   key: number;
@@ -43,6 +44,8 @@ export interface WarmCarryOver {
   nextSyncAt: number;
   cutover?: AcceptedCutover;
   warnings: string[];
+  /** The worker host holding the volumes, for targets whose volumes are files on a worker (absent: any worker). */
+  workerHost?: WorkerHost;
 }
 
 /** What the `state` query answers for a warm migration. */

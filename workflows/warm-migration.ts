@@ -22,6 +22,7 @@ import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
+import { claimWorkerHost, hostUnavailableReason, volumeActivities, type HostTuning } from './worker-host';
 import { admissionSlot } from './admission-slot';
 import { auditSignal } from './migration-audit';
 import { forecastFinalSync, type SyncRecord } from './sync-forecast';
@@ -61,11 +62,13 @@ export interface WarmMigrationResult {
 export async function warmMigration(
   input: WarmMigrationInput,
   carried?: WarmCarryOver,
-  tuning: { heartbeatTimeoutSeconds?: number } = {},
+  tuning: HostTuning = {},
 ): Promise<WarmMigrationResult> {
   const control = controlActivities();
   const transfer = transferActivities(tuning.heartbeatTimeoutSeconds ?? 30);
   const guest = guestActivities(tuning.heartbeatTimeoutSeconds);
+  /** Volume work: on the claimed worker host's queue once there is one (carried to later runs), else shared. */
+  let onHost = volumeActivities(carried?.workerHost, tuning);
   const opts = input.warm ?? {};
   const intervalMs = (opts.syncIntervalSeconds ?? DEFAULT_SYNC_INTERVAL_S) * 1000;
   const state: WarmMigrationState = { migrationId: input.migrationId, kind: 'warm', stage: 'Queued', warnings: [], ...carried };
@@ -150,7 +153,7 @@ export async function warmMigration(
         disk.fullSyncReason = `disk ${disk.key} changed capacity from ${disk.capacityBytes} to ${frozen.capacityBytes} bytes`;
       }
       copying.add(disk.key);
-      const result = await transfer.syncDisk({
+      const result = await onHost.transfer.syncDisk({
         migrationId: input.migrationId,
         sourceId: input.sourceId,
         vmMoref: state.plan!.moref,
@@ -218,7 +221,7 @@ export async function warmMigration(
     } catch (err) {
       if (isCancellation(err)) throw err;
       state.totals!.failedSyncs++;
-      state.lastSyncError = rootCauseMessage(err);
+      state.lastSyncError = hostUnavailableReason(err, state.workerHost, tuning) ?? rootCauseMessage(err);
       // A copy abandoned part-way left the volume between two change ids; only a full sync makes it whole again.
       for (const disk of state.disks!.filter((d) => copying.has(d.key))) {
         disk.fullSyncReason = `sync failed part-way through its copy (${state.lastSyncError})`;
@@ -241,6 +244,7 @@ export async function warmMigration(
     nextSyncAt: state.nextSyncAt!,
     cutover: state.cutover,
     warnings: warnings.slice(-50),
+    ...(state.workerHost ? { workerHost: state.workerHost } : {}),
   });
 
   try {
@@ -262,6 +266,11 @@ export async function warmMigration(
         totals: { syncs: 0, failedSyncs: 0, bytesRead: 0, changedBytes: 0, fullResyncs: 0 },
       });
       warnings.push(...plan.warnings);
+      const host = await claimWorkerHost(input.target.name);
+      if (host) {
+        state.workerHost = host;
+        onHost = volumeActivities(host, tuning);
+      }
       state.changeTracking = await control.prepareChangeTracking({ ...vmRef(), migrationId: input.migrationId });
       warnings.push(...state.changeTracking.warnings);
       if (opts.cutoverAt) state.cutover = { actor: 'schedule', via: 'schedule', requestedAt: new Date().toISOString(), at: opts.cutoverAt };
@@ -308,7 +317,7 @@ export async function warmMigration(
     enter('GuestFixes');
     const inspection = await control.inspectSource(vmRef());
     if ((input.guest?.convert ?? 'auto') !== 'skip') state.guestInspection = await guest.inspection.inspectGuest(vmRef());
-    const guestFix = await convertGuest(guest, {
+    const guestFix = await convertGuest(onHost.guest, {
       migrationId: input.migrationId,
       volumes: state.disks!.map((d) => d.volume!),
       inspection,
@@ -321,7 +330,7 @@ export async function warmMigration(
     warnings.push(...guestFix.warnings);
 
     enter('Finalize');
-    let instance = await control.finalize({
+    let instance = await onHost.control.finalize({
       migrationId: input.migrationId,
       project: input.target.project,
       instanceName: input.target.instanceName ?? state.plan!.name,
@@ -339,10 +348,10 @@ export async function warmMigration(
       deleteVolumesOnTermination: input.target.deleteVolumesOnTermination,
     });
     if (input.guest?.bootCheck) {
-      state.validation = { bootCheck: await checkBoot(guest.validation, instance, input.guest.bootCheck) };
+      state.validation = { bootCheck: await checkBoot(onHost.guest.validation, instance, input.guest.bootCheck) };
       if (!state.validation.bootCheck!.passed) warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
     }
-    if (opts.startTarget) instance = await control.startInstance({ instance, project: instance.project, name: instance.name });
+    if (opts.startTarget) instance = await onHost.control.startInstance({ instance, project: instance.project, name: instance.name });
     state.instance = instance;
 
     enter('Completed');
@@ -364,17 +373,17 @@ export async function warmMigration(
         }
         // A cancelled warm migration keeps its synced volumes unless asked (they may be days of syncing); ports and
         // a half-built instance go either way.
-        if (patched(TARGET_RELEASE_PATCH)) await releaseTarget(input, warnings, !opts.deleteVolumesOnCancel);
+        if (patched(TARGET_RELEASE_PATCH)) await releaseTarget(input, warnings, !opts.deleteVolumesOnCancel, onHost.control);
         else if (opts.deleteVolumesOnCancel) {
           const volumes = state.disks!.flatMap((d) => (d.volume ? [d.volume] : []));
-          await control.deleteTargetVolumes({ volumes }).catch((e) => warnings.push(`could not delete the target volumes: ${rootCauseMessage(e)}`));
+          await onHost.control.deleteTargetVolumes({ volumes }).catch((e) => warnings.push(`could not delete the target volumes: ${rootCauseMessage(e)}`));
         }
       });
       enter('Cancelled');
       throw err;
     }
     const failedIn = state.stage;
-    state.error = rootCauseMessage(err);
+    state.error = hostUnavailableReason(err, state.workerHost, tuning) ?? rootCauseMessage(err);
     if (state.plan) {
       await CancellationScope.nonCancellable(() =>
         removeOurSnapshots().catch((e) => {
@@ -383,7 +392,7 @@ export async function warmMigration(
         }),
       );
     }
-    if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, warnings));
+    if (patched(TARGET_RELEASE_PATCH)) await CancellationScope.nonCancellable(() => releaseTarget(input, warnings, undefined, onHost.control));
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
   } finally {

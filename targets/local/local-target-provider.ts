@@ -46,6 +46,8 @@ export interface LocalTargetOptions {
   dataDir: string;
   /** Defaults to DEFAULT_FLAVORS (m1.small … m1.xlarge). */
   flavors?: readonly Flavor[];
+  /** `dataDir` is mounted by every worker at the same path; otherwise it is this host's own. */
+  sharedStorage?: boolean;
 }
 
 interface VolumeRecord {
@@ -86,7 +88,7 @@ const IDE_MAX_DISKS = 4;
 export class LocalTargetProvider implements TargetProvider {
   readonly kind = 'local';
   readonly name: string;
-  readonly capabilities: TargetCapabilities = { ports: false, bootCheckInCloud: false };
+  readonly capabilities: TargetCapabilities;
   readonly dataDir: string;
   private readonly flavors: FlavorCatalog;
   private readonly locks = new KeyedMutex();
@@ -95,6 +97,7 @@ export class LocalTargetProvider implements TargetProvider {
     this.name = opts.name ?? 'local';
     this.dataDir = path.resolve(opts.dataDir);
     this.flavors = new FlavorCatalog(opts.flavors);
+    this.capabilities = { ports: false, bootCheckInCloud: false, volumesOnWorkerHost: !opts.sharedStorage };
   }
 
   async listFlavors(_project?: string): Promise<Flavor[]> {

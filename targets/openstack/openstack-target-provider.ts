@@ -60,7 +60,7 @@ const READY = ['available'];
 export class OpenStackTargetProvider implements TargetProvider {
   readonly kind = 'openstack';
   readonly name: string;
-  readonly capabilities: TargetCapabilities = { ports: true, bootCheckInCloud: true };
+  readonly capabilities: TargetCapabilities = { ports: true, bootCheckInCloud: true, volumesOnWorkerHost: false };
   private readonly keystone: KeystoneSession;
   private readonly mounts: NfsShareMounts;
   private readonly projects = new Map<string, ProjectClients>();

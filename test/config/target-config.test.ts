@@ -14,7 +14,7 @@ describe('configured targets', () => {
   test('several named targets, relative paths resolved, defaults filled in', () => {
     const cfg = parseConfig({ sources: { vc: source }, targets: { cloud: openstack, lab: { driver: 'local', dataDir: 'lab-data' } }, defaultTarget: 'cloud' }, '/etc/vmigrate');
     expect(cfg.defaultTarget).toBe('cloud');
-    expect(cfg.targets.lab).toEqual({ driver: 'local', dataDir: '/etc/vmigrate/lab-data' });
+    expect(cfg.targets.lab).toEqual({ driver: 'local', dataDir: '/etc/vmigrate/lab-data', sharedStorage: false });
     expect(cfg.targets.cloud).toMatchObject({
       interface: 'public',
       volumeAccess: { mode: 'cinder-attachment' },
@@ -24,7 +24,7 @@ describe('configured targets', () => {
   });
 
   test('the older single local target is read as the target named "local"; no targets at all means a local one', () => {
-    expect(parseConfig({ sources: {}, target: { driver: 'local', dataDir: 'old' } }, '/srv').targets).toEqual({ local: { driver: 'local', dataDir: '/srv/old' } });
+    expect(parseConfig({ sources: {}, target: { driver: 'local', dataDir: 'old' } }, '/srv').targets).toEqual({ local: { driver: 'local', dataDir: '/srv/old', sharedStorage: false } });
     expect(parseConfig({ sources: {} }, '/srv')).toMatchObject({ defaultTarget: 'local', targets: { local: { driver: 'local', dataDir: '/srv/data' } } });
   });
 
@@ -55,5 +55,15 @@ describe('configured targets', () => {
     expect(providers.get('cloud')).toMatchObject({ kind: 'openstack', name: 'cloud' });
     expect(providers.get('cloud')).toBe(providers.get('cloud'));
     expect(() => providers.get('gone')).toThrow(new UnknownTargetError("unknown target 'gone'; configured targets: cloud, local"));
+  });
+
+  test('local volumes are on the worker host unless the data directory is shared storage; cloud volumes never are', () => {
+    const build = (sharedStorage?: boolean) =>
+      new TargetProviders(parseConfig({ sources: {}, targets: { cloud: openstack, local: { driver: 'local', ...(sharedStorage === undefined ? {} : { sharedStorage }) } } }, '/tmp'), pino({ level: 'silent' }));
+    expect(build().get('local').capabilities.volumesOnWorkerHost).toBe(true);
+    expect(build(false).get('local').capabilities.volumesOnWorkerHost).toBe(true);
+    expect(build(true).get('local').capabilities.volumesOnWorkerHost).toBe(false);
+    expect(build().get('cloud').capabilities.volumesOnWorkerHost).toBe(false);
+    expect(() => parseConfig({ sources: {}, targets: { local: { driver: 'local', sharedStorage: 'yes' } } })).toThrow(/targets\.local\.sharedStorage/);
   });
 });

@@ -1,6 +1,7 @@
 import type { Config } from '@jest/types';
 import { freePort, startDevServer } from '../../tools/temporal-dev-server';
 import { runSelectsOpenStack, startLabInBackground } from './openstack-lab';
+import { startTestCluster } from './temporal-cluster';
 
 /**
  * One real Temporal dev server (the CLI installed by scripts/setup.sh) for the whole jest run; every test uses its
@@ -8,6 +9,8 @@ import { runSelectsOpenStack, startLabInBackground } from './openstack-lab';
  * VMIGRATE_TEST_TEMPORAL_UI_URL, or the tests that drive the UI are skipped).
  * The server also serves its embedded Web UI on a free port (the same process, so it costs next to nothing):
  * VMIGRATE_TEST_TEMPORAL_UI_URL, for test/harness/temporal-web-ui.ts.
+ * VMIGRATE_TEST_TEMPORAL=cluster runs the files on a fresh Temporal cluster instead (PostgreSQL and the four services as
+ * processes, test/harness/temporal-cluster.ts): `npm test`'s second step runs the migration tests that way.
  * When the run includes OpenStack tests, the OpenStack lab starts in the background (test/harness/openstack-lab.ts).
  */
 export default async function globalSetup(globalConfig: Config.GlobalConfig): Promise<void> {
@@ -17,6 +20,15 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   if (process.env.TEMPORAL_ADDRESS) {
     process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS;
     return;
+  }
+  if (process.env.VMIGRATE_TEST_TEMPORAL === 'cluster') {
+    const cluster = await startTestCluster('suite');
+    (globalThis as { __vmigrateCluster?: unknown }).__vmigrateCluster = cluster;
+    process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS = cluster.address;
+    return;
+  }
+  if (process.env.VMIGRATE_TEST_TEMPORAL && process.env.VMIGRATE_TEST_TEMPORAL !== 'dev-server') {
+    throw new Error(`VMIGRATE_TEST_TEMPORAL must be dev-server or cluster (got '${process.env.VMIGRATE_TEST_TEMPORAL}')`);
   }
   const port = await freePort();
   let uiPort = await freePort();

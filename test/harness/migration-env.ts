@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { parseConfig, type VmigrateConfig } from '../../config/vmigrate-config';
 import { LocalTargetProvider } from '../../targets/local/local-target-provider';
@@ -10,7 +10,7 @@ import { makeDiskImage } from '../../tools/disk-image';
 import { VimClient } from '../../vsphere/vim-client';
 import { startSimulator, type SimSpec, type Simulator } from '../../tools/vcsim/launch';
 import type { GuestToolHooks } from '../../activities';
-import { createVmigrateWorker, type WorkerRole } from '../../workers/create-worker';
+import { createVmigrateWorker, type VmigrateWorker, type WorkerRole } from '../../workers/create-worker';
 import { connectClient, connectNative, uniqueTaskQueue, workflowBundle } from './temporal';
 
 /**
@@ -27,7 +27,7 @@ export interface MigrationEnv {
   taskQueue: string;
   /** Disk images written onto the simulator VMs' disks, by VM name (see `diskImages`). */
   images: Record<string, string>;
-  startWorker(role?: WorkerRole, hooks?: { guestTools?: GuestToolHooks }): Promise<Worker>;
+  startWorker(role?: WorkerRole, hooks?: { guestTools?: GuestToolHooks }): Promise<VmigrateWorker>;
   /** The source VM's power state, read through a fresh vSphere session. */
   powerState(vmName: string): Promise<string>;
   close(): Promise<void>;
@@ -43,6 +43,8 @@ export interface EnvOptions {
   /** More configured targets beside the local one (e.g. an OpenStack lab project), and which is the default. */
   targets?: Record<string, unknown>;
   defaultTarget?: string;
+  /** The local target's data directory counts as storage every worker mounts (no host affinity). */
+  sharedStorage?: boolean;
 }
 
 export async function createMigrationEnv(
@@ -82,17 +84,17 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         transport: { plugin: 'curl', filters: opts.filters ?? [], connections: opts.connections ?? 2 },
       },
     },
-    targets: { local: { driver: 'local', dataDir: path.join(dir, 'data') }, ...(opts.targets ?? {}) },
+    targets: { local: { driver: 'local', dataDir: path.join(dir, 'data'), ...(opts.sharedStorage ? { sharedStorage: true } : {}) }, ...(opts.targets ?? {}) },
     ...(opts.defaultTarget ? { defaultTarget: opts.defaultTarget } : {}),
     workDir: path.join(dir, 'data', 'work'),
   };
   const configFile = path.join(dir, 'vmigrate.config.json');
   await writeFile(configFile, JSON.stringify(rawConfig, null, 2));
   const config = parseConfig(rawConfig, dir);
-  const target = new LocalTargetProvider({ dataDir: path.join(dir, 'data') });
+  const target = new LocalTargetProvider({ dataDir: path.join(dir, 'data'), sharedStorage: opts.sharedStorage });
   const { client, connection } = await connectClient();
   const taskQueue = uniqueTaskQueue(name);
-  const workers: Array<{ worker: Worker; run: Promise<void>; conn: NativeConnection }> = [];
+  const workers: Array<{ worker: VmigrateWorker; run: Promise<void>; conn: NativeConnection }> = [];
   const logger = pino({ level: 'warn' });
 
   return {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/create-worker';
+import { sdkLogLevel } from '../../workers/sdk-log-levels';
 
 /** Address of the dev server the jest global setup started. */
 export function testTemporalAddress(): string {
@@ -25,7 +26,13 @@ function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) => {
+        if (sdkLogLevel(entry.level, entry.message) === 'DEBUG') return;
+        const meta = entry.meta ? ` ${JSON.stringify(entry.meta)}` : '';
+        process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta}\n`);
+      }),
+    });
   } catch {
     // Already installed by an earlier test file in this process.
   }

@@ -10,7 +10,7 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function spawnWorker(env: { configFile: string; taskQueue: string; role?: string }): WorkerProcess {
+export function spawnWorker(env: { configFile: string; taskQueue: string; role?: string; hostId?: string }): WorkerProcess {
   // `node --import tsx` keeps it one process: killing it kills the worker itself, not a wrapper.
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
     cwd: REPO_ROOT,
@@ -20,6 +20,7 @@ export function spawnWorker(env: { configFile: string; taskQueue: string; role?:
       VMIGRATE_CONFIG: env.configFile,
       VMIGRATE_TASK_QUEUE: env.taskQueue,
       VMIGRATE_WORKER_ROLE: env.role ?? 'activities',
+      ...(env.hostId ? { VMIGRATE_HOST_ID: env.hostId } : {}),
       LOG_LEVEL: process.env.VMIGRATE_TEST_WORKER_LOG_LEVEL ?? 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

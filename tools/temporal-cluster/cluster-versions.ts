@@ -14,5 +14,20 @@ export const CLUSTER_PORTS = {
   metrics: 18000,
 } as const;
 
+/** The lab's ports moved by `offset` (a test cluster beside a running lab uses another range). */
+export function clusterPorts(offset = 0) {
+  const o = (port: number) => port + offset;
+  const p = CLUSTER_PORTS;
+  return {
+    postgres: o(p.postgres),
+    frontend: { grpc: o(p.frontend.grpc), membership: o(p.frontend.membership), http: o(p.frontend.http) },
+    history: { grpc: o(p.history.grpc), membership: o(p.history.membership) },
+    matching: { grpc: o(p.matching.grpc), membership: o(p.matching.membership) },
+    worker: { grpc: o(p.worker.grpc), membership: o(p.worker.membership) },
+    metrics: o(p.metrics),
+  };
+}
+export type ClusterPorts = ReturnType<typeof clusterPorts>;
+
 export type TemporalService = 'frontend' | 'history' | 'matching' | 'worker';
 export const TEMPORAL_SERVICES: TemporalService[] = ['history', 'matching', 'frontend', 'worker'];

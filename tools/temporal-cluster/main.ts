@@ -9,7 +9,7 @@ import { startTemporalCluster } from './temporal-cluster';
 async function main(): Promise<void> {
   const dir = process.env.VMIGRATE_CLUSTER_DIR ?? path.resolve(__dirname, '..', '..', '.tools', 'temporal-cluster', 'lab');
   const started = Date.now();
-  const cluster = await startTemporalCluster(dir, (line) => console.log(`[temporal-cluster] ${line}`));
+  const cluster = await startTemporalCluster(dir, { log: (line) => console.log(`[temporal-cluster] ${line}`) });
   console.log(`[temporal-cluster] ready in ${((Date.now() - started) / 1000).toFixed(1)} s; logs and data in ${dir}`);
   console.log(`TEMPORAL_ADDRESS=${cluster.address}`);
   let stopping = false;

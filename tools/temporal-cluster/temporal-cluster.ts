@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../shared/search-attributes';
 import { temporalCliPath } from '../temporal-dev-server';
-import { CLUSTER_PORTS, TEMPORAL_SERVICES, type TemporalService } from './cluster-versions';
+import { clusterPorts, TEMPORAL_SERVICES, type ClusterPorts, type TemporalService } from './cluster-versions';
 import { startPostgres, type PostgresInstance } from './postgres-instance';
 import { ensureTemporalServerBuild, type TemporalServerBuild } from './temporal-server-build';
 
@@ -27,18 +27,28 @@ export interface TemporalCluster {
   kill(service: TemporalService): Promise<void>;
   /** Start a service again (after kill). */
   start(service: TemporalService): Promise<void>;
+  /** Stop a service the way an operator's rolling restart does (SIGTERM, its graceful shutdown), then start it. */
+  restart(service: TemporalService): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startTemporalCluster(dir: string, log: (line: string) => void = () => undefined): Promise<TemporalCluster> {
+export interface ClusterOptions {
+  log?: (line: string) => void;
+  /** Added to every port of the lab's (cluster-versions.ts): tests run their clusters beside a running lab. */
+  portOffset?: number;
+}
+
+export async function startTemporalCluster(dir: string, opts: ClusterOptions = {}): Promise<TemporalCluster> {
+  const log = opts.log ?? (() => undefined);
+  const ports = clusterPorts(opts.portOffset);
   const build = await ensureTemporalServerBuild(log);
   await mkdir(dir, { recursive: true });
-  const postgres = await startPostgres(path.join(dir, 'db'), CLUSTER_PORTS.postgres);
+  const postgres = await startPostgres(path.join(dir, 'db'), ports.postgres);
   const children = new Map<TemporalService, ChildProcess>();
   try {
     await setUpSchemas(build, postgres);
     const configFile = path.join(dir, 'temporal.yaml');
-    await writeFile(configFile, serverConfig(postgres));
+    await writeFile(configFile, serverConfig(postgres, ports));
     const startService = async (service: TemporalService) => {
       const out = createWriteStream(path.join(dir, `${service}.log`), { flags: 'a' });
       const child = spawn(build.server, ['--config-file', configFile, '--allow-no-auth', 'start', '--service', service], {
@@ -48,12 +58,12 @@ export async function startTemporalCluster(dir: string, log: (line: string) => v
       child.stderr?.pipe(out);
       children.set(service, child);
       // The worker service serves no gRPC of its own: its membership port says it joined the ring.
-      const ports = CLUSTER_PORTS[service];
-      const port = service === 'worker' ? ports.membership : ports.grpc;
+      const own = ports[service];
+      const port = service === 'worker' ? own.membership : own.grpc;
       await waitForPort(port, 60_000, () => child.exitCode !== null, `${service} (see ${path.join(dir, `${service}.log`)})`);
     };
     for (const service of TEMPORAL_SERVICES) await startService(service);
-    const address = `127.0.0.1:${CLUSTER_PORTS.frontend.grpc}`;
+    const address = `127.0.0.1:${ports.frontend.grpc}`;
     await setUpNamespace(address, 'default');
     log(`cluster up: ${TEMPORAL_SERVICES.join(', ')} on PostgreSQL :${postgres.port}`);
     return {
@@ -68,6 +78,11 @@ export async function startTemporalCluster(dir: string, log: (line: string) => v
         await exited;
       },
       start: startService,
+      async restart(service) {
+        const child = children.get(service);
+        if (child) await stopChild(child);
+        await startService(service);
+      },
       async stop() {
         await stopAll(children);
         await postgres.stop();
@@ -81,16 +96,17 @@ export async function startTemporalCluster(dir: string, log: (line: string) => v
 }
 
 async function stopAll(children: Map<TemporalService, ChildProcess>): Promise<void> {
-  await Promise.all(
-    [...children.values()].map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
+  await Promise.all([...children.values()].map(stopChild));
+}
+
+/** SIGTERM, and SIGKILL if the service has not shut down within 10 s. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Databases and schemas, as the compose file's schema job does; idempotent. */
@@ -133,7 +149,7 @@ async function setUpNamespace(address: string, namespace: string): Promise<void>
 }
 
 /** The server configuration: the four services on their loopback ports, both stores on the lab's PostgreSQL. */
-export function serverConfig(pg: { port: number; user: string; password: string }): string {
+export function serverConfig(pg: { port: number; user: string; password: string }, ports: ClusterPorts = clusterPorts()): string {
   const store = (db: string, conns: number) => `      sql:
         pluginName: "postgres12"
         databaseName: "${db}"
@@ -145,7 +161,7 @@ export function serverConfig(pg: { port: number; user: string; password: string 
         maxIdleConns: ${conns}
         maxConnLifetime: "1h"`;
   const service = (name: TemporalService) => {
-    const p = CLUSTER_PORTS[name];
+    const p = ports[name];
     const http = 'http' in p ? `\n      httpPort: ${p.http}` : '';
     return `  ${name}:
     rpc:
@@ -173,7 +189,7 @@ global:
     prometheus:
       framework: "tally"
       timerType: "histogram"
-      listenAddress: "127.0.0.1:${CLUSTER_PORTS.metrics}"
+      listenAddress: "127.0.0.1:${ports.metrics}"
 services:
 ${TEMPORAL_SERVICES.map(service).join('\n')}
 clusterMetadata:
@@ -186,7 +202,7 @@ clusterMetadata:
       enabled: true
       initialFailoverVersion: 1
       rpcName: "frontend"
-      rpcAddress: "127.0.0.1:${CLUSTER_PORTS.frontend.grpc}"
+      rpcAddress: "127.0.0.1:${ports.frontend.grpc}"
 dcRedirectionPolicy:
   policy: "noop"
 dynamicConfigClient:
