@@ -64,3 +64,4 @@ if [ ! -d node_modules ] || [ "$(cat node_modules/.vmigrate-lock 2>/dev/null)" !
   echo "$lock_hash" > node_modules/.vmigrate-lock
 fi
 bash scripts/setup-openstack.sh  # 5. The OpenStack lab's Debian packages and stand-in mount.nfs (tools/openstack-lab).
+bash scripts/setup-temporal-cluster.sh  # 6. PostgreSQL and the Temporal cluster's builds (tools/temporal-cluster).

@@ -9,7 +9,9 @@ import type { TemporalService } from '../../tools/temporal-cluster/cluster-versi
 import type { WarmMigrationResult } from '../../workflows/warm-migration';
 import { cutoverUpdate } from '../../workflows/warm-migration-state';
 import { startGuestWriter } from '../harness/guest-writer';
+import path from 'node:path';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { recordRunHistories } from '../harness/record-histories';
 import { waitForPollers, type PollerKind } from '../harness/task-queue-pollers';
 import { useOwnCluster } from '../harness/temporal-cluster';
 import { liveDiskFile, startWarmMigration, waitForWarmState } from '../harness/warm-migration';
@@ -93,6 +95,11 @@ describe('a Ready warm migration through a rolling restart of the whole cluster 
     expect(diskSyncs).toHaveLength(result.totals.syncs);
     expect(diskSyncs.reduce((sum, s) => sum + s.areaBytes, 0)).toBe(result.totals.changedBytes);
     expect(result.finalSync.n).toBe(result.totals.syncs);
+    // Every step that touched the volumes ran on the host that holds them, across all runs and restarts.
+    const host = (record.activities.find((a) => a.type === 'claimWorkerHost')!.result as { hostId: string; taskQueue: string });
+    expect(['host-a', 'host-b']).toContain(host.hostId);
+    // Re-record the replay test's histories with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'warm-migration-worker-host-v1'));
     process.stdout.write(`rolling restart: ${result.totals.syncs} syncs ${result.totals.changedBytes} changed bytes, ${writer.writes} guest writes\n`);
   }, 600_000);
 });

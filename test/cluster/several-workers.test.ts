@@ -10,13 +10,15 @@ import type { ColdMigrationInput } from '../../shared/migration-input';
 import { hostTaskQueue } from '../../shared/task-queues';
 import { sha256File } from '../../tools/disk-image';
 import type { ColdMigrationResult } from '../../workflows/cold-migration';
+import path from 'node:path';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { recordRunHistories } from '../harness/record-histories';
 import { waitForPollers } from '../harness/task-queue-pollers';
 import { useOwnCluster } from '../harness/temporal-cluster';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process';
 
 const MiB = 1024 * 1024;
-const DISK = 256 * MiB;
+const DISK = 192 * MiB;
 const HOSTS = ['host-a', 'host-b', 'host-c'];
 
 useOwnCluster('workers');
@@ -85,7 +87,7 @@ describe('three workers on one task queue, volumes any worker can reach', () => 
   let workers: Map<string, WorkerProcess>;
 
   beforeAll(async () => {
-    // 20 MB/s: the copy takes over ten seconds, time to kill the worker running it.
+    // 20 MB/s: the copy takes about ten seconds, time to kill the worker running it.
     env = await createMigrationEnv('workers-shared', { vms: [vm('app01')] }, {
       filters: [{ name: 'rate', params: { rate: `${160 * 1000 * 1000}` } }],
       diskImages: { app01: DISK },
@@ -172,6 +174,8 @@ describe('three workers, volumes that are files on one worker host', () => {
     // Work that touches no volume stays on the shared queue.
     expect(run.find((a) => a.type === 'preflight')!.taskQueue).toBe(env.taskQueue);
     workers.set(host, again);
+    // Re-record the replay test's histories with VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories.
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, input.migrationId, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-worker-host-v1'));
   }, 180_000);
 
   it('fails, naming the host and what to do, when the host does not come back', async () => {

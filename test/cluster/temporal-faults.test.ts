@@ -16,7 +16,7 @@ import { useOwnCluster } from '../harness/temporal-cluster';
 import { liveDiskFile, startWarmMigration, waitForWarmState } from '../harness/warm-migration';
 
 const MiB = 1024 * 1024;
-const DISK = 192 * MiB;
+const DISK = 128 * MiB;
 type Fault = TemporalService | 'postgres';
 const FAULTS: Fault[] = ['history', 'matching', 'frontend', 'postgres'];
 
@@ -60,7 +60,7 @@ describe('the cluster loses a part in the middle of a cold copy and a warm sync'
       'cluster-faults',
       { vms },
       {
-        // 12 MB/s per disk: each copy takes ten seconds or more, so the fault lands inside it.
+        // 12 MB/s per disk: each copy takes about ten seconds, so the fault lands inside it.
         filters: [{ name: 'rate', params: { rate: `${96 * 1000 * 1000}` } }],
         diskImages: Object.fromEntries(vms.map((v) => [v.name, DISK])),
       },

@@ -10,7 +10,7 @@ import { startTestCluster } from './temporal-cluster';
  * The server also serves its embedded Web UI on a free port (the same process, so it costs next to nothing):
  * VMIGRATE_TEST_TEMPORAL_UI_URL, for test/harness/temporal-web-ui.ts.
  * VMIGRATE_TEST_TEMPORAL=cluster runs the files on a fresh Temporal cluster instead (PostgreSQL and the four services as
- * processes, test/harness/temporal-cluster.ts): `npm test`'s second step runs the migration tests that way.
+ * processes, and its Web UI; test/harness/temporal-cluster.ts): `npm test`'s second step runs the migration tests so.
  * When the run includes OpenStack tests, the OpenStack lab starts in the background (test/harness/openstack-lab.ts).
  */
 export default async function globalSetup(globalConfig: Config.GlobalConfig): Promise<void> {
@@ -22,9 +22,10 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
     return;
   }
   if (process.env.VMIGRATE_TEST_TEMPORAL === 'cluster') {
-    const cluster = await startTestCluster('suite');
+    const cluster = await startTestCluster('suite', { webUi: true });
     (globalThis as { __vmigrateCluster?: unknown }).__vmigrateCluster = cluster;
     process.env.VMIGRATE_TEST_TEMPORAL_ADDRESS = cluster.address;
+    process.env.VMIGRATE_TEST_TEMPORAL_UI_URL = cluster.webUiUrl;
     return;
   }
   if (process.env.VMIGRATE_TEST_TEMPORAL && process.env.VMIGRATE_TEST_TEMPORAL !== 'dev-server') {

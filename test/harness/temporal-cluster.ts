@@ -18,12 +18,12 @@ export interface TestCluster extends TemporalCluster {
  * A fresh cluster in a temporary directory (about 6 s once the server is built). VMIGRATE_TEST_CLUSTER_KEEP=1 keeps
  * the directory (service logs, PostgreSQL's data) for a look after a failure.
  */
-export async function startTestCluster(name: string): Promise<TestCluster> {
+export async function startTestCluster(name: string, opts: { webUi?: boolean } = {}): Promise<TestCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `vmigrate-cluster-${name}-`));
   try {
     // mkdtemp makes it private; PostgreSQL runs as its own user and must reach its data directory inside.
     await chmod(dir, 0o755);
-    const cluster = await startTemporalCluster(dir, { portOffset: TEST_CLUSTER_PORT_OFFSET });
+    const cluster = await startTemporalCluster(dir, { portOffset: TEST_CLUSTER_PORT_OFFSET, webUi: opts.webUi });
     return {
       ...cluster,
       dir,

@@ -1,12 +1,12 @@
 /**
  * docker-compose.temporal.yml cannot run here (no Docker engine); the cluster lab runs the same thing as processes.
- * This keeps the two consistent: server and admin-tools versions, the schema steps, the dynamic config, the
- * namespace and the search attributes.
+ * This keeps the two consistent: server, admin-tools, PostgreSQL and Web UI versions, the schema steps, the dynamic
+ * config, the namespace and the search attributes.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../shared/search-attributes';
-import { TEMPORAL_SERVER_VERSION } from '../../tools/temporal-cluster/cluster-versions';
+import { POSTGRES_MAJOR, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../tools/temporal-cluster/cluster-versions';
 import { DYNAMIC_CONFIG_FILE, serverConfig } from '../../tools/temporal-cluster/temporal-cluster';
 
 const compose = readFileSync(path.join(__dirname, '..', '..', 'docker-compose.temporal.yml'), 'utf8');
@@ -16,6 +16,11 @@ describe('the compose file and the Temporal cluster lab', () => {
     const images = [...compose.matchAll(/image:\s*temporalio\/(server|admin-tools):(\S+)/g)].map((m) => [m[1], m[2]]);
     expect(images.map(([name]) => name).sort()).toEqual(['admin-tools', 'admin-tools', 'server']);
     for (const [, version] of images) expect(version).toBe(TEMPORAL_SERVER_VERSION);
+  });
+
+  test('run the same PostgreSQL major and Web UI versions', () => {
+    expect([...compose.matchAll(/image:\s*postgres:(\S+)/g)].map((m) => m[1])).toEqual([String(POSTGRES_MAJOR)]);
+    expect([...compose.matchAll(/image:\s*temporalio\/ui:(\S+)/g)].map((m) => m[1])).toEqual([TEMPORAL_UI_VERSION]);
   });
 
   test('set up both databases with the postgres12 plugin, schema 0.0 then the versioned updates', () => {

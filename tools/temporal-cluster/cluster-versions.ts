@@ -4,6 +4,8 @@
  */
 export const TEMPORAL_SERVER_VERSION = '1.30.1';
 export const POSTGRES_MAJOR = 15;
+/** temporalio/ui-server, the server in the temporalio/ui image; the same Web UI the dev server embeds. */
+export const TEMPORAL_UI_VERSION = '2.54.1';
 
 export const CLUSTER_PORTS = {
   postgres: 15432,
@@ -12,6 +14,7 @@ export const CLUSTER_PORTS = {
   matching: { grpc: 17235, membership: 16935 },
   worker: { grpc: 17239, membership: 16939 },
   metrics: 18000,
+  webUi: 18233,
 } as const;
 
 /** The lab's ports moved by `offset` (a test cluster beside a running lab uses another range). */
@@ -25,6 +28,7 @@ export function clusterPorts(offset = 0) {
     matching: { grpc: o(p.matching.grpc), membership: o(p.matching.membership) },
     worker: { grpc: o(p.worker.grpc), membership: o(p.worker.membership) },
     metrics: o(p.metrics),
+    webUi: o(p.webUi),
   };
 }
 export type ClusterPorts = ReturnType<typeof clusterPorts>;

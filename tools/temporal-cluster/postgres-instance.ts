@@ -30,7 +30,7 @@ function asPostgres(cmd: string, args: string[]): Promise<{ stdout: string; stde
 
 export async function startPostgres(baseDir: string, port: number): Promise<PostgresInstance> {
   if (!existsSync(path.join(BIN, 'pg_ctl'))) {
-    throw new Error(`PostgreSQL ${POSTGRES_MAJOR} is not installed (${BIN}); run \`npm run setup\` with VMIGRATE_TEMPORAL_CLUSTER=1`);
+    throw new Error(`PostgreSQL ${POSTGRES_MAJOR} is not installed (${BIN}); run \`npm run setup\` (scripts/setup-temporal-cluster.sh)`);
   }
   const dataDir = path.join(baseDir, 'postgres');
   const logFile = path.join(baseDir, 'postgres.log');

@@ -6,7 +6,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../shared/search-attributes';
@@ -14,6 +13,8 @@ import { temporalCliPath } from '../temporal-dev-server';
 import { clusterPorts, TEMPORAL_SERVICES, type ClusterPorts, type TemporalService } from './cluster-versions';
 import { startPostgres, type PostgresInstance } from './postgres-instance';
 import { ensureTemporalServerBuild, type TemporalServerBuild } from './temporal-server-build';
+import { startTemporalWebUi, type TemporalWebUi } from './temporal-web-ui';
+import { waitForPort } from './wait-for-port';
 
 const run = promisify(execFile);
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -23,6 +24,8 @@ export interface TemporalCluster {
   address: string;
   namespace: string;
   postgres: PostgresInstance;
+  /** The Temporal Web UI on this cluster, when started with `webUi`. */
+  webUiUrl?: string;
   /** SIGKILL one service's process. */
   kill(service: TemporalService): Promise<void>;
   /** Start a service again (after kill). */
@@ -36,6 +39,8 @@ export interface ClusterOptions {
   log?: (line: string) => void;
   /** Added to every port of the lab's (cluster-versions.ts): tests run their clusters beside a running lab. */
   portOffset?: number;
+  /** Also start the Temporal Web UI (temporal-web-ui.ts). */
+  webUi?: boolean;
 }
 
 export async function startTemporalCluster(dir: string, opts: ClusterOptions = {}): Promise<TemporalCluster> {
@@ -45,6 +50,7 @@ export async function startTemporalCluster(dir: string, opts: ClusterOptions = {
   await mkdir(dir, { recursive: true });
   const postgres = await startPostgres(path.join(dir, 'db'), ports.postgres);
   const children = new Map<TemporalService, ChildProcess>();
+  let webUi: TemporalWebUi | undefined;
   try {
     await setUpSchemas(build, postgres);
     const configFile = path.join(dir, 'temporal.yaml');
@@ -65,11 +71,13 @@ export async function startTemporalCluster(dir: string, opts: ClusterOptions = {
     for (const service of TEMPORAL_SERVICES) await startService(service);
     const address = `127.0.0.1:${ports.frontend.grpc}`;
     await setUpNamespace(address, 'default');
-    log(`cluster up: ${TEMPORAL_SERVICES.join(', ')} on PostgreSQL :${postgres.port}`);
+    if (opts.webUi) webUi = await startTemporalWebUi(dir, address, ports.webUi, log);
+    log(`cluster up: ${TEMPORAL_SERVICES.join(', ')} on PostgreSQL :${postgres.port}${webUi ? `, Web UI ${webUi.url}` : ''}`);
     return {
       address,
       namespace: 'default',
       postgres,
+      webUiUrl: webUi?.url,
       async kill(service) {
         const child = children.get(service);
         if (!child || child.exitCode !== null) return;
@@ -84,11 +92,13 @@ export async function startTemporalCluster(dir: string, opts: ClusterOptions = {
         await startService(service);
       },
       async stop() {
+        await webUi?.stop();
         await stopAll(children);
         await postgres.stop();
       },
     };
   } catch (err) {
+    await webUi?.stop();
     await stopAll(children);
     await postgres.stop();
     throw err;
@@ -209,23 +219,4 @@ dynamicConfigClient:
   filepath: "${DYNAMIC_CONFIG_FILE}"
   pollInterval: "10s"
 `;
-}
-
-function waitForPort(port: number, timeoutMs: number, died: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      if (died()) return reject(new Error(`${what} exited before listening on ${port}`));
-      const socket = net.connect({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve();
-      });
-      socket.once('error', () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`));
-        else setTimeout(attempt, 300);
-      });
-    };
-    attempt();
-  });
 }
