@@ -235,6 +235,8 @@ export interface MigrationStatus {
   /** The boot check after Finalize, when asked for. */
   validation?: { bootCheck: BootCheckReport };
   instance?: InstanceRef;
+  /** The worker host holding the volumes, when the target keeps them as files on a worker (its volume work runs there). */
+  workerHost?: string;
   warnings: string[];
   error?: string;
   /** Who submitted it, and who asked for a cancel (from the migration's own history). */
@@ -319,6 +321,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     guestInspection: completedResult<GuestInspection>(rec, 'inspectGuest'),
     validation: ((r) => r && { bootCheck: r })(completedResult<BootCheckReport>(rec, 'bootCheck')),
     instance,
+    workerHost: completedResult<{ hostId: string } | null>(rec, 'claimWorkerHost')?.hostId,
     warnings: live?.warnings ?? [...(plan?.warnings ?? []), ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : [])],
     error: rec.failure,
     warm: live && {

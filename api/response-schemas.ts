@@ -69,6 +69,7 @@ export const migrationStatus = z.looseObject({
   submittedBy: z.string().optional(),
   audit: z.array(z.looseObject({ action: z.string(), actor: z.string().optional(), at: z.string() })),
   queue: z.object({ position: z.number().int().min(1), waiting: z.number().int(), waitingFor: z.array(z.string()) }).optional(),
+  workerHost: z.string().optional(),
   warnings: z.array(z.string()),
   error: z.string().optional(),
 });

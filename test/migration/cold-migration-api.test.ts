@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { sha256File } from '../../tools/disk-image';
 import { coldMigrationStateQuery } from '../../workflows/cold-migration-state';
@@ -82,6 +83,8 @@ describe('cold migration through the API, end to end (real Temporal, simulator, 
     expect(liveEvents[1].data.bytesTotal).toBe(GiB);
     expect(status.disks).toHaveLength(1);
     expect(status.disks[0]).toMatchObject({ capacityBytes: GiB, bytesDone: GiB, state: 'copied' });
+    // The local target's volumes are files on the worker's host: the migration kept its volume work there.
+    expect(status.workerHost).toBe(os.hostname());
     expect(status.disks[0].verification.match).toBe(true);
     expect(status.disks[0].verification.source).toBe(status.disks[0].verification.target);
     expect(status.instance).toMatchObject({ project: 'proj1', name: 'web01' });
