@@ -11,6 +11,7 @@ import { startDevServer, type DevServer } from '../tools/temporal-dev-server';
 import { startApi } from '../test/harness/api-server';
 import { createMigrationEnv } from '../test/harness/migration-env';
 import { spawnWorker } from '../test/harness/worker-process';
+import { submitBatch, waitForStage } from './api-batches';
 import { envNumber } from './bench-files';
 
 function rssMiB(pid: number): number {
@@ -34,31 +35,20 @@ async function main(): Promise<void> {
   });
   const worker = spawnWorker({ configFile: env.configFile, taskQueue: env.taskQueue, role: 'all' });
   const api = await startApi(env);
-  const submit = async (vms: string[]) => {
-    const res = await api.http.post('/migrations', {
-      kind: 'warm',
-      warm: { syncIntervalSeconds: 24 * 3600 },
-      sourceId: 'sim',
-      vms: vms.map((name) => ({ name })),
-      target: { project: 'p-scale', flavor: 'm1.small', volumeType: 'standard', networks: [] },
-      guest: { convert: 'skip' },
-    });
-    if (res.status !== 202) throw new Error(`submission answered ${res.status}: ${JSON.stringify(res.data)}`);
-    return (res.data.migrations as Array<{ id?: string; problem?: unknown }>).map((m) => {
-      if (!m.id) throw new Error(`a VM was refused: ${JSON.stringify(m.problem)}`);
-      return m.id;
-    });
-  };
-  const ready = async (count: number, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await api.http.get('/migrations', { params: { state: 'Ready', limit: 1000 } });
-      const have = res.data.migrations?.length ?? 0;
-      if (have >= count) return;
-      if (Date.now() > deadline) throw new Error(`only ${have} of ${count} migrations Ready after ${timeoutMs / 1000} s; worker: ${worker.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  };
+  const submit = (vms: string[]) =>
+    submitBatch(
+      api.http,
+      {
+        kind: 'warm',
+        warm: { syncIntervalSeconds: 24 * 3600 },
+        sourceId: 'sim',
+        target: { project: 'p-scale', flavor: 'm1.small', volumeType: 'standard', networks: [] },
+        guest: { convert: 'skip' },
+      },
+      vms,
+    );
+  const ready = (count: number, timeoutMs: number) =>
+    waitForStage(api.http, 'Ready', count, { timeoutMs, pollMs: 1000, context: () => `worker: ${worker.output().slice(-2000)}` });
   const ids: string[] = [];
   try {
     // One migration first, so the baseline already holds the workflow bundle and every code path an idle one uses.

@@ -12,6 +12,7 @@ import { startApi } from '../test/harness/api-server';
 import { createMigrationEnv } from '../test/harness/migration-env';
 import { startTestCluster } from '../test/harness/temporal-cluster';
 import { spawnWorker } from '../test/harness/worker-process';
+import { submitBatch, waitForStage } from './api-batches';
 import { envNumber } from './bench-files';
 
 interface Backend {
@@ -36,33 +37,18 @@ async function migrationsPerMinute(backend: Backend, n: number, diskMiB: number)
     const worker = spawnWorker({ configFile: env.configFile, taskQueue: env.taskQueue, role: 'all' });
     const api = await startApi(env);
     try {
+      const submit = (vms: string[]) =>
+        submitBatch(api.http, { kind: 'cold', sourceId: 'sim', target: { project: 'p-throughput', flavor: 'm1.small', volumeType: 'standard', networks: [] }, guest: { convert: 'skip' } }, vms);
+      const completed = (count: number, timeoutMs: number) =>
+        waitForStage(api.http, 'Completed', count, {
+          timeoutMs,
+          pollMs: 250,
+          check: async () => {
+            const failed = (await api.http.get('/migrations', { params: { state: 'Failed', limit: 1 } })).data.migrations?.length ?? 0;
+            if (failed > 0) throw new Error(`a migration failed on ${backend.name}; worker: ${worker.output().slice(-2000)}`);
+          },
+        });
       // One migration first: the worker has bundled its workflows and warmed every code path before the clock starts.
-      const submit = async (vms: string[]) => {
-        const res = await api.http.post('/migrations', {
-          kind: 'cold',
-          sourceId: 'sim',
-          vms: vms.map((name) => ({ name })),
-          target: { project: 'p-throughput', flavor: 'm1.small', volumeType: 'standard', networks: [] },
-          guest: { convert: 'skip' },
-        });
-        if (res.status !== 202) throw new Error(`submission answered ${res.status}: ${JSON.stringify(res.data)}`);
-        return (res.data.migrations as Array<{ id?: string; problem?: unknown }>).map((m) => {
-          if (!m.id) throw new Error(`a VM was refused: ${JSON.stringify(m.problem)}`);
-          return m.id;
-        });
-      };
-      const completed = async (count: number, timeoutMs: number) => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const res = await api.http.get('/migrations', { params: { state: 'Completed', limit: 1000 } });
-          const have = res.data.migrations?.length ?? 0;
-          if (have >= count) return;
-          const failed = (await api.http.get('/migrations', { params: { state: 'Failed', limit: 1 } })).data.migrations?.length ?? 0;
-          if (failed > 0) throw new Error(`a migration failed on ${backend.name}; worker: ${worker.output().slice(-2000)}`);
-          if (Date.now() > deadline) throw new Error(`only ${have} of ${count} migrations completed on ${backend.name} after ${timeoutMs / 1000} s`);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      };
       await submit([names[0]]);
       await completed(1, 300_000);
       const started = Date.now();

@@ -14,6 +14,7 @@ import { clusterPorts, TEMPORAL_SERVICES, type ClusterPorts, type TemporalServic
 import { startPostgres, type PostgresInstance } from './postgres-instance';
 import { ensureTemporalServerBuild, type TemporalServerBuild } from './temporal-server-build';
 import { startTemporalWebUi, type TemporalWebUi } from './temporal-web-ui';
+import { stopProcess } from './stop-process';
 import { waitForPort } from './wait-for-port';
 
 const run = promisify(execFile);
@@ -105,18 +106,11 @@ export async function startTemporalCluster(dir: string, opts: ClusterOptions = {
   }
 }
 
+/** A service gets 10 s for its graceful shutdown. */
+const stopChild = (child: ChildProcess) => stopProcess(child, 10_000);
+
 async function stopAll(children: Map<TemporalService, ChildProcess>): Promise<void> {
   await Promise.all([...children.values()].map(stopChild));
-}
-
-/** SIGTERM, and SIGKILL if the service has not shut down within 10 s. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Databases and schemas, as the compose file's schema job does; idempotent. */

@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TEMPORAL_UI_VERSION } from './cluster-versions';
+import { stopProcess } from './stop-process';
 import { waitForPort } from './wait-for-port';
 
 const run = promisify(execFile);
@@ -20,10 +21,12 @@ export async function ensureTemporalWebUiBuild(log: (line: string) => void = () 
   if (!existsSync(server)) {
     await mkdir(bin, { recursive: true });
     log(`building the Temporal Web UI server ${TEMPORAL_UI_VERSION} (go install, once)`);
+    const started = Date.now();
     await run('go', ['install', `github.com/temporalio/ui-server/v2/cmd/server@v${TEMPORAL_UI_VERSION}`], {
       env: { ...process.env, GOBIN: bin, CGO_ENABLED: '0' },
       maxBuffer: 64 * 1024 * 1024,
     });
+    log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   return server;
 }
@@ -62,13 +65,6 @@ export async function startTemporalWebUi(dir: string, address: string, port: num
   await waitForPort(port, 30_000, () => child.exitCode !== null, `the Temporal Web UI (see ${path.join(dir, 'web-ui.log')})`);
   return {
     url: `http://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopProcess(child, 5000),
   };
 }
