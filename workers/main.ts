@@ -14,7 +14,8 @@ function workerRole(value: string | undefined): WorkerRole {
  * Worker process: `npm run worker`. Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
  * VMIGRATE_TASK_QUEUE, VMIGRATE_CONFIG (the config file with sources and target), VMIGRATE_WORKER_ROLE
  * (all | workflows | activities), VMIGRATE_HOST_ID (this host's name for its own task queue, default the hostname: keep
- * it the same across restarts, or work waiting for this host waits in vain). SIGINT/SIGTERM drain and stop.
+ * it the same across restarts, or work waiting for this host waits in vain), VMIGRATE_WORKFLOW_BUNDLE (a workflow bundle
+ * made beforehand with the SDK's bundleWorkflowCode, instead of bundling at start). SIGINT/SIGTERM drain and stop.
  */
 export async function runWorker(): Promise<void> {
   const logger = pino({ name: 'vmigrate-worker', level: process.env.LOG_LEVEL ?? 'info' });
@@ -38,6 +39,7 @@ export async function runWorker(): Promise<void> {
     logger,
     role: workerRole(process.env.VMIGRATE_WORKER_ROLE),
     hostId: process.env.VMIGRATE_HOST_ID,
+    ...(process.env.VMIGRATE_WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.VMIGRATE_WORKFLOW_BUNDLE } } : {}),
   });
   logger.info({ address, taskQueue, hostTaskQueue: worker.host?.taskQueue }, 'worker started');
   try {

@@ -5,6 +5,8 @@
  * Temporal's timeouts and our resume watermark — and end Completed with the target byte-identical to the source.
  */
 import { defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { readWorkflowRecord } from '../../api/workflow-history';
 import type { ColdMigrationInput } from '../../shared/migration-input';
 import { sha256File } from '../../tools/disk-image';
 import type { TemporalService } from '../../tools/temporal-cluster/cluster-versions';
@@ -33,13 +35,31 @@ const vm = (name: string, powerState: 'poweredOn' | 'poweredOff') => ({
   nics: [],
 });
 
-/** The pending copy activity's durable watermark (its last heartbeat), or undefined while there is none. */
-async function copyWatermark(env: MigrationEnv, id: string, type: 'exportDisk' | 'syncDisk'): Promise<number | undefined> {
+/** The copy activity while a worker runs it (its last heartbeat's watermark, if one reached the server yet). */
+async function runningCopy(env: MigrationEnv, id: string, type: 'exportDisk' | 'syncDisk'): Promise<{ bytesDone?: number } | undefined> {
   // describe() only: a warm migration's whole history is too slow to read this often.
   const { raw } = await env.client.workflow.getHandle(id).describe();
-  const pending = raw.pendingActivities?.find((a) => a.activityType?.name === type);
-  const payload = pending?.heartbeatDetails?.payloads?.[0];
-  return payload ? (defaultPayloadConverter.fromPayload(payload) as { bytesDone?: number }).bytesDone : undefined;
+  const pending = raw.pendingActivities?.find((a) => a.activityType?.name === type && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED);
+  if (!pending) return undefined;
+  const payload = pending.heartbeatDetails?.payloads?.[0];
+  return { bytesDone: payload ? (defaultPayloadConverter.fromPayload(payload) as { bytesDone?: number }).bytesDone : undefined };
+}
+
+/** When the migration's first copy activity of `type` was scheduled and when it ended (from history). */
+async function copySpan(env: MigrationEnv, id: string, type: 'exportDisk' | 'syncDisk'): Promise<{ from: number; to: number }> {
+  const copy = (await readWorkflowRecord(env.client, id)).activities.find((a) => a.type === type)!;
+  return { from: copy.scheduledAt, to: copy.endedAt! };
+}
+
+/** For a failure message: the workflow's last history events and pending activities. */
+async function whereItIs(env: MigrationEnv, id: string): Promise<string> {
+  const handle = env.client.workflow.getHandle(id);
+  const { raw } = await handle.describe();
+  const events = ((await handle.fetchHistory()).events ?? []).slice(-6).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')));
+  const pending = (raw.pendingActivities ?? []).map((a) => `${a.activityType?.name} ${a.state} attempt ${a.attempt} ${a.lastFailure?.message ?? ''}`);
+  const rec = await readWorkflowRecord(env.client, id);
+  const copies = rec.activities.filter((a) => a.type === 'exportDisk' || a.type === 'syncDisk').map((a) => `${a.type} ${a.scheduledAt}→${a.startedAt}→${a.endedAt} attempt ${a.attempt}`);
+  return `${id}: last events ${events.join(', ')}; pending ${pending.join(' | ') || 'none'}; copies ${copies.join(' | ')}; now ${Date.now()}`;
 }
 
 async function inject(fault: Fault): Promise<void> {
@@ -60,7 +80,7 @@ describe('the cluster loses a part in the middle of a cold copy and a warm sync'
       'cluster-faults',
       { vms },
       {
-        // 12 MB/s per disk: each copy takes about ten seconds, so the fault lands inside it.
+        // 12 MB/s per disk: a cold copy takes about ten seconds, a warm full sync (the allocated half) about six.
         filters: [{ name: 'rate', params: { rate: `${96 * 1000 * 1000}` } }],
         diskImages: Object.fromEntries(vms.map((v) => [v.name, DISK])),
       },
@@ -90,17 +110,20 @@ describe('the cluster loses a part in the middle of a cold copy and a warm sync'
     const warmId = `mig-fault-warm-${fault}`;
     await startWarmMigration(env, { id: warmId, vm: warmVm, project: 'p-faults', warm: { syncIntervalSeconds: 2 }, heartbeatTimeoutSeconds: 10 });
 
-    // Both transfers under way and not finished: then the fault.
-    const deadline = Date.now() + 60_000;
-    let at: { cold?: number; warm?: number } = { cold: undefined, warm: undefined };
-    while (!(at.cold !== undefined && at.cold >= 8 * MiB && at.warm !== undefined && at.warm >= 8 * MiB)) {
-      if (Date.now() > deadline) throw new Error(`the copies did not get under way: cold at ${at.cold}, warm at ${at.warm}`);
-      at = { cold: await copyWatermark(env, coldInput.migrationId, 'exportDisk'), warm: await copyWatermark(env, warmId, 'syncDisk') };
-      await new Promise((r) => setTimeout(r, 200));
+    // Both copies running on the worker and some way in (8 MiB proven, or 2 s since both started): then the fault.
+    const deadline = Date.now() + 120_000;
+    let at: { cold?: { bytesDone?: number }; warm?: { bytesDone?: number } } = {};
+    let bothRunningSince: number | undefined;
+    const someWayIn = () => (at.cold?.bytesDone ?? 0) >= 8 * MiB && (at.warm?.bytesDone ?? 0) >= 8 * MiB;
+    while (!(at.cold && at.warm && (someWayIn() || Date.now() - bothRunningSince! >= 2000))) {
+      if (Date.now() > deadline) {
+        throw new Error(`the copies did not get under way; ${await whereItIs(env, coldInput.migrationId)}; ${await whereItIs(env, warmId)}`);
+      }
+      at = { cold: await runningCopy(env, coldInput.migrationId, 'exportDisk'), warm: await runningCopy(env, warmId, 'syncDisk') };
+      if (at.cold && at.warm) bothRunningSince ??= Date.now();
+      await new Promise((r) => setTimeout(r, 100));
     }
-    // Still copying: the watermark is short of the end (a sync's jumps over what the guest never wrote).
-    expect(at.cold).toBeLessThan(DISK);
-    expect(at.warm).toBeLessThan(DISK);
+    const faultAt = Date.now();
     await inject(fault);
 
     const result = (await cold.result()) as ColdMigrationResult;
@@ -115,6 +138,14 @@ describe('the cluster loses a part in the middle of a cold copy and a warm sync'
     await env.client.workflow.getHandle(warmId).executeUpdate(cutoverUpdate, { args: [{ actor: 'fault-test' }] });
     await env.client.workflow.getHandle(warmId).result();
     expect(await sha256File(env.target.volumePath('p-faults', `${warmId}-disk0`))).toBe(await sha256File(live));
-    process.stdout.write(`cluster fault ${fault}: injected at cold ${(at.cold! / MiB).toFixed(0)} MiB, warm ${(at.warm! / MiB).toFixed(0)} MiB of ${DISK / MiB} MiB; cold copy attempt ${result.disks[0].attempt}\n`);
+
+    // The fault really landed inside both copies: each began before it and ended after it.
+    const spans = [await copySpan(env, coldInput.migrationId, 'exportDisk'), await copySpan(env, warmId, 'syncDisk')];
+    for (const span of spans) {
+      expect(span.from).toBeLessThan(faultAt);
+      expect(span.to).toBeGreaterThan(faultAt);
+    }
+    const into = spans.map((span) => `${((faultAt - span.from) / 1000).toFixed(1)} s into a ${((span.to - span.from) / 1000).toFixed(1)} s`);
+    process.stdout.write(`cluster fault ${fault}: ${into[0]} cold copy (attempt ${result.disks[0].attempt}), ${into[1]} warm full sync\n`);
   }, 300_000);
 });

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import type { Config } from '@jest/types';
 import { freePort, startDevServer } from '../../tools/temporal-dev-server';
 import { runSelectsOpenStack, startLabInBackground } from './openstack-lab';
@@ -14,6 +16,7 @@ import { startTestCluster } from './temporal-cluster';
  * When the run includes OpenStack tests, the OpenStack lab starts in the background (test/harness/openstack-lab.ts).
  */
 export default async function globalSetup(globalConfig: Config.GlobalConfig): Promise<void> {
+  process.env.VMIGRATE_TEST_WORKFLOW_BUNDLE = path.join(os.tmpdir(), `vmigrate-test-workflow-bundle-${process.pid}.js`);
   if (runSelectsOpenStack(globalConfig.testPathPatterns.patterns)) {
     (globalThis as { __vmigrateOpenStackLab?: unknown }).__vmigrateOpenStackLab = startLabInBackground();
   }

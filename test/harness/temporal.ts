@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/create-worker';
 import { sdkLogLevel } from '../../workers/sdk-log-levels';
 
@@ -43,10 +45,22 @@ export async function connectNative(): Promise<NativeConnection> {
   return NativeConnection.connect({ address: testTemporalAddress() });
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundling takes seconds; one bundle per test file is shared by every worker it starts. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+let bundle: Promise<WorkflowBundle> | undefined;
+/**
+ * Bundling takes seconds: one bundle per jest run (VMIGRATE_TEST_WORKFLOW_BUNDLE, a file the global setup names; the
+ * sources cannot change during a run), shared by every worker the test files start, spawned ones included.
+ */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= (async () => {
+    const file = process.env.VMIGRATE_TEST_WORKFLOW_BUNDLE;
+    if (file && existsSync(file)) return { code: await readFile(file, 'utf8') };
+    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+    if (file) {
+      await writeFile(`${file}.${process.pid}.tmp`, code);
+      await rename(`${file}.${process.pid}.tmp`, file);
+    }
+    return { code };
+  })();
   return bundle;
 }
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../tools/temporal-dev-server';
 import { testTemporalAddress } from './temporal';
@@ -12,6 +13,7 @@ export interface WorkerProcess {
 
 export function spawnWorker(env: { configFile: string; taskQueue: string; role?: string; hostId?: string }): WorkerProcess {
   // `node --import tsx` keeps it one process: killing it kills the worker itself, not a wrapper.
+  const bundle = process.env.VMIGRATE_TEST_WORKFLOW_BUNDLE;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
     cwd: REPO_ROOT,
     env: {
@@ -21,6 +23,8 @@ export function spawnWorker(env: { configFile: string; taskQueue: string; role?:
       VMIGRATE_TASK_QUEUE: env.taskQueue,
       VMIGRATE_WORKER_ROLE: env.role ?? 'activities',
       ...(env.hostId ? { VMIGRATE_HOST_ID: env.hostId } : {}),
+      // The run's workflow bundle, once a test file has made it: the worker need not bundle again.
+      ...(bundle && existsSync(bundle) ? { VMIGRATE_WORKFLOW_BUNDLE: bundle } : {}),
       LOG_LEVEL: process.env.VMIGRATE_TEST_WORKER_LOG_LEVEL ?? 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
