@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { POSTGRES_MAJOR } from './cluster-versions';
@@ -32,6 +33,9 @@ export async function startPostgres(baseDir: string, port: number): Promise<Post
   if (!existsSync(path.join(BIN, 'pg_ctl'))) {
     throw new Error(`PostgreSQL ${POSTGRES_MAJOR} is not installed (${BIN}); run \`npm run setup\` (scripts/setup-temporal-cluster.sh)`);
   }
+  if (await portAnswers(port)) {
+    throw new Error(`port ${port} is already in use (a PostgreSQL left running by an earlier lab or test run that was killed?): stop it first`);
+  }
   const dataDir = path.join(baseDir, 'postgres');
   const logFile = path.join(baseDir, 'postgres.log');
   await mkdir(baseDir, { recursive: true });
@@ -58,4 +62,14 @@ export async function startPostgres(baseDir: string, port: number): Promise<Post
     restart: async () => void (await ctl('-w', '-m', 'fast', '-o', options, 'restart')),
     stop: async () => void (await ctl('-w', '-m', 'fast', 'stop').catch(() => undefined)),
   };
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

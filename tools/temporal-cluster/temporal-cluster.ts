@@ -61,8 +61,10 @@ export async function startTemporalCluster(dir: string, opts: ClusterOptions = {
       const child = spawn(build.server, ['--config-file', configFile, '--allow-no-auth', 'start', '--service', service], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
+      // Two streams into one log: neither may end it while the other still writes; the exit does.
+      child.stdout?.pipe(out, { end: false });
+      child.stderr?.pipe(out, { end: false });
+      child.once('close', () => out.end());
       children.set(service, child);
       // The worker service serves no gRPC of its own: its membership port says it joined the ring.
       const own = ports[service];

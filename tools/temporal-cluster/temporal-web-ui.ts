@@ -60,8 +60,10 @@ export async function startTemporalWebUi(dir: string, address: string, port: num
   );
   const out = createWriteStream(path.join(dir, 'web-ui.log'), { flags: 'a' });
   const child: ChildProcess = spawn(server, ['--root', dir, '--config', 'web-ui-config', '--env', 'lab', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
+  // Two streams into one log: neither may end it while the other still writes; the exit does.
+  child.stdout?.pipe(out, { end: false });
+  child.stderr?.pipe(out, { end: false });
+  child.once('close', () => out.end());
   await waitForPort(port, 30_000, () => child.exitCode !== null, `the Temporal Web UI (see ${path.join(dir, 'web-ui.log')})`);
   return {
     url: `http://127.0.0.1:${port}`,
