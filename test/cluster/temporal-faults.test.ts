@@ -134,7 +134,7 @@ describe('the cluster loses a part in the middle of a cold copy and a warm sync'
     const ready = await waitForWarmState(env, warmId, (s) => s.stage === 'Ready', 120_000);
     expect(ready.totals?.failedSyncs).toBe(0);
     const live = liveDiskFile(env, env.sim.vms.findIndex((v) => v.name === warmVm));
-    await randomWrites(live, DISK, seededRandom(fault.length), 20);
+    await randomWrites(live, DISK, seededRandom(FAULTS.indexOf(fault) + 1), 20);
     await env.client.workflow.getHandle(warmId).executeUpdate(cutoverUpdate, { args: [{ actor: 'fault-test' }] });
     await env.client.workflow.getHandle(warmId).result();
     expect(await sha256File(env.target.volumePath('p-faults', `${warmId}-disk0`))).toBe(await sha256File(live));
