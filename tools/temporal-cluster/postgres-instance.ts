@@ -5,10 +5,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { POSTGRES_MAJOR } from './cluster-versions';
+import { portAnswers } from './wait-for-port';
 
 const run = promisify(execFile);
 const BIN = `/usr/lib/postgresql/${POSTGRES_MAJOR}/bin`;
@@ -62,14 +62,4 @@ export async function startPostgres(baseDir: string, port: number): Promise<Post
     restart: async () => void (await ctl('-w', '-m', 'fast', '-o', options, 'restart')),
     stop: async () => void (await ctl('-w', '-m', 'fast', 'stop').catch(() => undefined)),
   };
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
