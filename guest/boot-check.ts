@@ -8,12 +8,12 @@
  * Linux guests print their login prompt on ttyS0 when the kernel has console=ttyS0 (as clouds expect); a guest
  * without a serial console (Windows) cannot pass this check.
  */
-import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { guestAccel, type GuestAccel } from './libguestfs-env';
 import { spawnTool } from './tool-process';
+import { selectUefiFirmware } from './uefi-firmware';
 
 export interface BootCheckDisk {
   path: string;
@@ -26,6 +26,8 @@ export interface BootCheckRequest {
   diskBus: 'virtio' | 'scsi' | 'sata' | 'ide';
   machineType: 'pc-i440fx' | 'pc-q35';
   firmware: 'bios' | 'efi';
+  /** UEFI with Secure Boot on (the Microsoft keys enrolled, as shim expects); needs pc-q35. */
+  secureBoot?: boolean;
   memoryMB: number;
   vcpus: number;
   nicModel: 'virtio' | 'e1000';
@@ -72,7 +74,6 @@ export function consoleVerdict(consoleText: string, loginPattern: RegExp = LOGIN
 }
 
 const MACHINE: Record<BootCheckRequest['machineType'], string> = { 'pc-i440fx': 'pc', 'pc-q35': 'q35' };
-const OVMF_CODE = ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_CODE.fd'];
 
 export async function runBootCheck(req: BootCheckRequest): Promise<BootCheckResult> {
   if (req.disks.length === 0) throw new Error('boot check: no disks');
@@ -130,10 +131,13 @@ export async function runBootCheck(req: BootCheckRequest): Promise<BootCheckResu
 
 /** The qemu command line for the request (exported for tests that check what a bus or firmware maps to). */
 export async function qemuArgs(req: BootCheckRequest, accel: GuestAccel, scratch: string): Promise<string[]> {
+  if (req.secureBoot && req.firmware !== 'efi') throw new Error('boot check: Secure Boot needs UEFI firmware');
+  const uefi = req.firmware === 'efi' ? selectUefiFirmware({ machine: req.machineType, secureBoot: !!req.secureBoot }) : undefined;
   const args = [
     '-machine',
     // graphics=off: the firmware (SeaBIOS) prints to the serial console too, so "No bootable device" is seen.
-    `${MACHINE[req.machineType]},accel=${accel},graphics=off`,
+    // smm=on: OVMF's Secure Boot builds keep their variable store behind System Management Mode.
+    `${MACHINE[req.machineType]},accel=${accel},graphics=off${uefi?.requiresSmm ? ',smm=on' : ''}`,
     ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-m',
     String(req.memoryMB),
@@ -146,12 +150,13 @@ export async function qemuArgs(req: BootCheckRequest, accel: GuestAccel, scratch
     '-serial',
     'stdio',
   ];
-  if (req.firmware === 'efi') {
-    const code = OVMF_CODE.find((f) => existsSync(f));
-    if (!code) throw new Error('a UEFI boot check needs OVMF firmware (apt-get install ovmf)');
+  if (uefi) {
+    // A fresh variable store from the firmware's template, as a new cloud instance gets: no boot entries, so the
+    // guest must boot from the removable-media path (EFI/BOOT/BOOTX64.EFI).
     const vars = path.join(scratch, 'OVMF_VARS.fd');
-    await copyFile(code.replace('CODE', 'VARS'), vars);
-    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,file=${vars}`);
+    await copyFile(uefi.varsTemplate, vars);
+    if (uefi.requiresSmm) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${uefi.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
   }
   if (req.diskBus === 'scsi') args.push('-device', 'virtio-scsi-pci,id=scsi0');
   if (req.diskBus === 'sata' && req.machineType === 'pc-i440fx') args.push('-device', 'ahci,id=ahci0');

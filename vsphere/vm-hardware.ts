@@ -40,6 +40,8 @@ export interface VmHardware {
   guestFamily?: string;
   guestFullName?: string;
   firmware: 'bios' | 'efi';
+  /** EFI firmware with Secure Boot on (config.bootOptions.efiSecureBootEnabled). */
+  secureBoot: boolean;
   numCPU: number;
   memoryMB: number;
   powerState: PowerState;
@@ -61,6 +63,7 @@ export const VM_HARDWARE_PATHS = [
   'config.guestId',
   'config.guestFullName',
   'config.firmware',
+  'config.bootOptions.efiSecureBootEnabled',
   'config.changeTrackingEnabled',
   'config.hardware.numCPU',
   'config.hardware.memoryMB',
@@ -183,6 +186,8 @@ export function vmHardwareFrom(
     guestFamily: text('guest.guestFamily') || undefined,
     guestFullName: text('config.guestFullName') || undefined,
     firmware,
+    // Secure Boot exists only with EFI firmware; vSphere keeps the flag when firmware is switched back to BIOS.
+    secureBoot: firmware === 'efi' && boolOf(props.get('config.bootOptions.efiSecureBootEnabled')) === true,
     numCPU: num(props.get('config.hardware.numCPU'), 'config.hardware.numCPU'),
     memoryMB: num(props.get('config.hardware.memoryMB'), 'config.hardware.memoryMB'),
     powerState: parsePowerState(text('runtime.powerState')),

@@ -53,7 +53,7 @@ describe('guest conversion end to end: VMware-like Debian → converted → boot
 
   beforeAll(async () => {
     let t = Date.now();
-    guestImage = await ensureTestGuest({ onBuildStart: () => console.log('[guest-conversion] building the test guest (first run on this machine)') });
+    guestImage = await ensureTestGuest('bios', { onBuildStart: () => console.log('[guest-conversion] building the test guest (first run on this machine)') });
     timings.guestImageMs = Date.now() - t;
     env = await createMigrationEnv('guest', {
       vms: [

@@ -24,7 +24,7 @@ describe('a converted guest boots in OpenStack, on the libvirt compute', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-guest-'));
 
   beforeAll(async () => {
-    const guest = await ensureTestGuest({ onBuildStart: () => console.log('[guest-boot-openstack] building the test guest (first run on this machine)') });
+    const guest = await ensureTestGuest('bios', { onBuildStart: () => console.log('[guest-boot-openstack] building the test guest (first run on this machine)') });
     guestSha = await sha256File(guest.path);
     p = await createLabProject('guest', dir);
     env = await createMigrationEnv(

@@ -22,6 +22,7 @@ const spec: SimSpec = {
       name: 'demo-vm',
       guestId: 'debian11_64Guest',
       firmware: 'efi',
+      secureBoot: true,
       numCPUs: 2,
       memoryMB: 2048,
       powerState: 'poweredOn',
@@ -170,6 +171,7 @@ describe('hardware', () => {
       guestId: 'debian11_64Guest',
       guestFamily: 'linuxGuest',
       firmware: 'efi',
+      secureBoot: true,
       numCPU: 2,
       memoryMB: 2048,
       powerState: 'poweredOn',
@@ -200,7 +202,7 @@ describe('hardware', () => {
 
   test('off-vm: bios, windows, thick disk, NIC on a distributed port group', async () => {
     const hw = await client.getVmHardware(await client.findVm({ name: 'off-vm' }));
-    expect(hw).toMatchObject({ firmware: 'bios', guestId: 'windows9_64Guest', guestFamily: 'windowsGuest', numCPU: 1, memoryMB: 512, powerState: 'poweredOff' });
+    expect(hw).toMatchObject({ firmware: 'bios', secureBoot: false, guestId: 'windows9_64Guest', guestFamily: 'windowsGuest', numCPU: 1, memoryMB: 512, powerState: 'poweredOff' });
     // the port group's name is looked up from its key
     expect(hw.nics).toEqual([expect.objectContaining({ key: 4000, network: 'DC0_DVPG0', adapterType: 'VirtualE1000e' })]);
     expect(hw.disks).toHaveLength(1);

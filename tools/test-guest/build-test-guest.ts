@@ -1,37 +1,55 @@
 /**
- * Builds the test guest (tools/test-guest/recipe.ts) offline from Debian packages: debootstrap a minimal bookworm
- * into a directory, configure it like a VMware guest, then lay it out on a sparse, MBR-partitioned raw disk with
- * `mke2fs -d` and GRUB's boot code written directly (no loop devices, no mounts, no libguestfs appliance).
- * Needs root (debootstrap chroots) and deb.debian.org (or VMIGRATE_DEBIAN_MIRROR).
+ * Builds a test guest variant (tools/test-guest/recipe.ts) offline from Debian packages: the shared base tree
+ * (base-tree.ts, one debootstrap), the variant's files and initramfs, then its disks as sparse raw images — MBR or
+ * GPT, ext4 (`mke2fs -d`) or XFS (`mkfs.xfs -p`), optionally on LVM (metadata written by lvm-physical-volume.ts), an
+ * EFI system partition (`mkfs.fat --offset`, mtools) and GRUB's BIOS boot code written directly — with no loop
+ * devices, mounts, device-mapper or libguestfs appliance. Needs root (chroot) and deb.debian.org (or
+ * VMIGRATE_DEBIAN_MIRROR).
  *
- *   node --import tsx tools/test-guest/build-test-guest.ts            # build into the cache if missing; print path
- *   node --import tsx tools/test-guest/build-test-guest.ts --force    # rebuild
+ *   node --import tsx tools/test-guest/build-test-guest.ts [variant]           # build into the cache if missing; print paths
+ *   node --import tsx tools/test-guest/build-test-guest.ts [variant] --force   # rebuild
  *
- * Tests use ensureTestGuest() (test-guest.ts), which runs this under a lock.
+ * Tests use ensureTestGuest(variant) (test-guest.ts), which runs this under a lock.
  */
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ensureBaseTree, unmountBelow, writeTreeFile } from './base-tree';
 import { installGrubBiosBoot } from './grub-bios-boot';
-import { guestFiles, TEST_GUEST_RECIPE, type TestGuestRecipe } from './recipe';
-import { testGuestIdentity, testGuestPaths } from './test-guest-paths';
+import { dataDiskMarker, guestFiles } from './guest-files';
+import { guestIdentity, type GuestIdentity } from './guest-identity';
+import { planPhysicalVolume, writePhysicalVolume } from './lvm-physical-volume';
+import { ESP_BYTES, FIRST_PARTITION_SECTOR, GUEST_HOSTNAME, TEST_GUEST_BASE, TEST_GUEST_VARIANTS, type GuestVariantName, type TestGuestVariant } from './recipe';
+import { runLogged } from './run-logged';
+import { testGuestPaths, testGuestRecipeHash } from './test-guest-paths';
+import { xfsProtofile } from './xfs-protofile';
+
+const SECTOR = 512;
+const ESP_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
+const LINUX_TYPE = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
+const LVM_TYPE = 'E6D6D379-F507-44C2-A23C-238F2A3DF928';
+/** GPT's backup header and partition entries at the end of the disk. */
+const GPT_TAIL_SECTORS = 34;
+/** A fixed creation time in the LVM metadata, so the image is reproducible. */
+const LVM_CREATION_TIME = 1_700_000_000;
 
 export interface BuildOptions {
-  /** Where the finished image goes (written to a temporary name first, renamed when complete). */
-  out: string;
+  variant: GuestVariantName;
+  /** Where the finished disks go, boot disk first (written under temporary names, renamed when complete). */
+  disks: string[];
+  /** Where the base tree is cached. */
+  cacheDir: string;
   /** debootstrap's package cache, kept between builds so a recipe change does not download everything again. */
   debCacheDir: string;
   mirror?: string;
-  recipe?: TestGuestRecipe;
   /** Build log (every command's output); default: discarded. */
   logFile?: string;
 }
 
 export interface BuildResult {
-  path: string;
+  disks: string[];
   kernel: string;
-  rootUuid: string;
+  identity: GuestIdentity;
   durationMs: number;
   phasesMs: Record<string, number>;
 }
@@ -40,13 +58,13 @@ export async function buildTestGuest(opts: BuildOptions): Promise<BuildResult> {
   if (process.getuid?.() !== 0) {
     throw new Error('building the test guest needs root (debootstrap chroots); run as root, or set VMIGRATE_TEST_GUEST_IMAGE to a built image');
   }
-  const recipe = opts.recipe ?? TEST_GUEST_RECIPE;
+  const variant = TEST_GUEST_VARIANTS[opts.variant];
+  if (!variant) throw new Error(`unknown test guest variant '${opts.variant}' (known: ${Object.keys(TEST_GUEST_VARIANTS).join(', ')})`);
+  if (opts.disks.length !== (variant.dataDisk ? 2 : 1)) throw new Error(`variant ${variant.name} has ${variant.dataDisk ? 2 : 1} disk(s), ${opts.disks.length} path(s) given`);
   const mirror = opts.mirror ?? process.env.VMIGRATE_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
-  const { rootUuid, diskId } = testGuestIdentity();
+  const id = guestIdentity(testGuestRecipeHash(variant.name));
   const started = Date.now();
   const phasesMs: Record<string, number> = {};
-  await mkdir(path.dirname(opts.out), { recursive: true });
-  await mkdir(opts.debCacheDir, { recursive: true });
   const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'w' }) : undefined;
   const phase = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
     const t = Date.now();
@@ -57,127 +75,216 @@ export async function buildTestGuest(opts: BuildOptions): Promise<BuildResult> {
       phasesMs[name] = Date.now() - t;
     }
   };
-  const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => runLogged(cmd, args, log, env);
+  const run = (cmd: string, args: string[], input?: string) => runLogged(cmd, args, log, { input, env: { MTOOLS_SKIP_CHECK: '1' } });
 
-  // Next to the output (not /tmp, which may be a small tmpfs or mounted nodev): the root tree is ~450 MB.
-  const work = await mkdtemp(path.join(path.dirname(opts.out), 'build-'));
+  await mkdir(path.dirname(opts.disks[0]), { recursive: true });
+  // Next to the output (not /tmp, which may be a small tmpfs or mounted nodev): the root tree is ~500 MB.
+  const work = await mkdtemp(path.join(path.dirname(opts.disks[0]), `build-${variant.name}-`));
   const root = path.join(work, 'root');
-  const image = path.join(work, 'disk.img');
+  const esp = path.join(work, 'esp');
+  const images = opts.disks.map((_, i) => path.join(work, `disk${i}.img`));
   try {
-    await phase('debootstrap', async () => {
-      // First stage only unpacks; the second stage (dpkg installs) then runs with unsafe I/O (no fsync per file),
-      // which halves the time, and with our initramfs settings in place, so the kernel's initramfs is built once.
-      await run('debootstrap', [
-        '--foreign',
-        '--variant=minbase',
-        `--include=${recipe.packages.join(',')}`,
-        `--cache-dir=${opts.debCacheDir}`,
-        recipe.suite,
-        root,
-        mirror,
-      ]);
-      await writeGuestFile(root, 'etc/dpkg/dpkg.cfg.d/zz-vmigrate-build', 'force-unsafe-io\n');
-      const files = guestFiles(recipe, rootUuid, 'unknown');
-      for (const f of ['etc/initramfs-tools/conf.d/vmware-guest.conf']) await writeGuestFile(root, f, files[f]);
-      try {
-        await run('chroot', [root, '/debootstrap/debootstrap', '--second-stage'], { DEBIAN_FRONTEND: 'noninteractive' });
-      } finally {
-        await unmountBelow(root);
-      }
+    const baseTar = await phase('base tree', () => ensureBaseTree({ cacheDir: opts.cacheDir, debCacheDir: opts.debCacheDir, mirror, log }));
+    await phase('extract', async () => {
+      await mkdir(root);
+      await run('tar', ['--numeric-owner', '--xattrs', '-C', root, '-xpf', baseTar]);
     });
 
+    const lvm = variant.root.lvm ? planPhysicalVolume({ ...rootPartition(variant), ...variant.root.lvm, vgName: variant.root.lvm.vg, lvName: variant.root.lvm.lv }) : undefined;
     const kernel = await phase('configure', async () => {
       const kernels = (await readdir(path.join(root, 'lib/modules'))).filter((k) => existsSync(path.join(root, 'boot', `vmlinuz-${k}`)));
       if (kernels.length !== 1) throw new Error(`expected one kernel in the guest, found ${kernels.join(', ') || 'none'}`);
       const [kver] = kernels;
-      for (const [file, content] of Object.entries(guestFiles(recipe, rootUuid, kver))) await writeGuestFile(root, file, content);
-      await rm(path.join(root, 'etc/dpkg/dpkg.cfg.d/zz-vmigrate-build'), { force: true });
-      for (const dir of recipe.removedModuleDirs) await rm(path.join(root, 'lib/modules', kver, 'kernel', dir), { recursive: true, force: true });
+      for (const [file, content] of Object.entries(guestFiles(variant, id, kver, lvm?.mapperPath))) await writeTreeFile(root, file, content);
+      await chmod(path.join(root, 'usr/local/sbin/vmigrate-guest-report'), 0o755);
+      const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
+      await mkdir(wants, { recursive: true });
+      await symlink('/etc/systemd/system/vmigrate-guest-report.service', path.join(wants, 'vmigrate-guest-report.service'));
+      if (variant.dataDisk) await mkdir(path.join(root, variant.dataDisk.mountpoint.slice(1)), { recursive: true });
+      for (const dir of TEST_GUEST_BASE.removedModuleDirs) await rm(path.join(root, 'lib/modules', kver, 'kernel', dir), { recursive: true, force: true });
       await run('chroot', [root, 'depmod', kver]);
       await run('chroot', [root, 'update-initramfs', '-u', '-k', kver]);
-      // GRUB's modules where grub-install would put them, and a core.img that finds them on the first partition.
-      const grubLib = path.join(root, 'usr/lib/grub/i386-pc');
-      const grubBoot = path.join(root, 'boot/grub/i386-pc');
-      await mkdir(grubBoot, { recursive: true });
-      for (const f of await readdir(grubLib)) {
-        if (/\.(mod|lst)$/.test(f)) await writeFile(path.join(grubBoot, f), await readFile(path.join(grubLib, f)));
-      }
-      await run('chroot', [root, 'grub-mkimage', '-O', 'i386-pc', '-o', '/boot/grub/i386-pc/core.img', '-p', '(hd0,msdos1)/boot/grub', 'biosdisk', 'part_msdos', 'ext2']);
-      await writeFile(path.join(grubBoot, 'boot.img'), await readFile(path.join(grubLib, 'boot.img')));
-      for (const p of recipe.removedPaths) await rm(path.join(root, p), { recursive: true, force: true });
-      await mkdir(path.join(root, 'var/lib/apt/lists/partial'), { recursive: true });
-      await mkdir(path.join(root, 'var/cache/apt/archives/partial'), { recursive: true });
       return kver;
     });
 
-    await phase('image', async () => {
-      await writeFile(image, '');
-      await truncate(image, recipe.diskSizeBytes);
-      const start = recipe.partitionStartSector;
-      await runLogged('sfdisk', ['--quiet', image], log, undefined, `label: dos\nlabel-id: ${diskId}\nstart=${start}, type=83, bootable\n`);
-      const fsKiB = (recipe.diskSizeBytes - start * 512) / 1024;
-      await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'root', '-U', rootUuid, '-d', root, '-E', `offset=${start * 512}`, image, `${fsKiB}k`]);
-      const grubBoot = path.join(root, 'boot/grub/i386-pc');
-      await installGrubBiosBoot(image, await readFile(path.join(grubBoot, 'boot.img')), await readFile(path.join(grubBoot, 'core.img')));
-      await chmod(image, 0o644);
-      await rename(image, opts.out);
+    await phase('boot loader', () => (variant.firmware === 'efi' ? prepareEfiBoot(variant, id, root, esp, run) : prepareBiosBoot(variant, root, run)));
+
+    await phase('disks', async () => {
+      await writeFile(images[0], '');
+      await truncate(images[0], variant.diskSizeBytes);
+      await run('sfdisk', ['--quiet', images[0]], partitionScript(variant, id));
+      const part = rootPartition(variant);
+      if (variant.firmware === 'efi') await makeEsp(images[0], id, esp, run);
+      if (lvm) {
+        await writePhysicalVolume(images[0], {
+          vgName: variant.root.lvm!.vg,
+          lvName: variant.root.lvm!.lv,
+          pvId: id.pvId,
+          vgId: id.vgId,
+          lvId: id.lvId,
+          ...part,
+          creationTime: LVM_CREATION_TIME,
+          creationHost: GUEST_HOSTNAME,
+          deviceHint: `/dev/sda${variant.partitionTable === 'gpt' ? 2 : 1}`,
+        });
+      }
+      const fsOffset = lvm ? lvm.lvOffsetBytes : part.partitionOffsetBytes;
+      const fsBytes = lvm ? lvm.lvBytes : part.partitionBytes;
+      if (variant.root.fs === 'ext4') {
+        await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'root', '-U', id.rootUuid, '-d', root, '-E', `offset=${fsOffset}`, images[0], `${fsBytes / 1024}k`]);
+      } else {
+        const proto = path.join(work, 'root.proto');
+        const fsImage = path.join(work, 'root.xfs');
+        await writeFile(proto, xfsProtofile(root));
+        await writeFile(fsImage, '');
+        await truncate(fsImage, fsBytes);
+        await run('mkfs.xfs', ['-q', '-f', '-L', 'root', '-m', `uuid=${id.rootUuid}`, '-p', proto, fsImage]);
+        await run('dd', [`if=${fsImage}`, `of=${images[0]}`, 'bs=1M', `seek=${fsOffset / (1024 * 1024)}`, 'conv=sparse,notrunc', 'status=none']);
+      }
+      if (variant.firmware === 'bios') {
+        const grubBoot = path.join(root, 'boot/grub/i386-pc');
+        await installGrubBiosBoot(images[0], await readFile(path.join(grubBoot, 'boot.img')), await readFile(path.join(grubBoot, 'core.img')));
+      }
+      if (variant.dataDisk) await makeDataDisk(images[1], variant.dataDisk.sizeBytes, id, work, run);
+      for (const [i, image] of images.entries()) {
+        await chmod(image, 0o644);
+        await rename(image, opts.disks[i]);
+      }
     });
-    return { path: opts.out, kernel, rootUuid, durationMs: Date.now() - started, phasesMs };
+    return { disks: opts.disks, kernel, identity: id, durationMs: Date.now() - started, phasesMs };
   } finally {
     await unmountBelow(root).catch(() => undefined);
-    // --one-file-system: never follow a mount that survived into the tree (a /proc left by a killed build).
     await runLogged('rm', ['-rf', '--one-file-system', work], log).catch(() => undefined);
     await new Promise((r) => (log ? log.end(r) : r(undefined)));
   }
 }
 
-async function writeGuestFile(root: string, rel: string, content: string): Promise<void> {
-  const file = path.join(root, rel);
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, content);
+/** The partition holding the root file system (or its physical volume): after the ESP on GPT, the first on MBR. */
+function rootPartition(v: TestGuestVariant): { partitionOffsetBytes: number; partitionBytes: number } {
+  const totalSectors = v.diskSizeBytes / SECTOR;
+  const start = FIRST_PARTITION_SECTOR + (v.partitionTable === 'gpt' ? ESP_BYTES / SECTOR : 0);
+  // GPT keeps its backup at the end; end the partition on a 1 MiB boundary before it.
+  const end = v.partitionTable === 'gpt' ? Math.floor((totalSectors - GPT_TAIL_SECTORS) / 2048) * 2048 : totalSectors;
+  return { partitionOffsetBytes: start * SECTOR, partitionBytes: (end - start) * SECTOR };
 }
 
-/** debootstrap's second stage mounts /proc and /sys in the chroot; a failed one may leave them behind. */
-async function unmountBelow(root: string): Promise<void> {
-  const mounts = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
-    .filter((m): m is string => !!m && m.startsWith(root + '/'))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await runLogged('umount', ['-l', m], undefined);
+function partitionScript(v: TestGuestVariant, id: GuestIdentity): string {
+  const root = rootPartition(v);
+  const start = root.partitionOffsetBytes / SECTOR;
+  const size = root.partitionBytes / SECTOR;
+  if (v.partitionTable === 'mbr') return `label: dos\nlabel-id: ${id.diskId}\nstart=${start}, size=${size}, type=${v.root.lvm ? '8e' : '83'}, bootable\n`;
+  return [
+    'label: gpt',
+    `label-id: ${id.diskGuid}`,
+    `start=${FIRST_PARTITION_SECTOR}, size=${ESP_BYTES / SECTOR}, type=${ESP_TYPE}, uuid=${id.espPartitionGuid}, name="EFI System Partition"`,
+    `start=${start}, size=${size}, type=${v.root.lvm ? LVM_TYPE : LINUX_TYPE}, uuid=${id.rootPartitionGuid}`,
+    '',
+  ].join('\n');
 }
 
-function runLogged(cmd: string, args: string[], log: WriteStream | undefined, env?: NodeJS.ProcessEnv, input?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    log?.write(`$ ${cmd} ${args.join(' ')}\n`);
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let tail = '';
-    const keep = (b: Buffer) => {
-      log?.write(b);
-      tail = (tail + b.toString()).slice(-4000);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    if (input !== undefined) child.stdin!.end(input);
-    child.on('error', (err) => reject(new Error(`${cmd}: ${err.message}${(err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (run npm run setup)' : ''}`)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')}… failed (${signal ?? `exit ${code}`}):\n${tail}`));
-    });
-  });
+/** GRUB's modules where grub-install puts them, and a core.img that finds them on the root partition. */
+async function prepareBiosBoot(v: TestGuestVariant, root: string, run: (cmd: string, args: string[]) => Promise<string>): Promise<void> {
+  const grubLib = path.join(root, 'usr/lib/grub/i386-pc');
+  const grubBoot = path.join(root, 'boot/grub/i386-pc');
+  await copyModules(grubLib, grubBoot);
+  const fsModule = v.root.fs === 'xfs' ? 'xfs' : 'ext2';
+  await run('chroot', [root, 'grub-mkimage', '-O', 'i386-pc', '-o', '/boot/grub/i386-pc/core.img', '-p', '(hd0,msdos1)/boot/grub', 'biosdisk', 'part_msdos', fsModule]);
+  await writeFile(path.join(grubBoot, 'boot.img'), await readFile(path.join(grubLib, 'boot.img')));
+}
+
+/**
+ * The ESP's files, staged in `esp`, as grub-install leaves them. Without Secure Boot: a GRUB image made for the
+ * guest (it searches the root file system by UUID and reads /boot/grub from it). With Secure Boot: shim, MokManager,
+ * the fallback loader and Debian's signed GRUB, which reads EFI/debian/grub.cfg (a stub pointing at /boot/grub).
+ * The removable-media path EFI/BOOT/BOOTX64.EFI only when the recipe says so.
+ */
+async function prepareEfiBoot(v: TestGuestVariant, id: GuestIdentity, root: string, esp: string, run: (cmd: string, args: string[]) => Promise<string>): Promise<void> {
+  await copyModules(path.join(root, 'usr/lib/grub/x86_64-efi'), path.join(root, 'boot/grub/x86_64-efi'));
+  await mkdir(path.join(root, 'boot/efi'), { recursive: true });
+  const debianDir = path.join(esp, 'EFI/debian');
+  await mkdir(debianDir, { recursive: true });
+  const fallback = path.join(esp, 'EFI/BOOT');
+  if (v.secureBoot) {
+    const shim = path.join(root, 'usr/lib/shim');
+    await copyFile(path.join(shim, 'shimx64.efi.signed'), path.join(debianDir, 'shimx64.efi'));
+    await copyFile(path.join(shim, 'mmx64.efi.signed'), path.join(debianDir, 'mmx64.efi'));
+    await copyFile(path.join(shim, 'fbx64.efi.signed'), path.join(debianDir, 'fbx64.efi'));
+    await copyFile(path.join(shim, 'BOOTX64.CSV'), path.join(debianDir, 'BOOTX64.CSV'));
+    await copyFile(path.join(root, 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed'), path.join(debianDir, 'grubx64.efi'));
+    await writeFile(path.join(debianDir, 'grub.cfg'), `search.fs_uuid ${id.rootUuid} root\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n`);
+    if (v.efiFallbackPath) {
+      await mkdir(fallback, { recursive: true });
+      await copyFile(path.join(debianDir, 'shimx64.efi'), path.join(fallback, 'BOOTX64.EFI'));
+      await copyFile(path.join(debianDir, 'grubx64.efi'), path.join(fallback, 'grubx64.efi'));
+      await copyFile(path.join(debianDir, 'mmx64.efi'), path.join(fallback, 'mmx64.efi'));
+    }
+    return;
+  }
+  const loadCfg = path.join(root, 'tmp/grub-load.cfg');
+  await writeFile(loadCfg, `search.fs_uuid ${id.rootUuid} root\nset prefix=($root)'/boot/grub'\n`);
+  const modules = ['part_gpt', 'fat', v.root.fs === 'xfs' ? 'xfs' : 'ext2', ...(v.root.lvm ? ['lvm'] : []), 'search_fs_uuid'];
+  await run('chroot', [root, 'grub-mkimage', '-O', 'x86_64-efi', '-c', '/tmp/grub-load.cfg', '-p', '', '-o', '/tmp/grubx64.efi', ...modules]);
+  await copyFile(path.join(root, 'tmp/grubx64.efi'), path.join(debianDir, 'grubx64.efi'));
+  await rm(path.join(root, 'tmp/grubx64.efi'));
+  await rm(loadCfg);
+  if (v.efiFallbackPath) {
+    await mkdir(fallback, { recursive: true });
+    await copyFile(path.join(debianDir, 'grubx64.efi'), path.join(fallback, 'BOOTX64.EFI'));
+  }
+}
+
+async function copyModules(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const f of await readdir(from)) {
+    if (/\.(mod|lst)$/.test(f)) await copyFile(path.join(from, f), path.join(to, f));
+  }
+}
+
+/**
+ * FAT32 in the ESP's place in the image (mkfs.fat --offset), filled from the staging directory with mtools. One
+ * sector per cluster: FAT32 needs at least 65525 clusters, and 128 MiB in larger clusters would be too few for
+ * mtools (and firmware) to take it for FAT32.
+ */
+async function makeEsp(image: string, id: GuestIdentity, staged: string, run: (cmd: string, args: string[]) => Promise<string>): Promise<void> {
+  await run('mkfs.fat', ['-F', '32', '-s', '1', '-h', String(FIRST_PARTITION_SECTOR), '-n', 'EFI', '-i', id.espVolumeId, `--offset=${FIRST_PARTITION_SECTOR}`, image, String(ESP_BYTES / 1024)]);
+  const target = `${image}@@${FIRST_PARTITION_SECTOR * SECTOR}`;
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const relPath = `${rel}/${entry.name}`;
+      if (entry.isDirectory()) {
+        await run('mmd', ['-i', target, `::${relPath}`]);
+        await walk(path.join(dir, entry.name), relPath);
+      } else await run('mcopy', ['-i', target, path.join(dir, entry.name), `::${relPath}`]);
+    }
+  };
+  await walk(staged, '');
+}
+
+/** The data disk: GPT, one Linux partition with ext4 (by UUID in the guest's fstab) holding the marker file. */
+async function makeDataDisk(image: string, sizeBytes: number, id: GuestIdentity, work: string, run: (cmd: string, args: string[], input?: string) => Promise<string>): Promise<void> {
+  const content = path.join(work, 'data');
+  await mkdir(content, { recursive: true });
+  await writeFile(path.join(content, 'vmigrate-marker'), `${dataDiskMarker(id)}\n`);
+  await writeFile(image, '');
+  await truncate(image, sizeBytes);
+  const end = Math.floor((sizeBytes / SECTOR - GPT_TAIL_SECTORS) / 2048) * 2048;
+  const size = end - FIRST_PARTITION_SECTOR;
+  await run('sfdisk', ['--quiet', image], `label: gpt\nlabel-id: ${id.dataDiskGuid}\nstart=${FIRST_PARTITION_SECTOR}, size=${size}, type=${LINUX_TYPE}, uuid=${id.dataPartitionGuid}\n`);
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'srv', '-U', id.dataUuid, '-d', content, '-E', `offset=${FIRST_PARTITION_SECTOR * SECTOR}`, image, `${(size * SECTOR) / 1024}k`]);
 }
 
 if (require.main === module) {
   (async () => {
     const force = process.argv.includes('--force');
-    const paths = testGuestPaths();
-    if (!force && existsSync(paths.image)) {
-      console.log(paths.image);
+    const name = (process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'bios') as GuestVariantName;
+    const paths = testGuestPaths(name);
+    if (!force && paths.disks.every((d) => existsSync(d))) {
+      console.log(paths.disks.join('\n'));
       return;
     }
-    const result = await buildTestGuest({ out: paths.image, debCacheDir: paths.debCacheDir, logFile: paths.buildLog });
-    console.error(`[test-guest] built in ${(result.durationMs / 1000).toFixed(0)} s (${JSON.stringify(result.phasesMs)}), log ${paths.buildLog}`);
-    console.log(result.path);
+    const result = await buildTestGuest({ variant: name, disks: paths.disks, cacheDir: paths.dir, debCacheDir: paths.debCacheDir, logFile: paths.buildLog });
+    console.error(`[test-guest] ${name} built in ${(result.durationMs / 1000).toFixed(0)} s (${JSON.stringify(result.phasesMs)}), log ${paths.buildLog}`);
+    console.log(result.disks.join('\n'));
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

@@ -1,29 +1,41 @@
 /**
- * The recipe of the test guest: a minimal Debian that looks like a guest installed on VMware. Everything that
- * decides the image's content is here (or in the builder's source); the cache key is a hash of both, so the image is
- * rebuilt exactly when the recipe changes.
+ * The recipes of the test guests: minimal Debian 12 systems that look installed on VMware, in the layouts real
+ * vSphere estates have (BIOS and MBR; UEFI and GPT; Secure Boot with shim; root on LVM; root on XFS; a data disk).
+ * Everything that decides an image's content is here (or in the builders' source); the cache key is a hash of both,
+ * so an image is rebuilt exactly when its recipe changes.
  */
 
-export const TEST_GUEST_RECIPE = {
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** What every variant starts from: one debootstrap (base-tree.ts). */
+export const TEST_GUEST_BASE = {
   /** Bump to force a rebuild without other changes. */
-  revision: 1,
+  revision: 2,
   suite: 'bookworm',
-  /** debootstrap --variant=minbase plus these: a kernel, a boot loader, systemd as init and VMware's guest tools. */
-  packages: ['linux-image-amd64', 'grub-pc', 'open-vm-tools', 'systemd-sysv', 'udev', 'kmod', 'initramfs-tools', 'e2fsprogs'],
-  diskSizeBytes: 2 * 1024 * 1024 * 1024,
-  /** The root file system's first sector: the usual 1 MiB alignment, which leaves GRUB its embedding gap. */
-  partitionStartSector: 2048,
-  hostname: 'vmguest',
   /**
-   * What an installer puts in the initramfs of a guest on VMware with MODULES=list: the paravirtual and LSI SCSI
-   * controllers, SATA/IDE, the disk driver and the root file system. No VirtIO: a converter has to add it.
+   * debootstrap --variant=minbase plus these: a kernel, systemd as init, VMware's guest tools, and what any variant
+   * boots or mounts with — GRUB for BIOS and for UEFI, shim and the signed GRUB (Debian's Secure Boot chain), LVM and
+   * the XFS tools. A variant that does not use one of them still has it installed, as many real guests do.
    */
-  initramfsModules: ['vmw_pvscsi', 'mptspi', 'mptsas', 'ahci', 'ata_piix', 'sd_mod', 'ext4'],
-  /** Serial console, so a boot check can watch the guest reach its login prompt on ttyS0. */
-  kernelCmdline: 'console=tty0 console=ttyS0,115200n8',
+  packages: [
+    'linux-image-amd64',
+    'systemd-sysv',
+    'udev',
+    'kmod',
+    'initramfs-tools',
+    'e2fsprogs',
+    'open-vm-tools',
+    'grub-pc',
+    'grub-efi-amd64-bin',
+    'grub-efi-amd64-signed',
+    'shim-signed',
+    'lvm2',
+    'xfsprogs',
+  ],
   /**
    * Kernel module trees no migrated server needs (graphics, sound, wireless, media, ...), removed to keep the image
-   * small; `depmod` runs afterwards. The block, SCSI, VirtIO and network drivers all stay.
+   * small; `depmod` runs afterwards. The block, SCSI, VirtIO, network, file system and device-mapper drivers stay.
    */
   removedModuleDirs: [
     'sound',
@@ -48,43 +60,92 @@ export const TEST_GUEST_RECIPE = {
   removedPaths: ['usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info', 'var/cache/apt', 'var/lib/apt/lists'],
 } as const;
 
-export type TestGuestRecipe = typeof TEST_GUEST_RECIPE;
+export type GuestVariantName = 'bios' | 'uefi' | 'secureboot-lvm' | 'xfs';
 
-/** The files written into the guest after debootstrap. `uuid` is the root file system's UUID, `kernel` the version. */
-export function guestFiles(r: TestGuestRecipe, uuid: string, kernel: string): Record<string, string> {
-  return {
-    'etc/hostname': `${r.hostname}\n`,
-    'etc/hosts': `127.0.0.1\tlocalhost\n127.0.1.1\t${r.hostname}\n`,
-    // By UUID, as the Debian installer writes it: the disk's name changes from sda (VMware SCSI) to vda (VirtIO).
-    'etc/fstab': `UUID=${uuid}\t/\text4\terrors=remount-ro\t0\t1\n`,
-    'etc/initramfs-tools/conf.d/vmware-guest.conf': '# Only the drivers listed in ../modules, like a guest installed on VMware\nMODULES=list\nCOMPRESS=gzip\n',
-    'etc/initramfs-tools/modules': `# VMware virtual hardware: PVSCSI, LSI Logic SCSI/SAS, SATA/IDE, disks, root file system\n${r.initramfsModules.join('\n')}\n`,
-    // What grub-mkconfig reads when a converter regenerates the boot menu: the serial console must survive that.
-    'etc/default/grub': [
-      'GRUB_DEFAULT=0',
-      'GRUB_TIMEOUT=1',
-      'GRUB_DISTRIBUTOR=Debian',
-      'GRUB_CMDLINE_LINUX_DEFAULT=""',
-      `GRUB_CMDLINE_LINUX="${r.kernelCmdline}"`,
-      'GRUB_TERMINAL="serial console"',
-      'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"',
-      '',
-    ].join('\n'),
-    // The menu an installer's update-grub would have produced (grub-mkconfig cannot probe an image from a chroot).
-    'boot/grub/grub.cfg': [
-      'serial --unit=0 --speed=115200',
-      'terminal_input serial console',
-      'terminal_output serial console',
-      'set default=0',
-      'set timeout=1',
-      "menuentry 'Debian GNU/Linux' {",
-      '  insmod part_msdos',
-      '  insmod ext2',
-      `  search --no-floppy --fs-uuid --set=root ${uuid}`,
-      `  linux /boot/vmlinuz-${kernel} root=UUID=${uuid} ro ${r.kernelCmdline}`,
-      `  initrd /boot/initrd.img-${kernel}`,
-      '}',
-      '',
-    ].join('\n'),
-  };
+export interface TestGuestVariant {
+  name: GuestVariantName;
+  /** One line for the README's table and the logs. */
+  summary: string;
+  firmware: 'bios' | 'efi';
+  /** The VM has Secure Boot on: shim and the signed GRUB boot the signed kernel. */
+  secureBoot: boolean;
+  partitionTable: 'mbr' | 'gpt';
+  root: { fs: 'ext4' | 'xfs'; /** On a logical volume of a volume group on the root partition. */ lvm?: { vg: string; lv: string } };
+  /**
+   * UEFI: whether the boot loader is also on the removable-media path (EFI/BOOT/BOOTX64.EFI). Debian's installer puts
+   * it only in EFI/debian and registers a boot entry in the VM's NVRAM, which does not travel with the disks: without
+   * the fallback path such a guest finds nothing to boot on a new machine until a converter adds it.
+   */
+  efiFallbackPath?: boolean;
+  diskSizeBytes: number;
+  /** A second disk with one partition, mounted at `mountpoint` by UUID; holds a marker file. */
+  dataDisk?: { sizeBytes: number; mountpoint: '/srv' };
+  /**
+   * What an installer puts in the initramfs of a guest on VMware with MODULES=list: the paravirtual and LSI SCSI
+   * controllers, SATA/IDE, the disk driver and the root file system (and device-mapper under LVM). No VirtIO: a
+   * converter has to add it.
+   */
+  initramfsModules: string[];
 }
+
+const VMWARE_STORAGE = ['vmw_pvscsi', 'mptspi', 'mptsas', 'ahci', 'ata_piix', 'sd_mod'];
+
+export const TEST_GUEST_VARIANTS: Record<GuestVariantName, TestGuestVariant> = {
+  bios: {
+    name: 'bios',
+    summary: 'BIOS, MBR, ext4 root, one disk',
+    firmware: 'bios',
+    secureBoot: false,
+    partitionTable: 'mbr',
+    root: { fs: 'ext4' },
+    diskSizeBytes: 2 * GiB,
+    initramfsModules: [...VMWARE_STORAGE, 'ext4'],
+  },
+  uefi: {
+    name: 'uefi',
+    summary: 'UEFI, GPT (EFI system partition, GRUB in EFI/debian and on the fallback path), ext4 root, /srv on a second disk',
+    firmware: 'efi',
+    secureBoot: false,
+    partitionTable: 'gpt',
+    root: { fs: 'ext4' },
+    efiFallbackPath: true,
+    diskSizeBytes: 2 * GiB,
+    dataDisk: { sizeBytes: 256 * MiB, mountpoint: '/srv' },
+    initramfsModules: [...VMWARE_STORAGE, 'ext4'],
+  },
+  'secureboot-lvm': {
+    name: 'secureboot-lvm',
+    summary: 'UEFI with Secure Boot (shim, signed GRUB and kernel; boot entry only, no fallback path), GPT, ext4 root on LVM',
+    firmware: 'efi',
+    secureBoot: true,
+    partitionTable: 'gpt',
+    root: { fs: 'ext4', lvm: { vg: 'vmguest-vg', lv: 'root' } },
+    efiFallbackPath: false,
+    diskSizeBytes: 2 * GiB,
+    initramfsModules: [...VMWARE_STORAGE, 'dm_mod', 'ext4'],
+  },
+  xfs: {
+    name: 'xfs',
+    summary: 'BIOS, MBR, XFS root, one disk',
+    firmware: 'bios',
+    secureBoot: false,
+    partitionTable: 'mbr',
+    root: { fs: 'xfs' },
+    diskSizeBytes: 2 * GiB,
+    initramfsModules: [...VMWARE_STORAGE, 'xfs'],
+  },
+};
+
+export const GUEST_HOSTNAME = 'vmguest';
+/** Serial console, so a boot check can watch the guest reach its login prompt on ttyS0. */
+export const GUEST_KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8';
+/** The root file system's (or physical volume's) first sector: the usual 1 MiB alignment. */
+export const FIRST_PARTITION_SECTOR = 2048;
+/** Size of the EFI system partition. */
+export const ESP_BYTES = 128 * MiB;
+/**
+ * The line the guest prints on its serial console before the login prompt (vmigrate-guest-report.service): how it
+ * booted and what it mounted, so a boot check's console tail proves the firmware, Secure Boot state, root device and
+ * the data disk's mount.
+ */
+export const GUEST_REPORT_PREFIX = 'vmigrate-guest-report:';

@@ -24,6 +24,8 @@ export interface SimVmSpec {
   /** vim25 guest id, default otherGuest. */
   guestId?: string;
   firmware?: 'bios' | 'efi';
+  /** EFI only: the VM's Secure Boot setting (config.bootOptions.efiSecureBootEnabled). */
+  secureBoot?: boolean;
   numCPUs?: number;
   memoryMB?: number;
   /** Default poweredOn. */

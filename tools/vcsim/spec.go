@@ -29,6 +29,7 @@ type vmSpec struct {
 	Name                  string     `json:"name"`
 	GuestID               string     `json:"guestId"`
 	Firmware              string     `json:"firmware"` // bios | efi
+	SecureBoot            bool       `json:"secureBoot"` // EFI only: bootOptions.efiSecureBootEnabled
 	NumCPUs               int32      `json:"numCPUs"`
 	MemoryMB              int64      `json:"memoryMB"`
 	PowerState            string     `json:"powerState"` // poweredOn | poweredOff
@@ -168,6 +169,8 @@ func createVM(ctx context.Context, finder *find.Finder, folder *object.Folder, p
 	if config.GuestId == "" {
 		config.GuestId = string(types.VirtualMachineGuestOsIdentifierOtherGuest)
 	}
+	// vCenter always reports bootOptions; efiSecureBootEnabled is what its "Secure Boot" checkbox sets.
+	config.BootOptions = &types.VirtualMachineBootOptions{EfiSecureBootEnabled: types.NewBool(vs.SecureBoot)}
 	if vs.ChangeTrackingEnabled {
 		config.ChangeTrackingEnabled = types.NewBool(true)
 	}
