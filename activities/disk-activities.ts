@@ -20,6 +20,8 @@ export interface SourceInspection {
   osFamily: 'linux' | 'windows' | 'other';
   guestId: string;
   firmware: 'bios' | 'efi';
+  /** EFI with Secure Boot on, from vSphere (absent in inspections recorded before it was read: off). */
+  secureBoot?: boolean;
   disks: Array<{ key: number; layout: DiskLayout }>;
 }
 
@@ -123,7 +125,7 @@ export function createDiskActivities(deps: ActivityDeps) {
           }));
           const family = (hw.guestFamily ?? '').toLowerCase();
           const osFamily = family.startsWith('windows') || hw.guestId.startsWith('win') ? 'windows' : family.startsWith('linux') ? 'linux' : 'other';
-          return { osFamily, guestId: hw.guestId, firmware: hw.firmware, disks };
+          return { osFamily, guestId: hw.guestId, firmware: hw.firmware, secureBoot: hw.secureBoot, disks };
         }),
       );
     },

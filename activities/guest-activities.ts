@@ -108,7 +108,14 @@ export function createGuestActivities(deps: ActivityDeps) {
         if (!described) throw new Error(`instance ${input.project}/${input.instanceName} does not exist`);
         const { spec, flavor } = described;
         const timeoutSeconds = input.timeoutSeconds ?? 300;
-        const common = { instance: `${input.project}/${input.instanceName}`, timeoutSeconds, diskBus: spec.diskBus, machineType: spec.machineType, firmware: spec.firmware };
+        const common = {
+          instance: `${input.project}/${input.instanceName}`,
+          timeoutSeconds,
+          diskBus: spec.diskBus,
+          machineType: spec.machineType,
+          firmware: spec.firmware,
+          ...(spec.secureBoot ? { secureBoot: true } : {}),
+        };
         if (provider.capabilities.bootCheckInCloud && provider.checkBoot) {
           const result = await provider.checkBoot(described.instance, {
             timeoutMs: timeoutSeconds * 1000,
@@ -126,6 +133,7 @@ export function createGuestActivities(deps: ActivityDeps) {
             diskBus: spec.diskBus,
             machineType: spec.machineType,
             firmware: spec.firmware,
+            secureBoot: spec.secureBoot,
             memoryMB,
             vcpus: flavor.vcpus,
             // As the instance's domain XML has it: VirtIO NIC with VirtIO buses, e1000 with emulated ones.

@@ -5,6 +5,7 @@ import type { WorkerHost } from '../shared/task-queues';
 import type { BootProperties, InstanceRef, InstanceSpec, NicSpec, ReleaseReport, VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
+import { planFirmware } from '../targets/firmware-plan';
 
 export interface FinalizeInput {
   migrationId: string;
@@ -15,6 +16,8 @@ export interface FinalizeInput {
   flavor: string;
   availabilityZone?: string;
   firmware: 'bios' | 'efi';
+  /** The source VM's Secure Boot setting (absent in runs recorded before it was read: off). */
+  secureBoot?: boolean;
   machineType?: InstanceSpec['machineType'];
   diskBus?: InstanceSpec['diskBus'];
   volumes: VolumeRef[];
@@ -50,11 +53,14 @@ export function createTargetActivities(deps: ActivityDeps) {
       return failuresTranslated(async () => {
         const provider = deps.targets.get(input.target ?? input.volumes[0]?.target);
         const [boot] = input.volumes;
-        const machineType = input.machineType ?? (input.firmware === 'efi' ? 'pc-q35' : 'pc-i440fx');
+        const firmware = planFirmware({ firmware: input.firmware, secureBoot: input.secureBoot === true }, input.machineType);
+        if (!firmware.ok) throw ApplicationFailure.nonRetryable(firmware.reason, 'PreflightError');
+        const { secureBoot, machineType } = firmware;
         const diskBus = input.diskBus ?? 'virtio';
         const family = input.guestOs?.family;
         const properties: BootProperties = {
           firmware: input.firmware,
+          ...(secureBoot ? { secureBoot } : {}),
           machineType,
           diskBus,
           // Emulated buses mean the guest may lack VirtIO drivers: give it a NIC it has drivers for too.
@@ -70,6 +76,7 @@ export function createTargetActivities(deps: ActivityDeps) {
           flavor: input.flavor,
           availabilityZone: input.availabilityZone,
           firmware: input.firmware,
+          ...(secureBoot ? { secureBoot } : {}),
           machineType,
           diskBus,
           volumes: input.volumes,

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { VmSelector, NetworkMapping, TargetSpec } from '../shared/migration-input';
 import { checkFlavorFits } from '../targets/flavor-fit';
+import { planFirmware } from '../targets/firmware-plan';
 import { planNics } from '../targets/network-plan';
 import type { NicSpec } from '../targets/target-provider';
 import type { VmHardware } from '../vsphere/vm-hardware';
@@ -15,6 +16,8 @@ export interface SourceVmPlan {
   guestId: string;
   guestFamily?: string;
   firmware: 'bios' | 'efi';
+  /** EFI with Secure Boot on (absent in plans recorded before it was read). */
+  secureBoot?: boolean;
   numCPU: number;
   memoryMB: number;
   powerState: VmHardware['powerState'];
@@ -51,6 +54,8 @@ export function createVmActivities(deps: ActivityDeps) {
             memoryMB: hw.memoryMB,
           });
           if (!fit.ok) throw new PreflightError(fit.reason);
+          const firmwarePlan = planFirmware({ firmware: hw.firmware, secureBoot: hw.secureBoot }, input.target.machineType);
+          if (!firmwarePlan.ok) throw new PreflightError(firmwarePlan.reason);
           const flavor = fit.flavor.name;
           // The cloud's own checks: the volume type, networks and subnets exist in the project (nothing is created).
           warnings.push(...(await provider.checkPlacement({ project: input.target.project, volumeType: input.target.volumeType, availabilityZone: input.target.availabilityZone, volumeAvailabilityZone: input.target.volumeAvailabilityZone, nics })));
@@ -62,6 +67,7 @@ export function createVmActivities(deps: ActivityDeps) {
             guestId: hw.guestId,
             guestFamily: hw.guestFamily,
             firmware: hw.firmware,
+            secureBoot: hw.secureBoot,
             numCPU: hw.numCPU,
             memoryMB: hw.memoryMB,
             powerState: hw.powerState,

@@ -57,6 +57,10 @@ const FATAL = [
   /Kernel panic - not syncing[^\n]*/,
   /Gave up waiting for root (file system )?device[^\n]*/,
   /No bootable device[^\n]*/,
+  // OVMF with nothing it may boot: no boot entry in the (fresh) variable store and no EFI/BOOT/BOOTX64.EFI, or a
+  // loader Secure Boot refused. Without Secure Boot it falls through to its shell instead.
+  /BdsDxe: No bootable option or device was found[^\n]*/,
+  /UEFI Interactive Shell v[^\n]*/,
   /\(initramfs\) /,
   /You are in emergency mode[^\n]*/,
 ];

@@ -13,6 +13,8 @@ import {
 import { convertOnClones, type Converter } from './convert-on-clones';
 import { inspectDiskLayout, type DiskLayout } from './disk-layout';
 import type { GuestInspection } from './libguestfs-inspection';
+import { isEfiSystemPartition } from './partition-type-names';
+import { ensureUefiBootPath, type UefiBootPathReport } from './uefi-boot-path';
 import type { ConversionProgress } from './virt-v2v-in-place';
 
 export type ConvertMode = 'auto' | 'force' | 'skip';
@@ -68,6 +70,8 @@ export interface GuestFixReport {
     discardedStale: string[];
     diskBus: string;
     machineType?: string;
+    /** UEFI guests: the removable-media boot path a new instance's empty NVRAM boots from, checked and added if missing. */
+    uefiBootPath?: UefiBootPathReport;
   };
   warnings: string[];
 }
@@ -96,6 +100,17 @@ export async function runGuestFixes(input: GuestFixInput, ctx: GuestFixContext):
   if (!decision.convert) return notConverted(decision.reason, [decision.reason]);
 
   const diskBus = options.diskBus ?? 'virtio';
+  const esp = options.firmware === 'efi' ? volumes[0]?.layout.partitions.find(isEfiSystemPartition) : undefined;
+  let uefiBootPath: UefiBootPathReport | undefined;
+  // The fallback boot path goes onto the converted clone while it is still attached, as part of the same attempt.
+  const converter: Converter = esp
+    ? async (req) => {
+        const result = await ctx.converter(req);
+        ctx.onProgress?.({ stage: 'checking the UEFI boot path' });
+        uefiBootPath = await ensureUefiBootPath({ disk: req.disks[0], espPartition: esp.number, distro: input.guest?.distro, signal: req.signal });
+        return result;
+      }
+    : ctx.converter;
   ctx.onProgress?.({ stage: 'cloning volumes' });
   try {
     const { clones, conversion, discardedStale } = await convertOnClones({
@@ -104,7 +119,7 @@ export async function runGuestFixes(input: GuestFixInput, ctx: GuestFixContext):
       // Owned by the migration and named after the copy it was cloned from, so a retry finds it.
       cloneOf: (v) => ({ name: `${v.name}-converted`, owner: { migrationId: input.migrationId ?? 'guest-fix', disk: `converted-${v.id}` } }),
       metadata: input.migrationId ? { migrationId: input.migrationId } : {},
-      converter: ctx.converter,
+      converter,
       request: {
         guestName: options.vm?.name ?? input.migrationId ?? 'guest',
         memoryMB: options.vm?.memoryMB,
@@ -140,8 +155,12 @@ export async function runGuestFixes(input: GuestFixInput, ctx: GuestFixContext):
         discardedStale,
         diskBus,
         machineType: options.machineType,
+        ...(uefiBootPath ? { uefiBootPath } : {}),
       },
-      warnings,
+      warnings: [
+        ...warnings,
+        ...(uefiBootPath && !uefiBootPath.present && !uefiBootPath.added ? [`the UEFI fallback boot path is missing and could not be added: ${uefiBootPath.reason}`] : []),
+      ],
     };
   } catch (err) {
     // 'auto' promised to copy a guest it cannot convert as-is, with the reason; 'force' fails with it.
@@ -193,4 +212,3 @@ async function checkLayouts(input: GuestFixInput, ctx: GuestFixContext): Promise
   }
   return out;
 }
-

@@ -8,6 +8,7 @@
 import { XMLParser } from 'fast-xml-parser';
 import type { DiskLayout, PartitionInfo } from './disk-layout';
 import { libguestfsEnv } from './libguestfs-env';
+import { isBiosBootPartition, isEfiSystemPartition } from './partition-type-names';
 import { spawnTool } from './tool-process';
 
 export interface GuestFilesystem {
@@ -64,7 +65,6 @@ export interface InspectDisksInput {
 
 /** OS families virt-v2v 2.2 has converters for. */
 const CONVERTIBLE_FAMILIES = new Set(['linux', 'windows']);
-const ESP_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const VMWARE_TOOLS = /^(open-vm-tools|vmware-tools|VMwareTools|VMware Tools)/i;
 
 export async function inspectGuestDisks(input: InspectDisksInput): Promise<GuestInspection> {
@@ -72,7 +72,10 @@ export async function inspectGuestDisks(input: InspectDisksInput): Promise<Guest
   const filesystems = filesystemsFromLayouts(input.layouts);
   const encryptedFs = filesystems.filter((f) => f.encrypted);
   const partitionTable = input.layouts[0]?.partitionTable ?? 'none';
-  const firmware = input.layouts.some((l) => l.partitions.some(isEfiSystemPartition)) ? 'efi' : 'bios';
+  // As virt-v2v decides it: an EFI system partition means UEFI, unless a BIOS boot partition says the disk is
+  // (also) booted by BIOS through GRUB's embedded core image.
+  const boot = input.layouts[0]?.partitions ?? [];
+  const firmware = boot.some(isEfiSystemPartition) && !boot.some(isBiosBootPartition) ? 'efi' : 'bios';
   const base = {
     firmware,
     partitionTable,
@@ -108,6 +111,12 @@ export async function inspectGuestDisks(input: InspectDisksInput): Promise<Guest
     fs.uuid ??= known?.uuid;
     const mp = os.mountpoints.find((m) => m.device === fs.device);
     if (mp) fs.mountpoint = mp.path;
+  }
+  // File systems inside containers our layout reader does not open (LVM logical volumes, md RAID): as libguestfs saw them.
+  for (const known of os.filesystems) {
+    if (filesystems.some((f) => f.device === known.device) || !known.type || known.type === 'unknown' || known.type === 'swap') continue;
+    const mp = os.mountpoints.find((m) => m.device === known.device);
+    filesystems.push({ device: known.device, type: known.type, label: known.label, uuid: known.uuid, ...(mp ? { mountpoint: mp.path } : {}) });
   }
   if (!CONVERTIBLE_FAMILIES.has(os.name)) warnings.push(`virt-v2v cannot convert ${os.name}${os.distro ? `/${os.distro}` : ''} guests`);
   const convertible = CONVERTIBLE_FAMILIES.has(os.name) && oses.length === 1;
@@ -149,9 +158,6 @@ function filesystemsFromLayouts(layouts: DiskLayout[]): GuestFilesystem[] {
   return out;
 }
 
-function isEfiSystemPartition(p: PartitionInfo): boolean {
-  return p.type.toUpperCase() === ESP_GUID || p.type.toLowerCase() === 'ef';
-}
 
 function runVirtInspector(input: InspectDisksInput): Promise<string> {
   // --keys-from-stdin with an empty stdin: an encrypted volume is skipped instead of prompting on a terminal.

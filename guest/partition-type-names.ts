@@ -38,3 +38,13 @@ export const MBR_TYPE_NAMES: Readonly<Record<number, string>> = {
 };
 
 export const MBR_EXTENDED_TYPES: ReadonlySet<number> = new Set([0x05, 0x0f, 0x85]);
+
+/** An EFI system partition: GPT's ESP type, or MBR type 0xef. */
+export function isEfiSystemPartition(p: { type: string }): boolean {
+  return p.type.toUpperCase() === 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B' || p.type.toLowerCase() === 'ef';
+}
+
+/** GPT's BIOS boot partition, where GRUB embeds its core image on a GPT disk booted by BIOS. */
+export function isBiosBootPartition(p: { type: string }): boolean {
+  return p.type.toUpperCase() === '21686148-6449-6E6F-744E-656564454649';
+}

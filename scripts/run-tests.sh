@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The test suite, after setup and the type check (`npm test`): every test file on a Temporal dev server, then the
-# migration tests again, unchanged, on a fresh Temporal cluster (PostgreSQL, history, matching, frontend and worker as
-# separate processes, and its Web UI). Arguments (`npm test -- <pattern>`) select files for the first run and skip
-# the second: a developer's subset.
+# The test suite, after setup and the type check (`npm test`):
+#  - every test file on a Temporal dev server, except test/guest-boot/;
+#  - beside it, at the same time, test/guest-boot/ (real guests converted and booted: minutes of TCG emulation each,
+#    on one core, while the rest of the suite mostly waits on servers and timers) in a jest of its own, with its own
+#    dev server; its lines are prefixed with [guest-boot];
+#  - then the migration tests again, unchanged, on a fresh Temporal cluster (PostgreSQL, history, matching, frontend
+#    and worker as separate processes, and its Web UI).
+# Arguments (`npm test -- <pattern>`) select files for one plain run instead: a developer's subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ON_CLUSTER=(
@@ -12,8 +16,20 @@ ON_CLUSTER=(
   test/migration/worker-crash-resume.test.ts
   test/migration/warm-cutover-web-ui.test.ts
 )
-npx jest --runInBand "$@"
-if [ $# -eq 0 ]; then
-  echo "[test] the migration tests again, on a Temporal cluster"
-  VMIGRATE_TEST_TEMPORAL=cluster npx jest --runInBand "${ON_CLUSTER[@]}"
+GUEST_BOOT=test/guest-boot/
+if [ $# -gt 0 ]; then
+  exec npx jest --runInBand "$@"
 fi
+
+( set -o pipefail; npx jest --runInBand "$GUEST_BOOT" 2>&1 | sed -u 's/^/[guest-boot] /' ) &
+guest_boot=$!
+status=0
+npx jest --runInBand --testPathIgnorePatterns "/$GUEST_BOOT" || status=$?
+if [ $status -eq 0 ]; then
+  echo "[test] the migration tests again, on a Temporal cluster"
+  VMIGRATE_TEST_TEMPORAL=cluster npx jest --runInBand "${ON_CLUSTER[@]}" || status=$?
+fi
+guest_status=0
+wait $guest_boot || guest_status=$?
+[ $guest_status -eq 0 ] || echo "[test] test/guest-boot/ failed (exit $guest_status)"
+[ $status -eq 0 ] && [ $guest_status -eq 0 ]

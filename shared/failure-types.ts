@@ -30,6 +30,7 @@ export const NON_RETRYABLE_FAILURES = {
   UnsupportedGuestError: 'virt-v2v cannot convert this guest',
   EncryptedGuestError: 'the guest disks are encrypted',
   InsufficientGuestSpaceError: 'the guest file systems lack the space conversion needs',
+  FirmwareMismatchError: "vSphere's firmware setting (BIOS or EFI) is not how the guest's boot disk boots",
 } as const;
 
 export type NonRetryableFailure = keyof typeof NON_RETRYABLE_FAILURES;

@@ -57,6 +57,8 @@ export interface VolumeAttachment {
  */
 export interface BootProperties {
   firmware: 'bios' | 'efi';
+  /** UEFI Secure Boot, as the source VM had it (needs pc-q35). */
+  secureBoot?: boolean;
   machineType: 'pc-i440fx' | 'pc-q35';
   diskBus: 'virtio' | 'scsi' | 'sata' | 'ide';
   nicModel: 'virtio' | 'e1000';
@@ -88,6 +90,8 @@ export interface InstanceSpec {
   flavor: string;
   availabilityZone?: string;
   firmware: 'bios' | 'efi';
+  /** UEFI Secure Boot on (needs pc-q35). */
+  secureBoot?: boolean;
   machineType: 'pc-i440fx' | 'pc-q35';
   diskBus: 'virtio' | 'scsi' | 'sata' | 'ide';
   /** Boot volume first. */

@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   CancellationScope,
   isCancellation,
   patched,
@@ -16,6 +17,7 @@ import { controlActivities, migrationFailed, rootCauseMessage, transferActivitie
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
+import { guestPreflight } from './guest-preflight';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { admissionSlot } from './admission-slot';
 import { auditSignal } from './migration-audit';
@@ -27,6 +29,11 @@ import { claimWorkerHost, hostUnavailableReason, volumeActivities, type HostTuni
  * replay (and finish) on the old path: inspect layouts, no conversion.
  */
 export const GUEST_CONVERSION_PATCH = 'vmigrate-guest-conversion-v1';
+/**
+ * Marks runs that refuse, before copying, a guest whose boot disk contradicts vSphere's firmware or whose forced
+ * conversion cannot work (guest-preflight.ts). Runs started before it copy first, as they did.
+ */
+export const GUEST_PREFLIGHT_PATCH = 'vmigrate-guest-preflight-v1';
 
 const control = controlActivities();
 
@@ -88,6 +95,10 @@ export async function coldMigration(input: ColdMigrationInput, tuning: HostTunin
     if (withGuestConversion && convertMode !== 'skip') {
       guestInspection = await guest.inspection.inspectGuest(vmRef);
       state.guestInspection = guestInspection;
+      if (patched(GUEST_PREFLIGHT_PATCH)) {
+        const refused = guestPreflight({ vmName: plan.name, source: inspection, guest: guestInspection, convert: convertMode });
+        if (refused) throw ApplicationFailure.nonRetryable(refused.message, refused.type);
+      }
     }
 
     enter('WriteVolume');
@@ -125,6 +136,7 @@ export async function coldMigration(input: ColdMigrationInput, tuning: HostTunin
       flavor: plan.flavor ?? input.target.flavor!,
       availabilityZone: input.target.availabilityZone,
       firmware: inspection.firmware,
+      secureBoot: inspection.secureBoot,
       machineType: input.target.machineType,
       diskBus: input.target.diskBus,
       // Converted: the instance boots from the converted clones; the copied volumes stay as they were copied.

@@ -21,6 +21,7 @@ import { controlActivities, migrationFailed, rootCauseMessage, transferActivitie
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
 import { checkBoot, convertGuest } from './guest-steps';
+import { guestPreflight } from './guest-preflight';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { claimWorkerHost, hostUnavailableReason, volumeActivities, type HostTuning } from './worker-host';
 import { admissionSlot } from './admission-slot';
@@ -317,6 +318,9 @@ export async function warmMigration(
     enter('GuestFixes');
     const inspection = await control.inspectSource(vmRef());
     if ((input.guest?.convert ?? 'auto') !== 'skip') state.guestInspection = await guest.inspection.inspectGuest(vmRef());
+    // The disks are synced by now and the source is off: a contradiction is reported, not a reason to fail here.
+    const refused = guestPreflight({ vmName: state.plan!.name, source: inspection, guest: state.guestInspection, convert: input.guest?.convert ?? 'auto' });
+    if (refused) warnings.push(refused.message);
     const guestFix = await convertGuest(onHost.guest, {
       migrationId: input.migrationId,
       volumes: state.disks!.map((d) => d.volume!),
@@ -337,6 +341,7 @@ export async function warmMigration(
       flavor: state.plan!.flavor ?? input.target.flavor!,
       availabilityZone: input.target.availabilityZone,
       firmware: inspection.firmware,
+      secureBoot: inspection.secureBoot,
       machineType: input.target.machineType,
       diskBus: input.target.diskBus,
       volumes: guestFix.bootVolumes,

@@ -19,7 +19,11 @@ const DEV_PREFIX: Record<InstanceSpec['diskBus'], string> = { virtio: 'vd', scsi
 export function renderDomainXml(id: string, spec: InstanceSpec, flavor: Flavor, disks: readonly DomainDisk[]): string {
   // Emulated buses mean the guest may lack VirtIO drivers: give it a NIC it has drivers for too.
   const nicModel = spec.diskBus === 'virtio' || spec.diskBus === 'scsi' ? 'virtio' : 'e1000';
+  // libvirt's firmware auto-selection picks OVMF from QEMU's descriptors; Secure Boot asks for a build with the
+  // Microsoft keys enrolled (what shim is signed with), which needs SMM and so q35.
   const os = spec.firmware === 'efi' ? `<os firmware='efi'>` : '<os>';
+  const firmwareFeatures =
+    spec.firmware === 'efi' && spec.secureBoot ? [`    <firmware>`, `      <feature enabled='yes' name='secure-boot'/>`, `      <feature enabled='yes' name='enrolled-keys'/>`, `    </firmware>`] : [];
   const lines = [
     `<domain type='kvm'>`,
     `  <name>${esc(`${spec.project}-${spec.name}`)}</name>`,
@@ -37,9 +41,10 @@ export function renderDomainXml(id: string, spec: InstanceSpec, flavor: Flavor, 
     `  <currentMemory unit='MiB'>${flavor.ramMB}</currentMemory>`,
     `  <vcpu placement='static'>${flavor.vcpus}</vcpu>`,
     `  ${os}`,
+    ...firmwareFeatures,
     `    <type arch='x86_64' machine='${MACHINE_ALIAS[spec.machineType]}'>hvm</type>`,
     `  </os>`,
-    `  <features><acpi/><apic/></features>`,
+    `  <features><acpi/><apic/>${spec.firmware === 'efi' && spec.secureBoot ? `<smm state='on'/>` : ''}</features>`,
     `  <cpu mode='host-model'/>`,
     `  <clock offset='utc'/>`,
     `  <on_poweroff>destroy</on_poweroff>`,

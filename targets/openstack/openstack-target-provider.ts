@@ -242,6 +242,7 @@ export class OpenStackTargetProvider implements TargetProvider {
       flavor: flavor.name,
       availabilityZone: server['OS-EXT-AZ:availability_zone'],
       firmware: props.hw_firmware_type === 'uefi' ? 'efi' : 'bios',
+      ...(props.os_secure_boot === 'required' ? { secureBoot: true } : {}),
       machineType: props.hw_machine_type === 'q35' ? 'pc-q35' : 'pc-i440fx',
       diskBus: (props.hw_disk_bus as InstanceSpec['diskBus']) ?? 'virtio',
       volumes: [boot, ...volumes.filter((v) => v !== boot)].filter((v): v is CinderVolume => !!v).map((v) => this.toRef(ref.project, v)),
@@ -356,6 +357,9 @@ export function imageProperties(boot: BootProperties): Record<string, string> {
     ...(boot.diskBus === 'scsi' ? { hw_scsi_model: 'virtio-scsi' } : {}),
     hw_machine_type: boot.machineType === 'pc-q35' ? 'q35' : 'pc',
     hw_firmware_type: boot.firmware === 'efi' ? 'uefi' : 'bios',
+    // 'required', not 'optional': Nova then schedules only onto hosts that can (trait
+    // COMPUTE_SECURITY_UEFI_SECURE_BOOT) instead of silently booting the guest without it.
+    ...(boot.firmware === 'efi' && boot.secureBoot ? { os_secure_boot: 'required' } : {}),
     hw_vif_model: boot.nicModel,
     ...(boot.osType ? { os_type: boot.osType } : {}),
     ...(boot.osDistro ? { os_distro: boot.osDistro } : {}),

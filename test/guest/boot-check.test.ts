@@ -31,6 +31,28 @@ describe('boot check', () => {
     expect(Date.now() - started).toBeLessThan(45_000);
   }, 90_000);
 
+  test('UEFI with Secure Boot: OVMF with enrolled keys enforces it (its own shell is refused) and, finding nothing to boot, fails fast', async () => {
+    const image = ws.blank(8 * MiB);
+    const started = Date.now();
+    const result = await runBootCheck(request({ disks: [{ path: image, format: 'raw' }], firmware: 'efi', secureBoot: true, machineType: 'pc-q35', diskBus: 'sata', nicModel: 'e1000' }));
+    expect(result.passed).toBe(false);
+    expect(result.reason).toMatch(/did not boot: "BdsDxe: No bootable option or device was found\./);
+    expect(result.consoleTail).toMatch(/failed to start Boot\d+ "EFI Internal Shell".*: Security Violation/);
+    expect(Date.now() - started).toBeLessThan(120_000);
+  }, 180_000);
+
+  test('Secure Boot runs q35 with SMM and a secure flash, from a fresh copy of the enrolled variable store', async () => {
+    const args = await qemuArgs(request({ firmware: 'efi', secureBoot: true, machineType: 'pc-q35' }), 'tcg', ws.dir);
+    expect(args[args.indexOf('-machine') + 1]).toBe('q35,accel=tcg,graphics=off,smm=on');
+    expect(args).toEqual(expect.arrayContaining(['-global', 'driver=cfi.pflash01,property=secure,value=on']));
+    const flash = args.filter((a) => a.startsWith('if=pflash'));
+    expect(flash).toEqual(['if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.ms.fd', `if=pflash,format=raw,unit=1,file=${ws.dir}/OVMF_VARS.fd`]);
+    const plain = await qemuArgs(request({ firmware: 'efi', machineType: 'pc-i440fx' }), 'tcg', ws.dir);
+    expect(plain.filter((a) => a.startsWith('if=pflash'))[0]).toBe('if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd');
+    expect(plain).not.toContain('driver=cfi.pflash01,property=secure,value=on');
+    await expect(qemuArgs(request({ firmware: 'bios', secureBoot: true }), 'tcg', ws.dir)).rejects.toThrow('boot check: Secure Boot needs UEFI firmware');
+  });
+
   test('every drive is opened with snapshot=on, so the check never writes to the volumes', async () => {
     const args = await qemuArgs(request({ disks: [{ path: '/v/a', format: 'qcow2' }, { path: '/v/b', format: 'raw' }] }), 'tcg', ws.dir);
     const drives = args.filter((_, i) => args[i - 1] === '-drive');

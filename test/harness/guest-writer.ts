@@ -23,13 +23,16 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** One burst of `count` random writes (offsets 512-aligned, 512 B – maxLength long). */
-export async function randomWrites(file: string, size: number, random: () => number, count: number, maxLength = 256 * 1024): Promise<void> {
+/**
+ * One burst of `count` random writes (offsets 512-aligned, 512 B – maxLength long) into [regionStart, regionStart +
+ * size): the whole disk by default, or a region the guest's file systems do not use (a scratch partition).
+ */
+export async function randomWrites(file: string, size: number, random: () => number, count: number, maxLength = 256 * 1024, regionStart = 0): Promise<void> {
   const fh = await open(file, 'r+');
   try {
     for (let i = 0; i < count; i++) {
       const length = Math.max(512, Math.floor((random() * maxLength) / 512) * 512);
-      const offset = Math.floor((random() * (size - length)) / 512) * 512;
+      const offset = regionStart + Math.floor((random() * (size - length)) / 512) * 512;
       const data = Buffer.alloc(length);
       if (random() > 0.15) for (let j = 0; j < length; j += 4) data.writeUInt32LE(Math.floor(random() * 0x100000000), j);
       await fh.write(data, 0, length, offset);
@@ -41,13 +44,13 @@ export async function randomWrites(file: string, size: number, random: () => num
 }
 
 /** Writes continuously (a burst every `pauseMs`) until stopped. */
-export function startGuestWriter(file: string, size: number, seed: number, opts: { burst?: number; pauseMs?: number; maxLength?: number } = {}): GuestWriter {
+export function startGuestWriter(file: string, size: number, seed: number, opts: { burst?: number; pauseMs?: number; maxLength?: number; regionStart?: number } = {}): GuestWriter {
   const random = seededRandom(seed);
   let writes = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
-      await randomWrites(file, size, random, opts.burst ?? 4, opts.maxLength);
+      await randomWrites(file, size, random, opts.burst ?? 4, opts.maxLength, opts.regionStart);
       writes += opts.burst ?? 4;
       await new Promise((r) => setTimeout(r, opts.pauseMs ?? 50));
     }

@@ -8,7 +8,10 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
 
   beforeAll(async () => {
     env = await createMigrationEnv('preflight', {
-      vms: [{ name: 'big01', guestId: 'debian11_64Guest', firmware: 'bios', numCPUs: 4, memoryMB: 8192, powerState: 'poweredOn', disks: [{ capacityMiB: 16 }], nics: [{ network: 'VM Network' }] }],
+      vms: [
+        { name: 'big01', guestId: 'debian11_64Guest', firmware: 'bios', numCPUs: 4, memoryMB: 8192, powerState: 'poweredOn', disks: [{ capacityMiB: 16 }], nics: [{ network: 'VM Network' }] },
+        { name: 'sb01', guestId: 'debian12_64Guest', firmware: 'efi', secureBoot: true, numCPUs: 1, memoryMB: 1024, powerState: 'poweredOn', disks: [{ capacityMiB: 16 }], nics: [] },
+      ],
     });
     await env.startWorker();
     api = await startApi(env);
@@ -43,6 +46,14 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
     expect(status.error).toMatch(/flavor 'm1.small' \(1 vCPU, 2048 MB\) is smaller than the source VM \(4 vCPU, 8192 MB\)/);
     expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
     expect(await powerState()).toBe('poweredOn');
+  });
+
+  it('Secure Boot with the i440fx machine type (its firmware needs SMM, which only q35 has)', async () => {
+    const { status, events } = await runToEnd({ flavor: 'm1.small', networks: [], machineType: 'pc-i440fx' }, { name: 'sb01' });
+    expect(status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
+    expect(status.error).toMatch(/the source VM boots with UEFI Secure Boot, which needs the q35 machine type on the target .*leave target.machineType unset or set it to 'pc-q35'/);
+    expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
+    expect(await env.powerState('sb01')).toBe('poweredOn');
   });
 
   it('a VM that does not exist is refused at submission (404), and nothing starts', async () => {

@@ -37,7 +37,7 @@ describe('a worker killed with SIGKILL during exportDisk', () => {
       sourceId: 'sim',
       vm: { name: 'db01' },
       target: { project: 'p-crash', flavor: 'm1.small', volumeType: 'standard', networks: [] },
-      // This is about the copy resuming; guest inspection and conversion are test/migration/guest-conversion.test.ts's.
+      // This is about the copy resuming; guest inspection and conversion are test/guest-boot/guest-conversion.test.ts's.
       guest: { convert: 'skip' },
     };
     const handle = await env.client.workflow.start('coldMigration', {

@@ -1,7 +1,9 @@
 /**
- * The real guest into the real cloud: the Debian test guest (tools/test-guest) on a simulator VM → cold migration
- * into Cinder → virt-v2v-in-place on a Cinder clone of the copied volume → a Nova server on the libvirt/qemu compute
- * boots from the converted clone → its console (os-getConsoleOutput) shows the login prompt. Minutes under TCG.
+ * The real guest into the real cloud: the Debian test guest with UEFI Secure Boot on an LVM root (tools/test-guest,
+ * variant secureboot-lvm) on a simulator VM with Secure Boot on → cold migration into Cinder → virt-v2v-in-place on
+ * a Cinder clone of the copied volume (and the removable-media boot path added) → a Nova server on the libvirt/qemu
+ * compute, given UEFI with Secure Boot on q35 by the volume's image properties, boots from the converted clone → its
+ * console (os-getConsoleOutput) shows the kernel in Secure Boot mode and the login prompt. Minutes under TCG.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +14,7 @@ import { coldMigrationStateQuery } from '../../workflows/cold-migration-state';
 import { startApi, waitForMigration } from '../harness/api-server';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { createLabProject, resourcesOfMigration, type LabProject } from '../harness/openstack-lab';
+import { guestVariantVm, bootReport } from '../harness/guest-variant-vm';
 import { leadingSha } from './volume-bytes';
 
 const MiB = 1024 * 1024;
@@ -24,24 +27,13 @@ describe('a converted guest boots in OpenStack, on the libvirt compute', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-guest-'));
 
   beforeAll(async () => {
-    const guest = await ensureTestGuest('bios', { onBuildStart: () => console.log('[guest-boot-openstack] building the test guest (first run on this machine)') });
+    const guest = await ensureTestGuest('secureboot-lvm', { onBuildStart: () => console.log('[guest-boot-openstack] building the test guest (first run on this machine)') });
     guestSha = await sha256File(guest.path);
     p = await createLabProject('guest', dir);
     env = await createMigrationEnv(
       'os-guest',
       {
-        vms: [
-          {
-            name: 'deb12',
-            guestId: 'debian12_64Guest',
-            firmware: 'bios',
-            numCPUs: 1,
-            memoryMB: 1024,
-            powerState: 'poweredOn',
-            disks: [{ capacityMiB: 2048 }],
-            nics: [{ network: 'VM Network', adapterType: 'vmxnet3' }],
-          },
-        ],
+        vms: [guestVariantVm('deb12', guest)],
       },
       { targets: { lab: p.targetConfig() }, defaultTarget: 'lab' },
     );
@@ -86,16 +78,27 @@ describe('a converted guest boots in OpenStack, on the libvirt compute', () => {
 
     // The server boots from the converted clone, marked bootable with the image properties of the conversion.
     expect(clone).toMatchObject({ bootable: 'true', source_volid: copied.id });
-    expect(clone.volume_image_metadata).toMatchObject({ hw_disk_bus: 'virtio', hw_machine_type: 'pc', hw_firmware_type: 'bios', hw_vif_model: 'virtio', os_type: 'linux', os_distro: 'debian' });
+    expect(clone.volume_image_metadata).toMatchObject({
+      hw_disk_bus: 'virtio',
+      hw_machine_type: 'q35',
+      hw_firmware_type: 'uefi',
+      os_secure_boot: 'required',
+      hw_vif_model: 'virtio',
+      os_type: 'linux',
+      os_distro: 'debian',
+    });
     expect(made.servers).toHaveLength(1);
     expect(made.servers[0]['os-extended-volumes:volumes_attached'].map((v: { id: string }) => v.id)).toEqual([clone.id]);
     expect(made.servers[0]['OS-EXT-AZ:availability_zone']).toBe(lab.zones.libvirt);
     expect(made.ports.map((x) => x.mac_address)).toEqual([env.sim.vms[0].nics[0].macAddress.toLowerCase()]);
 
     // Booted in the cloud: Nova's console output shows the guest's login prompt.
-    expect(state.guestFix).toMatchObject({ converted: true });
+    expect(state.guestFix).toMatchObject({ converted: true, conversion: { uefiBootPath: { added: true, loader: 'debian/shimx64.efi' } } });
     expect(state.validation!.bootCheck).toMatchObject({ passed: true, bootedIn: 'target', instance: `${p.projectName}/deb12` });
-    expect((state.validation!.bootCheck as { consoleTail: string }).consoleTail).toMatch(/vmguest login: /);
+    const consoleTail = (state.validation!.bootCheck as { consoleTail: string }).consoleTail;
+    expect(consoleTail).toMatch(/vmguest login: /);
+    // Nova gave it OVMF with Secure Boot enforced (the Microsoft keys that sign shim enrolled), and the LVM root on VirtIO.
+    expect(bootReport(consoleTail)).toMatchObject({ firmware: 'efi', secureboot: 'on', root: '/dev/mapper/vmguest--vg-root,ext4' });
     // Checked, not launched: the server is off again, as Finalize left it.
     expect(status.instance.status).toBe('SHUTOFF');
     expect((await resourcesOfMigration(p, id)).servers[0].status).toBe('SHUTOFF');

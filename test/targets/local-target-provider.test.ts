@@ -146,6 +146,18 @@ describe('LocalTargetProvider instances', () => {
     expect(domain.devices.interface[0].model['@type']).toBe('e1000');
   });
 
+  test('Secure Boot: firmware auto-selection asks for secure-boot with enrolled keys, and SMM is on', async () => {
+    await driver.createInstance(spec({ secureBoot: true }));
+    const domain = parser.parse(readFileSync(driver.instanceXmlPath('proj', 'vm1'), 'utf8')).domain;
+    expect(domain.os['@firmware']).toBe('efi');
+    expect(domain.os.firmware.feature).toEqual([
+      { '@enabled': 'yes', '@name': 'secure-boot' },
+      { '@enabled': 'yes', '@name': 'enrolled-keys' },
+    ]);
+    expect(domain.features.smm).toEqual({ '@state': 'on' });
+    expect((await driver.describeInstance({ project: 'proj', name: 'vm1' }))!.spec).toMatchObject({ firmware: 'efi', secureBoot: true, machineType: 'pc-q35' });
+  });
+
   test('scsi bus adds a virtio-scsi controller', async () => {
     await driver.createInstance(spec({ diskBus: 'scsi' }));
     const domain = parser.parse(readFileSync(driver.instanceXmlPath('proj', 'vm1'), 'utf8')).domain;

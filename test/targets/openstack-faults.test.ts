@@ -46,6 +46,14 @@ describe('what the OpenStack provider sends', () => {
       os_type: 'linux',
       os_distro: 'rhel',
     });
+    // Secure Boot as 'required': Nova then schedules only onto a host that can, instead of booting it without.
+    expect(imageProperties({ firmware: 'efi', secureBoot: true, machineType: 'pc-q35', diskBus: 'virtio', nicModel: 'virtio' })).toEqual({
+      hw_disk_bus: 'virtio',
+      hw_machine_type: 'q35',
+      hw_firmware_type: 'uefi',
+      os_secure_boot: 'required',
+      hw_vif_model: 'virtio',
+    });
     expect(imageProperties({ firmware: 'bios', machineType: 'pc-i440fx', diskBus: 'sata', nicModel: 'e1000' })).toEqual({
       hw_disk_bus: 'sata',
       hw_machine_type: 'pc',

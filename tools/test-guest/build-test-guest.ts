@@ -14,7 +14,7 @@
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureBaseTree, unmountBelow, writeTreeFile } from './base-tree';
+import { baseTreeHash, ensureBaseTree, unmountBelow, writeTreeFile } from './base-tree';
 import { installGrubBiosBoot } from './grub-bios-boot';
 import { dataDiskMarker, guestFiles } from './guest-files';
 import { guestIdentity, type GuestIdentity } from './guest-identity';
@@ -107,7 +107,7 @@ export async function buildTestGuest(opts: BuildOptions): Promise<BuildResult> {
       return kver;
     });
 
-    await phase('boot loader', () => (variant.firmware === 'efi' ? prepareEfiBoot(variant, id, root, esp, run) : prepareBiosBoot(variant, root, run)));
+    await phase('boot loader', () => (variant.firmware === 'efi' ? prepareEfiBoot(variant, id, root, esp) : prepareBiosBoot(variant, root, run)));
 
     await phase('disks', async () => {
       await writeFile(images[0], '');
@@ -145,7 +145,7 @@ export async function buildTestGuest(opts: BuildOptions): Promise<BuildResult> {
         const grubBoot = path.join(root, 'boot/grub/i386-pc');
         await installGrubBiosBoot(images[0], await readFile(path.join(grubBoot, 'boot.img')), await readFile(path.join(grubBoot, 'core.img')));
       }
-      if (variant.dataDisk) await makeDataDisk(images[1], variant.dataDisk.sizeBytes, id, work, run);
+      if (variant.dataDisk) await makeDataDisk(images[1], variant.dataDisk, id, work, run);
       for (const [i, image] of images.entries()) {
         await chmod(image, 0o644);
         await rename(image, opts.disks[i]);
@@ -193,43 +193,30 @@ async function prepareBiosBoot(v: TestGuestVariant, root: string, run: (cmd: str
 }
 
 /**
- * The ESP's files, staged in `esp`, as grub-install leaves them. Without Secure Boot: a GRUB image made for the
- * guest (it searches the root file system by UUID and reads /boot/grub from it). With Secure Boot: shim, MokManager,
- * the fallback loader and Debian's signed GRUB, which reads EFI/debian/grub.cfg (a stub pointing at /boot/grub).
- * The removable-media path EFI/BOOT/BOOTX64.EFI only when the recipe says so.
+ * The ESP's files, staged in `esp`, as Debian's grub-install leaves them on amd64 (it installs the signed chain
+ * whether or not Secure Boot is on): shim, MokManager, shim's fallback loader and Debian's signed GRUB in
+ * EFI/debian, with EFI/debian/grub.cfg, a stub that finds the root file system by UUID and reads /boot/grub/grub.cfg
+ * from it. The removable-media path (EFI/BOOT: shim as BOOTX64.EFI, GRUB, MokManager) only when the recipe says so,
+ * as the installer's "force EFI removable media path" does.
  */
-async function prepareEfiBoot(v: TestGuestVariant, id: GuestIdentity, root: string, esp: string, run: (cmd: string, args: string[]) => Promise<string>): Promise<void> {
+async function prepareEfiBoot(v: TestGuestVariant, id: GuestIdentity, root: string, esp: string): Promise<void> {
   await copyModules(path.join(root, 'usr/lib/grub/x86_64-efi'), path.join(root, 'boot/grub/x86_64-efi'));
   await mkdir(path.join(root, 'boot/efi'), { recursive: true });
   const debianDir = path.join(esp, 'EFI/debian');
   await mkdir(debianDir, { recursive: true });
   const fallback = path.join(esp, 'EFI/BOOT');
-  if (v.secureBoot) {
-    const shim = path.join(root, 'usr/lib/shim');
-    await copyFile(path.join(shim, 'shimx64.efi.signed'), path.join(debianDir, 'shimx64.efi'));
-    await copyFile(path.join(shim, 'mmx64.efi.signed'), path.join(debianDir, 'mmx64.efi'));
-    await copyFile(path.join(shim, 'fbx64.efi.signed'), path.join(debianDir, 'fbx64.efi'));
-    await copyFile(path.join(shim, 'BOOTX64.CSV'), path.join(debianDir, 'BOOTX64.CSV'));
-    await copyFile(path.join(root, 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed'), path.join(debianDir, 'grubx64.efi'));
-    await writeFile(path.join(debianDir, 'grub.cfg'), `search.fs_uuid ${id.rootUuid} root\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n`);
-    if (v.efiFallbackPath) {
-      await mkdir(fallback, { recursive: true });
-      await copyFile(path.join(debianDir, 'shimx64.efi'), path.join(fallback, 'BOOTX64.EFI'));
-      await copyFile(path.join(debianDir, 'grubx64.efi'), path.join(fallback, 'grubx64.efi'));
-      await copyFile(path.join(debianDir, 'mmx64.efi'), path.join(fallback, 'mmx64.efi'));
-    }
-    return;
-  }
-  const loadCfg = path.join(root, 'tmp/grub-load.cfg');
-  await writeFile(loadCfg, `search.fs_uuid ${id.rootUuid} root\nset prefix=($root)'/boot/grub'\n`);
-  const modules = ['part_gpt', 'fat', v.root.fs === 'xfs' ? 'xfs' : 'ext2', ...(v.root.lvm ? ['lvm'] : []), 'search_fs_uuid'];
-  await run('chroot', [root, 'grub-mkimage', '-O', 'x86_64-efi', '-c', '/tmp/grub-load.cfg', '-p', '', '-o', '/tmp/grubx64.efi', ...modules]);
-  await copyFile(path.join(root, 'tmp/grubx64.efi'), path.join(debianDir, 'grubx64.efi'));
-  await rm(path.join(root, 'tmp/grubx64.efi'));
-  await rm(loadCfg);
+  const shim = path.join(root, 'usr/lib/shim');
+  await copyFile(path.join(shim, 'shimx64.efi.signed'), path.join(debianDir, 'shimx64.efi'));
+  await copyFile(path.join(shim, 'mmx64.efi.signed'), path.join(debianDir, 'mmx64.efi'));
+  await copyFile(path.join(shim, 'fbx64.efi.signed'), path.join(debianDir, 'fbx64.efi'));
+  await copyFile(path.join(shim, 'BOOTX64.CSV'), path.join(debianDir, 'BOOTX64.CSV'));
+  await copyFile(path.join(root, 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed'), path.join(debianDir, 'grubx64.efi'));
+  await writeFile(path.join(debianDir, 'grub.cfg'), `search.fs_uuid ${id.rootUuid} root\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n`);
   if (v.efiFallbackPath) {
     await mkdir(fallback, { recursive: true });
-    await copyFile(path.join(debianDir, 'grubx64.efi'), path.join(fallback, 'BOOTX64.EFI'));
+    await copyFile(path.join(debianDir, 'shimx64.efi'), path.join(fallback, 'BOOTX64.EFI'));
+    await copyFile(path.join(debianDir, 'grubx64.efi'), path.join(fallback, 'grubx64.efi'));
+    await copyFile(path.join(debianDir, 'mmx64.efi'), path.join(fallback, 'mmx64.efi'));
   }
 }
 
@@ -260,17 +247,49 @@ async function makeEsp(image: string, id: GuestIdentity, staged: string, run: (c
   await walk(staged, '');
 }
 
-/** The data disk: GPT, one Linux partition with ext4 (by UUID in the guest's fstab) holding the marker file. */
-async function makeDataDisk(image: string, sizeBytes: number, id: GuestIdentity, work: string, run: (cmd: string, args: string[], input?: string) => Promise<string>): Promise<void> {
+/** Where a data disk's scratch partition is (bytes): after its file system, up to GPT's backup on a 1 MiB boundary. */
+export function scratchRegion(disk: NonNullable<TestGuestVariant['dataDisk']>): { offset: number; length: number } {
+  const start = FIRST_PARTITION_SECTOR + disk.fsBytes / SECTOR;
+  const end = Math.floor((disk.sizeBytes / SECTOR - GPT_TAIL_SECTORS) / 2048) * 2048;
+  return { offset: start * SECTOR, length: (end - start) * SECTOR };
+}
+
+/** The data disk: GPT, a Linux partition with ext4 (by UUID in the guest's fstab) holding the marker file, and scratch. */
+async function makeDataDisk(
+  image: string,
+  disk: NonNullable<TestGuestVariant['dataDisk']>,
+  id: GuestIdentity,
+  work: string,
+  run: (cmd: string, args: string[], input?: string) => Promise<string>,
+): Promise<void> {
   const content = path.join(work, 'data');
   await mkdir(content, { recursive: true });
   await writeFile(path.join(content, 'vmigrate-marker'), `${dataDiskMarker(id)}\n`);
   await writeFile(image, '');
-  await truncate(image, sizeBytes);
-  const end = Math.floor((sizeBytes / SECTOR - GPT_TAIL_SECTORS) / 2048) * 2048;
-  const size = end - FIRST_PARTITION_SECTOR;
-  await run('sfdisk', ['--quiet', image], `label: gpt\nlabel-id: ${id.dataDiskGuid}\nstart=${FIRST_PARTITION_SECTOR}, size=${size}, type=${LINUX_TYPE}, uuid=${id.dataPartitionGuid}\n`);
-  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'srv', '-U', id.dataUuid, '-d', content, '-E', `offset=${FIRST_PARTITION_SECTOR * SECTOR}`, image, `${(size * SECTOR) / 1024}k`]);
+  await truncate(image, disk.sizeBytes);
+  const fsSectors = disk.fsBytes / SECTOR;
+  const scratch = scratchRegion(disk);
+  await run(
+    'sfdisk',
+    ['--quiet', image],
+    [
+      'label: gpt',
+      `label-id: ${id.dataDiskGuid}`,
+      `start=${FIRST_PARTITION_SECTOR}, size=${fsSectors}, type=${LINUX_TYPE}, uuid=${id.dataPartitionGuid}, name="srv"`,
+      `start=${scratch.offset / SECTOR}, size=${scratch.length / SECTOR}, type=${LINUX_TYPE}, uuid=${id.scratchPartitionGuid}, name="scratch"`,
+      '',
+    ].join('\n'),
+  );
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'srv', '-U', id.dataUuid, '-d', content, '-E', `offset=${FIRST_PARTITION_SECTOR * SECTOR}`, image, `${disk.fsBytes / 1024}k`]);
+}
+
+/** Earlier builds of the same variant (other recipe hashes) and base trees no variant uses: never read again. */
+async function pruneStaleImages(dir: string, variant: string, keepStem: string): Promise<void> {
+  for (const f of await readdir(dir)) {
+    const stale = f.startsWith(`${variant}-`) && !f.startsWith(keepStem) && /\.(img|build\.log)$/.test(f);
+    const oldBase = f.startsWith('base-') && f.endsWith('.tar') && f !== `base-${baseTreeHash()}.tar`;
+    if (stale || oldBase) await rm(path.join(dir, f), { force: true });
+  }
 }
 
 if (require.main === module) {
@@ -283,6 +302,7 @@ if (require.main === module) {
       return;
     }
     const result = await buildTestGuest({ variant: name, disks: paths.disks, cacheDir: paths.dir, debCacheDir: paths.debCacheDir, logFile: paths.buildLog });
+    await pruneStaleImages(paths.dir, name, path.basename(paths.disks[0], '.img'));
     console.error(`[test-guest] ${name} built in ${(result.durationMs / 1000).toFixed(0)} s (${JSON.stringify(result.phasesMs)}), log ${paths.buildLog}`);
     console.log(result.disks.join('\n'));
   })().catch((err) => {

@@ -17,6 +17,7 @@ export interface GuestIdentity {
   dataUuid: string;
   dataDiskGuid: string;
   dataPartitionGuid: string;
+  scratchPartitionGuid: string;
   pvId: string;
   vgId: string;
   lvId: string;
@@ -43,6 +44,7 @@ export function guestIdentity(recipeHash: string): GuestIdentity {
     dataUuid: uuid('data'),
     dataDiskGuid: uuid('data-disk'),
     dataPartitionGuid: uuid('data-partition'),
+    scratchPartitionGuid: uuid('scratch-partition'),
     pvId: lvmId('pv'),
     vgId: lvmId('vg'),
     lvId: lvmId('lv'),

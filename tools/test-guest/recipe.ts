@@ -78,8 +78,12 @@ export interface TestGuestVariant {
    */
   efiFallbackPath?: boolean;
   diskSizeBytes: number;
-  /** A second disk with one partition, mounted at `mountpoint` by UUID; holds a marker file. */
-  dataDisk?: { sizeBytes: number; mountpoint: '/srv' };
+  /**
+   * A second disk: a partition of `fsBytes` mounted at `mountpoint` by UUID (it holds a marker file), and a scratch
+   * partition without a file system over the rest — where tests of warm migration let the "guest" write between
+   * syncs without damaging a file system the guest must boot with.
+   */
+  dataDisk?: { sizeBytes: number; fsBytes: number; mountpoint: '/srv' };
   /**
    * What an installer puts in the initramfs of a guest on VMware with MODULES=list: the paravirtual and LSI SCSI
    * controllers, SATA/IDE, the disk driver and the root file system (and device-mapper under LVM). No VirtIO: a
@@ -103,14 +107,14 @@ export const TEST_GUEST_VARIANTS: Record<GuestVariantName, TestGuestVariant> = {
   },
   uefi: {
     name: 'uefi',
-    summary: 'UEFI, GPT (EFI system partition, GRUB in EFI/debian and on the fallback path), ext4 root, /srv on a second disk',
+    summary: 'UEFI, GPT (EFI system partition; shim and GRUB in EFI/debian and on the removable-media path), ext4 root, /srv on a second disk',
     firmware: 'efi',
     secureBoot: false,
     partitionTable: 'gpt',
     root: { fs: 'ext4' },
     efiFallbackPath: true,
     diskSizeBytes: 2 * GiB,
-    dataDisk: { sizeBytes: 256 * MiB, mountpoint: '/srv' },
+    dataDisk: { sizeBytes: 256 * MiB, fsBytes: 128 * MiB, mountpoint: '/srv' },
     initramfsModules: [...VMWARE_STORAGE, 'ext4'],
   },
   'secureboot-lvm': {
