@@ -106,6 +106,19 @@ describe('libguestfs inspection', () => {
     expect(result.warnings[0]).toMatch(/^encrypted volume\(s\) \/dev\/sda1 \(crypto_LUKS\): .*copied as-is/);
   });
 
+  test('an EFI system partition beside a BIOS boot partition means BIOS (GRUB embedded for BIOS), as virt-v2v decides', async () => {
+    // Swap in both, so there is nothing an appliance could find an OS in: the decision is the partition table's alone.
+    const hybrid = ws.blank(16 * MiB);
+    ws.partition(hybrid, 'label: gpt\nstart=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=4096, size=20480, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n');
+    ws.placeFilesystem(hybrid, 2 * MiB, 10 * MiB, (f) => run('mkswap', [f]));
+    ws.placeFilesystem(hybrid, MiB, MiB, (f) => run('mkswap', [f]));
+    expect(await inspectGuestDisks({ drives: [{ uri: hybrid, format: 'raw' }], layouts: [await layoutOf(hybrid, 16 * MiB)] })).toMatchObject({ firmware: 'bios', partitionTable: 'gpt', applianceMs: 0 });
+    const uefi = ws.blank(16 * MiB);
+    ws.partition(uefi, 'label: gpt\nstart=4096, size=20480, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n');
+    ws.placeFilesystem(uefi, 2 * MiB, 10 * MiB, (f) => run('mkswap', [f]));
+    expect(await inspectGuestDisks({ drives: [{ uri: uefi, format: 'raw' }], layouts: [await layoutOf(uefi, 16 * MiB)] })).toMatchObject({ firmware: 'efi', applianceMs: 0 });
+  });
+
   test('GPT with an EFI system partition and a data disk, no OS: the appliance looks, finds none, firmware is UEFI', async () => {
     const boot = ws.blank(64 * MiB);
     ws.partition(boot, 'label: gpt\nstart=2048, size=20480, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nstart=22528, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n');
