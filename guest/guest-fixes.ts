@@ -106,8 +106,9 @@ export async function runGuestFixes(input: GuestFixInput, ctx: GuestFixContext):
   const converter: Converter = esp
     ? async (req) => {
         const result = await ctx.converter(req);
-        ctx.onProgress?.({ stage: 'checking the UEFI boot path' });
-        uefiBootPath = await ensureUefiBootPath({ disk: req.disks[0], espPartition: esp.number, distro: input.guest?.distro, signal: req.signal });
+        const progress = () => ctx.onProgress?.({ stage: 'checking the UEFI boot path' });
+        progress();
+        uefiBootPath = await ensureUefiBootPath({ disk: req.disks[0], espPartition: esp.number, distro: input.guest?.distro, signal: req.signal, onTick: progress });
         return result;
       }
     : ctx.converter;

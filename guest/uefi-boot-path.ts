@@ -66,9 +66,12 @@ export async function ensureUefiBootPath(req: {
   espPartition: number;
   distro?: string;
   signal?: AbortSignal;
+  /** Called every few seconds while the appliance runs (the activity's heartbeat). */
+  onTick?: () => void;
 }): Promise<UefiBootPathReport> {
   const started = Date.now();
   const fish = new GuestfishSession(['--rw', `--format=${req.disk.format}`, '-a', req.disk.path], req.signal);
+  const tick = req.onTick ? setInterval(req.onTick, 5000) : undefined;
   try {
     await fish.command('run');
     await fish.command(`mount /dev/sda${req.espPartition} /`);
@@ -86,6 +89,8 @@ export async function ensureUefiBootPath(req: {
   } catch (err) {
     fish.kill();
     throw err;
+  } finally {
+    if (tick) clearInterval(tick);
   }
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test suite, after setup and the type check (`npm test`):
 #  - every test file on a Temporal dev server, except test/guest-boot/;
-#  - beside it, at the same time, test/guest-boot/ (real guests converted and booted: minutes of TCG emulation each,
-#    on one core, while the rest of the suite mostly waits on servers and timers) in a jest of its own, with its own
-#    dev server; its lines are prefixed with [guest-boot];
+#  - beside it, at the same time, test/guest-boot/ (real guests converted and booted: minutes of TCG emulation each)
+#    in a jest of its own, with its own dev server, at a lower CPU priority: it takes the CPU the rest of the suite
+#    leaves while it waits on servers and timers, instead of slowing its timing-sensitive tests. Its lines are
+#    prefixed with [guest-boot];
 #  - then the migration tests again, unchanged, on a fresh Temporal cluster (PostgreSQL, history, matching, frontend
 #    and worker as separate processes, and its Web UI).
 # Arguments (`npm test -- <pattern>`) select files for one plain run instead: a developer's subset.
@@ -21,7 +22,7 @@ if [ $# -gt 0 ]; then
   exec npx jest --runInBand "$@"
 fi
 
-( set -o pipefail; npx jest --runInBand "$GUEST_BOOT" 2>&1 | sed -u 's/^/[guest-boot] /' ) &
+( set -o pipefail; nice -n 15 npx jest --runInBand "$GUEST_BOOT" 2>&1 | sed -u 's/^/[guest-boot] /' ) &
 guest_boot=$!
 status=0
 npx jest --runInBand --testPathIgnorePatterns "/$GUEST_BOOT" || status=$?

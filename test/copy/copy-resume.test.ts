@@ -41,7 +41,14 @@ function scatteredDisk() {
 describe('copyDisk checkpoints and resume', () => {
   test('publishes only flushed, contiguous watermarks', async () => {
     const disk = scatteredDisk();
-    const source = new ScriptedSource(disk.content, disk.allocation, { maxDelayMs: 4 });
+    // The last quarter is read only after a first checkpoint (or 20 s, and then the count below fails): a mid-copy
+    // checkpoint must exist however the machine schedules the copy and its verification.
+    let firstCheckpoint!: () => void;
+    const checkpointed = new Promise<void>((resolve) => {
+      firstCheckpoint = resolve;
+      setTimeout(resolve, 20_000).unref();
+    });
+    const source = new ScriptedSource(disk.content, disk.allocation, { maxDelayMs: 4, holdReadsFrom: { offset: 48 * MiB, until: checkpointed } });
     const { target: inner } = await fx.volume(disk.content.length);
     const target = new RecordingTarget(inner);
     const checkpoints: CopyCheckpoint[] = [];
@@ -52,6 +59,7 @@ describe('copyDisk checkpoints and resume', () => {
       checkpointBytes: 6 * MiB,
       onCheckpoint: async (c) => {
         checkpoints.push(c);
+        firstCheckpoint();
         // Every write below the watermark must have completed before a flush that has returned...
         target.completed.forEach((w, i) => {
           if (w.offset < c.bytesDone && i >= target.durableCount) violations.push(`write at ${w.offset} not flushed before ${c.bytesDone}`);

@@ -11,9 +11,10 @@ import { dataDiskMarker } from '../../tools/test-guest/guest-files';
 import { ensureTestGuest, type TestGuestImage } from '../../tools/test-guest/test-guest';
 import { startApi, waitForMigration } from '../harness/api-server';
 import { randomWrites, seededRandom, startGuestWriter } from '../harness/guest-writer';
-import { bootReport, guestVariantVm } from '../harness/guest-variant-vm';
+import { bootReport, guestVariantVm, uploadGuestDisks } from '../harness/guest-variant-vm';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { liveDiskFile } from '../harness/warm-migration';
+import { warmMigrationStateQuery } from '../../workflows/warm-migration-state';
 
 describe('warm migration of a UEFI guest with two disks: synced byte for byte while it writes, then converted and booted', () => {
   let guest: TestGuestImage;
@@ -23,7 +24,7 @@ describe('warm migration of a UEFI guest with two disks: synced byte for byte wh
   beforeAll(async () => {
     guest = await ensureTestGuest('uefi', { onBuildStart: () => console.log('[warm-uefi-guest] building the uefi test guest') });
     env = await createMigrationEnv('warm-uefi', { vms: [guestVariantVm('uefi-warm', guest)] });
-    for (const [i, disk] of guest.disks.entries()) await env.sim.uploadDiskImage('uefi-warm', i, disk);
+    await uploadGuestDisks(env.sim, 'uefi-warm', guest);
     await env.startWorker();
     api = await startApi(env);
   }, 20 * 60_000);
@@ -81,6 +82,9 @@ describe('warm migration of a UEFI guest with two disks: synced byte for byte wh
 
     // Converted at cutover, booted with UEFI from a fresh variable store: root, ESP and /srv on VirtIO.
     expect(done.guestConversion).toMatchObject({ converted: true });
+    // The guest has the removable-media path already: checked, nothing added.
+    const state = await env.client.workflow.getHandle(id).query(warmMigrationStateQuery);
+    expect(state.guestFix!.conversion!.uefiBootPath).toMatchObject({ present: true, added: false });
     expect(done.validation.bootCheck).toMatchObject({ passed: true, firmware: 'efi', machineType: 'pc-q35' });
     expect(done.validation.bootCheck.consoleTail).toMatch(/vmguest login: /);
     expect(bootReport(done.validation.bootCheck.consoleTail)).toMatchObject({

@@ -1,6 +1,6 @@
 import { parseGuestReport } from '../../tools/test-guest/guest-files';
 import type { TestGuestImage } from '../../tools/test-guest/test-guest';
-import type { SimVmSpec } from '../../tools/vcsim/launch';
+import type { Simulator, SimVmSpec } from '../../tools/vcsim/launch';
 
 const MiB = 1024 * 1024;
 
@@ -26,4 +26,9 @@ export function bootReport(consoleTail: string): Record<string, string> {
   const report = parseGuestReport(consoleTail);
   if (!report) throw new Error(`the guest's boot report is not in the console tail:\n${consoleTail.slice(-1500)}`);
   return report;
+}
+
+/** Puts the guest's disk images into the simulator VM made by guestVariantVm, boot disk first. */
+export async function uploadGuestDisks(sim: Simulator, vm: string, guest: TestGuestImage): Promise<void> {
+  for (const [i, disk] of guest.disks.entries()) await sim.uploadDiskImage(vm, i, disk);
 }

@@ -1,6 +1,6 @@
 /**
  * The recipes of the test guests: minimal Debian 12 systems that look installed on VMware, in the layouts real
- * vSphere estates have (BIOS and MBR; UEFI and GPT; Secure Boot with shim; root on LVM; root on XFS; a data disk).
+ * vSphere estates have (BIOS and MBR; UEFI and GPT with a data disk; Secure Boot with shim and an XFS root on LVM).
  * Everything that decides an image's content is here (or in the builders' source); the cache key is a hash of both,
  * so an image is rebuilt exactly when its recipe changes.
  */
@@ -60,7 +60,7 @@ export const TEST_GUEST_BASE = {
   removedPaths: ['usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info', 'var/cache/apt', 'var/lib/apt/lists'],
 } as const;
 
-export type GuestVariantName = 'bios' | 'uefi' | 'secureboot-lvm' | 'xfs';
+export type GuestVariantName = 'bios' | 'uefi' | 'secureboot-lvm-xfs';
 
 export interface TestGuestVariant {
   name: GuestVariantName;
@@ -117,26 +117,17 @@ export const TEST_GUEST_VARIANTS: Record<GuestVariantName, TestGuestVariant> = {
     dataDisk: { sizeBytes: 256 * MiB, fsBytes: 128 * MiB, mountpoint: '/srv' },
     initramfsModules: [...VMWARE_STORAGE, 'ext4'],
   },
-  'secureboot-lvm': {
-    name: 'secureboot-lvm',
-    summary: 'UEFI with Secure Boot (shim, signed GRUB and kernel; boot entry only, no fallback path), GPT, ext4 root on LVM',
+  'secureboot-lvm-xfs': {
+    name: 'secureboot-lvm-xfs',
+    summary: 'UEFI with Secure Boot (shim, signed GRUB and kernel; boot entry only, no fallback path), GPT, XFS root on LVM',
     firmware: 'efi',
     secureBoot: true,
     partitionTable: 'gpt',
-    root: { fs: 'ext4', lvm: { vg: 'vmguest-vg', lv: 'root' } },
+    // XFS on a logical volume: the layout RHEL and its relatives install by default.
+    root: { fs: 'xfs', lvm: { vg: 'vmguest-vg', lv: 'root' } },
     efiFallbackPath: false,
     diskSizeBytes: 2 * GiB,
-    initramfsModules: [...VMWARE_STORAGE, 'dm_mod', 'ext4'],
-  },
-  xfs: {
-    name: 'xfs',
-    summary: 'BIOS, MBR, XFS root, one disk',
-    firmware: 'bios',
-    secureBoot: false,
-    partitionTable: 'mbr',
-    root: { fs: 'xfs' },
-    diskSizeBytes: 2 * GiB,
-    initramfsModules: [...VMWARE_STORAGE, 'xfs'],
+    initramfsModules: [...VMWARE_STORAGE, 'dm_mod', 'xfs'],
   },
 };
 

@@ -13,6 +13,8 @@ export interface ScriptedSourceOptions {
   failAfterBytes?: number;
   /** Run when cumulative bytes read cross this value (e.g. abort a controller). */
   onBytesRead?: (total: number) => void;
+  /** Reads at or beyond `offset` wait for `until`: what happens mid-copy is then not left to the scheduler. */
+  holdReadsFrom?: { offset: number; until: Promise<unknown> };
 }
 
 export class ScriptedSource implements BlockSource {
@@ -32,6 +34,7 @@ export class ScriptedSource implements BlockSource {
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
     signal?.throwIfAborted();
+    if (this.opts.holdReadsFrom && offset >= this.opts.holdReadsFrom.offset) await this.opts.holdReadsFrom.until;
     if (offset < 0 || offset + length > this.size) throw new Error(`read beyond end: ${offset}+${length} > ${this.size}`);
     if (this.opts.failAfterBytes !== undefined && this.bytesRead + length > this.opts.failAfterBytes) {
       throw new Error(`injected source failure at offset ${offset}`);
