@@ -5,9 +5,8 @@
 #    in a jest of its own, with its own dev server, at a lower CPU priority: it takes the CPU the rest of the suite
 #    leaves while it waits on servers and timers, instead of slowing its timing-sensitive tests. Its lines are
 #    prefixed with [guest-boot];
-#  - after it, still beside the first run, the migration tests again, unchanged, on a fresh Temporal cluster
-#    (PostgreSQL, history, matching, frontend and worker as separate processes, and its Web UI) on ports of its own,
-#    at normal priority (they are about timing under faults); their lines are prefixed with [cluster].
+#  - then the migration tests again, unchanged, on a fresh Temporal cluster (PostgreSQL, history, matching, frontend
+#    and worker as separate processes, and its Web UI).
 # Arguments (`npm test -- <pattern>`) select files for one plain run instead: a developer's subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,17 +22,15 @@ if [ $# -gt 0 ]; then
   exec npx jest --runInBand "$@"
 fi
 
-(
-  set -o pipefail
-  lane=0
-  nice -n 15 npx jest --runInBand "$GUEST_BOOT" 2>&1 | sed -u 's/^/[guest-boot] /' || lane=$?
-  VMIGRATE_TEST_TEMPORAL=cluster VMIGRATE_TEST_CLUSTER_PORT_OFFSET=400 npx jest --runInBand "${ON_CLUSTER[@]}" 2>&1 | sed -u 's/^/[cluster] /' || lane=$?
-  exit $lane
-) &
-second=$!
+( set -o pipefail; nice -n 15 npx jest --runInBand "$GUEST_BOOT" 2>&1 | sed -u 's/^/[guest-boot] /' ) &
+guest_boot=$!
 status=0
 npx jest --runInBand --testPathIgnorePatterns "/$GUEST_BOOT" || status=$?
-second_status=0
-wait $second || second_status=$?
-[ $second_status -eq 0 ] || echo "[test] test/guest-boot/ or the cluster run failed (exit $second_status)"
-[ $status -eq 0 ] && [ $second_status -eq 0 ]
+if [ $status -eq 0 ]; then
+  echo "[test] the migration tests again, on a Temporal cluster"
+  VMIGRATE_TEST_TEMPORAL=cluster npx jest --runInBand "${ON_CLUSTER[@]}" || status=$?
+fi
+guest_status=0
+wait $guest_boot || guest_status=$?
+[ $guest_status -eq 0 ] || echo "[test] test/guest-boot/ failed (exit $guest_status)"
+[ $status -eq 0 ] && [ $guest_status -eq 0 ]

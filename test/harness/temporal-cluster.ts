@@ -5,11 +5,10 @@ import { startTemporalCluster, type TemporalCluster } from '../../tools/temporal
 
 /**
  * Test clusters (tools/temporal-cluster: PostgreSQL and the four Temporal services as processes) run on the lab's
- * ports moved by this much, so a developer's `npm run lab:temporal-cluster` can keep running beside the suite. One
- * at a time per jest run (in band); a second jest run beside it (`npm test`'s cluster run) sets
- * VMIGRATE_TEST_CLUSTER_PORT_OFFSET to a range of its own.
+ * ports moved by this much, so a developer's `npm run lab:temporal-cluster` can keep running beside the suite.
+ * One at a time: jest runs in band.
  */
-export const TEST_CLUSTER_PORT_OFFSET = Number(process.env.VMIGRATE_TEST_CLUSTER_PORT_OFFSET ?? 200);
+export const TEST_CLUSTER_PORT_OFFSET = 200;
 
 export interface TestCluster extends TemporalCluster {
   dir: string;
