@@ -63,10 +63,10 @@ export async function ensureBaseTree(opts: { cacheDir: string; debCacheDir: stri
 /** Like a guest installed on VMware with MODULES=list: only the drivers in /etc/initramfs-tools/modules. */
 export const INITRAMFS_CONF = '# Only the drivers listed in ../modules, like a guest installed on VMware\nMODULES=list\nCOMPRESS=gzip\n';
 
-export async function writeTreeFile(root: string, rel: string, content: string | Buffer, mode?: number): Promise<void> {
+export async function writeTreeFile(root: string, rel: string, content: string): Promise<void> {
   const file = path.join(root, rel);
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, content, mode === undefined ? undefined : { mode });
+  await writeFile(file, content);
 }
 
 /** debootstrap's second stage mounts /proc and /sys in the chroot; a failed one may leave them behind. */

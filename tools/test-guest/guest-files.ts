@@ -87,7 +87,7 @@ export function dataDiskMarker(id: GuestIdentity): string {
   return `data-disk-${id.dataUuid}`;
 }
 
-/** What the guest's report line says about a mount that is absent. */
+/** The fields of the guest's report line (`key=value`; an absent mount is an empty value), or undefined without one. */
 export function parseGuestReport(consoleText: string): Record<string, string> | undefined {
   const line = consoleText.split('\n').find((l) => l.includes(GUEST_REPORT_PREFIX));
   if (!line) return undefined;

@@ -34,9 +34,8 @@ export function guestIdentity(recipeHash: string): GuestIdentity {
     return [...createHash('sha256').update(`vmigrate-test-guest:${recipeHash}:${label}`).digest()].slice(0, 32).map((b) => alphabet[b % alphabet.length]).join('');
   };
   return {
-    // The root UUID and disk id keep the derivation of the first (BIOS-only) builder.
-    rootUuid: legacyUuid(recipeHash),
-    diskId: `0x${legacyHex(recipeHash).slice(32, 40)}`,
+    rootUuid: uuid('root'),
+    diskId: `0x${hex('mbr-disk-id').slice(0, 8)}`,
     diskGuid: uuid('disk'),
     espPartitionGuid: uuid('esp-partition'),
     rootPartitionGuid: uuid('root-partition'),
@@ -49,15 +48,6 @@ export function guestIdentity(recipeHash: string): GuestIdentity {
     vgId: lvmId('vg'),
     lvId: lvmId('lv'),
   };
-}
-
-function legacyHex(hash: string): string {
-  return createHash('sha256').update(`vmigrate-test-guest:${hash}`).digest('hex');
-}
-
-function legacyUuid(hash: string): string {
-  const h = legacyHex(hash);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** The FAT volume id as fstab and blkid show it. */
