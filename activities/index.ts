@@ -3,6 +3,7 @@ import { createAdmissionActivities } from './admission-activities';
 import { createDiskActivities } from './disk-activities';
 import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
+import { createSourceActivities } from './source-activities';
 import { createSyncActivities } from './sync-activities';
 import { createTargetActivities } from './target-activities';
 import { createVmActivities } from './vm-activities';
@@ -12,6 +13,7 @@ export type { SourceVmPlan, PowerOffResult } from './vm-activities';
 export type { ExportSessionReport, SourceInspection, ExportDiskInput, ExportDiskProgress, ExportDiskResult } from './disk-activities';
 export type { ChangeTrackingReport, SyncSnapshot, SyncMode, SyncDiskInput, SyncDiskProgress, SyncDiskResult, ShutdownSourceResult } from './sync-activities';
 export type { FinalizeInput } from './target-activities';
+export type { SourceCheck, SourceVmsPage, SourceVmsRequest } from './source-activities';
 export type { GuestFixInput, GuestFixReport, GuestInspection, BootCheckInput, BootCheckReport } from './guest-activities';
 
 /** Every activity a vmigrate worker registers, built from its dependencies. */
@@ -24,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createGuestActivities(deps),
     ...createInstanceActivities(deps),
     ...createAdmissionActivities(deps),
+    ...createSourceActivities(deps),
   };
 }
 

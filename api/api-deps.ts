@@ -15,10 +15,18 @@ export function apiDepsFromConfig(
     client: opts.client,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    sources: Object.fromEntries(Object.entries(config.sources).map(([id, s]) => [id, { projects: s.projects }])),
+    sources: Object.fromEntries(Object.entries(config.sources).map(([id, s]) => [id, { projects: s.projects, url: urlWithoutUserInfo(s.url) }])),
     targets: targetCatalog(config),
     identity: opts.identity ?? identityFromConfig(config.identity, opts.tokensFile),
     admission: config.admission,
     logger: opts.logger,
   };
+}
+
+/** A URL as shown to API callers: never user info, even if someone put it there. */
+function urlWithoutUserInfo(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString();
 }

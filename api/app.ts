@@ -14,6 +14,7 @@ import { streamEvents } from './migration-events-stream';
 import { listMigrations, listQuery } from './migration-listing';
 import { createMigrationRequest, cutoverRequest } from './migration-request';
 import { retryMigration, submitMigrations } from './migration-submission';
+import { sourceFor, sourceRoutes, type ApiSource } from './source-routes';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { problemAnsweringListen } from './http-server';
 import { HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
@@ -28,8 +29,8 @@ export interface ApiDeps {
   client: Client;
   namespace?: string;
   taskQueue: string;
-  /** Configured sources: their ids, and the projects allowed to use each (absent: all). The API never sees credentials. */
-  sources: Record<string, { projects?: string[] }>;
+  /** Configured sources: their ids, the projects allowed to use each (absent: all), their URLs. The API never sees credentials. */
+  sources: Record<string, ApiSource>;
   /** The configured targets, to reject an unknown target (or a flavor a static catalog lacks) before anything starts. */
   targets: TargetCatalog;
   identity: IdentityProvider;
@@ -156,8 +157,8 @@ export function createApp(deps: ApiDeps): express.Express {
         }
         // Existence must not leak: a project or source the caller cannot use answers as if it did not exist.
         if (!canSeeProject(principal, body.target.project)) throw new HttpProblem('not-found', `no project '${body.target.project}'`);
-        const source = Object.prototype.hasOwnProperty.call(deps.sources, body.sourceId) ? deps.sources[body.sourceId] : undefined;
-        if (!source || (source.projects && !source.projects.includes(body.target.project))) throw new HttpProblem('not-found', `no source '${body.sourceId}'`);
+        const source = sourceFor(deps.sources, principal, body.sourceId);
+        if (source.projects && !source.projects.includes(body.target.project)) throw new HttpProblem('not-found', `no source '${body.sourceId}'`);
         const targetIssues = checkTargetRequest(deps.targets, body.target);
         if (targetIssues.length) throw new HttpProblem('unprocessable-request', targetIssues.map((i) => i.reason).join('; '), { errors: targetIssues });
         const answer = await submitMigrations({ client: deps.client, taskQueue: deps.taskQueue, limits: deps.admission ?? {}, defaultTarget: deps.targets.defaultTarget }, principal, body, key);
@@ -292,6 +293,7 @@ export function createApp(deps: ApiDeps): express.Express {
         res.location(answer.location!).status(answer.status).json(answer.body);
       },
     }),
+    ...sourceRoutes({ client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources }),
     route({
       method: 'get',
       path: '/admission',

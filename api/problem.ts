@@ -26,6 +26,7 @@ export const PROBLEMS = {
   'too-many-requests': { status: 429, title: 'Too many requests of this kind at once' },
   'header-too-large': { status: 431, title: 'A request header is too large' },
   'internal-error': { status: 500, title: 'Internal error' },
+  'bad-gateway': { status: 502, title: 'A source or target refused what the API asked of it for you' },
   'service-unavailable': { status: 503, title: 'A service the API depends on is unavailable' },
 } as const;
 

@@ -11,6 +11,8 @@ import { VimError, VimFaultError, VimTaskTimeoutError, VmNotFoundError, faultErr
 import { MoRef, ObjectContent, intOf, objectContentOf, requireMoRef, moRefOf, toPlain, moRefToString } from './vim-types';
 import { PowerState, VM_HARDWARE_PATHS, VmHardware, devicesOf, disksOf, isNic, networkRefOf, parseDatastorePath, parsePowerState, vmHardwareFrom } from './vm-hardware';
 
+import { INVENTORY_VM_PATHS, inventoryVmFrom, type InventoryLookups, type InventoryVm } from './vm-inventory';
+
 export type { MoRef } from './vim-types';
 
 export interface VimConnectOptions {
@@ -35,6 +37,8 @@ export interface ServiceContent {
   apiVersion: string;
   apiType: string;
   instanceUuid?: string;
+  /** The product and build, e.g. "VMware vCenter Server 8.0.2 build-22385739". */
+  fullName?: string;
 }
 
 const DEFAULT_TASK_TIMEOUT_MS = 10 * 60_000;
@@ -62,6 +66,7 @@ export class VimClient {
       apiVersion: textAt(sc, 'about.apiVersion') ?? '6.5',
       apiType: textAt(sc, 'about.apiType') ?? '',
       instanceUuid: textAt(sc, 'about.instanceUuid'),
+      fullName: textAt(sc, 'about.fullName'),
     };
     transport.apiVersion = content.apiVersion;
     await transport.call('Login', req.login(content.sessionManager, opts.username, opts.password));
@@ -166,6 +171,45 @@ export class VimClient {
         { maxObjects: opts.maxObjects ?? 500 },
       );
       return objects.map((o) => ({ moref: o.obj, name: o.props.get('name')?.text ?? '' }));
+    } finally {
+      await this.call('DestroyView', req.destroyView(view)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Every VM and template with what the inventory shows of it, in one PropertyCollector pass over a ContainerView
+   * (with the folders, datacenters, hosts and networks that name their placement), paged by the server.
+   */
+  async readInventory(opts: { maxObjects?: number } = {}): Promise<InventoryVm[]> {
+    const containerTypes = ['VirtualMachine', 'Folder', 'Datacenter', 'HostSystem', 'Network', 'DistributedVirtualPortgroup', 'VirtualApp'];
+    const view = requireMoRef(
+      child(await this.call('CreateContainerView', req.createContainerView(this.serviceContent.viewManager, this.serviceContent.rootFolder, containerTypes, true)), 'returnval'),
+      'CreateContainerView result',
+    );
+    try {
+      const objects = await this.retrieveProperties(
+        [
+          {
+            propSet: [
+              { type: 'VirtualMachine', pathSet: INVENTORY_VM_PATHS },
+              ...containerTypes.filter((t) => t !== 'VirtualMachine').map((type) => ({ type, pathSet: ['name', 'parent'] })),
+            ],
+            objectSet: [{ obj: view, skip: true, selectSet: [{ name: 'traverseView', type: 'ContainerView', path: 'view', skip: false }] }],
+          },
+        ],
+        { maxObjects: opts.maxObjects ?? 500 },
+      );
+      const lookups: InventoryLookups = { objects: new Map() };
+      for (const o of objects) {
+        if (o.obj.type === 'VirtualMachine') continue;
+        (lookups.objects as Map<string, { name: string; parent?: MoRef; type: string }>).set(moRefToString(o.obj), {
+          name: o.props.get('name')?.text ?? o.obj.value,
+          parent: moRefOf(o.props.get('parent')),
+          type: o.obj.type,
+        });
+      }
+      // A VM being created or without a readable configuration is left out rather than failing the whole listing.
+      return objects.filter((o) => o.obj.type === 'VirtualMachine' && o.props.has('config.hardware.device')).map((o) => inventoryVmFrom(o.obj, o.props, lookups));
     } finally {
       await this.call('DestroyView', req.destroyView(view)).catch(() => undefined);
     }

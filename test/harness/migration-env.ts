@@ -45,6 +45,8 @@ export interface EnvOptions {
   defaultTarget?: string;
   /** The local target's data directory counts as storage every worker mounts (no host affinity). */
   sharedStorage?: boolean;
+  /** More sources on the same simulator: limited to projects, or with a password it refuses. */
+  extraSources?: Record<string, { projects?: string[]; wrongPassword?: boolean }>;
 }
 
 export async function createMigrationEnv(
@@ -83,6 +85,15 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
         insecure: true,
         transport: { plugin: 'curl', filters: opts.filters ?? [], connections: opts.connections ?? 2 },
       },
+      ...Object.fromEntries(
+        await Promise.all(
+          Object.entries(opts.extraSources ?? {}).map(async ([id, extra]) => {
+            const file = extra.wrongPassword ? path.join(dir, `${id}.password`) : passwordFile;
+            if (extra.wrongPassword) await writeFile(file, 'not-the-password', { mode: 0o600 });
+            return [id, { url: sim.url, username: 'migrator', passwordFile: file, insecure: true, ...(extra.projects ? { projects: extra.projects } : {}) }];
+          }),
+        ),
+      ),
     },
     targets: { local: { driver: 'local', dataDir: path.join(dir, 'data'), ...(opts.sharedStorage ? { sharedStorage: true } : {}) }, ...(opts.targets ?? {}) },
     ...(opts.defaultTarget ? { defaultTarget: opts.defaultTarget } : {}),

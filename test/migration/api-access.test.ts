@@ -26,7 +26,7 @@ describe('who may call what: every route × no token, another project, reader, m
   const client = (c: Caller): AxiosInstance => (c === 'none' ? api.anonymous : api.as(c === 'admin' ? 'boss' : c));
 
   beforeAll(async () => {
-    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] });
+    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] }, { extraSources: { 'acc-only': { projects: ['p-acc'] } } });
     await env.startWorker();
     api = await startApi(env, {
       users: [
@@ -92,6 +92,14 @@ describe('who may call what: every route × no token, another project, reader, m
     { method: 'post', path: `/migrations/{done}/cutover`, operation: '/migrations/{id}/cutover', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
     { method: 'post', path: `/migrations/{done}/cancel`, operation: '/migrations/{id}/cancel', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
     { method: 'post', path: `/migrations/{done}/retry`, operation: '/migrations/{id}/retry', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
+    {
+      method: 'get',
+      path: '/sources',
+      operation: '/sources',
+      expect: { none: 401, outsider: 200, reader: 200, member: 200, admin: 200 },
+      check: (c, data) => c !== 'none' && expect(data.sources.map((s: { id: string }) => s.id).sort()).toEqual(c === 'outsider' ? ['sim'] : ['acc-only', 'sim']),
+    },
+    { method: 'get', path: '/sources/acc-only/vms?name=acc01', operation: '/sources/{id}/vms', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
     { method: 'get', path: '/admission', operation: '/admission', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
   ];
 

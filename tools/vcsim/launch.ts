@@ -17,6 +17,8 @@ export interface SimSpec {
   cbtBlockSizeKiB?: number;
   /** Span one QueryChangedDiskAreas answer covers at most, so callers must loop (default 256). */
   cbtWindowMiB?: number;
+  /** Datastores in the model (default 1: LocalDS_0); disks may name LocalDS_1, …. */
+  datastores?: number;
 }
 
 export interface SimVmSpec {
@@ -38,12 +40,34 @@ export interface SimVmSpec {
   guestShutdown?: 'works' | 'ignored' | 'tools-unavailable';
   disks?: SimDiskSpec[];
   nics?: SimNicSpec[];
+  /** A host of the model (default DC0_H0; the cluster's hosts are DC0_C0_H0, DC0_C0_H1, DC0_C0_H2). */
+  host?: string;
+  /** Folder path under the datacenter's VM folder, e.g. "prod/web" (created as needed). */
+  folder?: string;
+  /** Snapshots taken once the VM exists (snap-1, snap-2, …). */
+  snapshots?: number;
+  /** VMware Tools as the guest reports them: running (default when on), notRunning (default when off), notInstalled, old. */
+  tools?: 'running' | 'notRunning' | 'notInstalled' | 'old';
+  /** Devices vcsim does not model, reported as vSphere would. */
+  devices?: Array<'pciPassthrough' | 'sriovNic' | 'tpm' | 'usb'>;
+  /** Fault tolerance protection on (runtime.faultToleranceState running). */
+  faultTolerance?: boolean;
+  /** A template (config.template). */
+  template?: boolean;
 }
 
 export interface SimDiskSpec {
   capacityMiB: number;
   /** Thick-provisioned backing (default thin). The -flat.vmdk is sparse either way. */
   thick?: boolean;
+  /** Datastore (default LocalDS_0). */
+  datastore?: string;
+  /** vSphere disk mode (default persistent). */
+  mode?: 'persistent' | 'nonpersistent' | 'undoable' | 'independent_persistent' | 'independent_nonpersistent' | 'append';
+  /** Default sharingNone. */
+  sharing?: 'sharingNone' | 'sharingMultiWriter';
+  /** A raw device mapping instead of a flat file. */
+  rdm?: 'physicalMode' | 'virtualMode';
 }
 
 export interface SimNicSpec {
@@ -52,10 +76,13 @@ export interface SimNicSpec {
   adapterType?: 'vmxnet3' | 'e1000' | 'e1000e';
   /** Fixed MAC; vcsim generates one otherwise. */
   macAddress?: string;
+  /** What the guest reports on this NIC through VMware Tools (guest.net[].ipAddress). */
+  ipAddresses?: string[];
 }
 
 export interface SimDisk {
   key: number;
+  datastore: string;
   /** "[LocalDS_0] vm/vm.vmdk" */
   fileName: string;
   /** Raw extent, relative to the datastore dir: "vm/vm-flat.vmdk". */

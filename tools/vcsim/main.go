@@ -77,6 +77,9 @@ func run(listen, username, password string, useTLS bool, specPath, dsDir string,
 	signal.Notify(done, syscall.SIGTERM, syscall.SIGINT)
 
 	model := simulator.VPX()
+	if spec.Datastores > 1 {
+		model.Datastore = spec.Datastores
+	}
 	if err := model.Create(); err != nil {
 		return fmt.Errorf("create model: %w", err)
 	}
@@ -113,8 +116,11 @@ func run(listen, username, password string, useTLS bool, specPath, dsDir string,
 
 	// Create the spec VMs through the SOAP API of the running server, so they
 	// go through exactly the code paths a real client would exercise.
-	vms, err := createVMs(context.Background(), server.URL, spec, dir, flats)
+	vms, err := createVMs(context.Background(), server.URL, spec, datastoreDirs(model), flats)
 	if err != nil {
+		return err
+	}
+	if err := decorateVMs(model, spec, vms); err != nil {
 		return err
 	}
 	ext.registerVMs(spec, vms)

@@ -23,6 +23,8 @@ type simSpec struct {
 	// QueryChangedDiskAreas answer covers (default 256 MiB); see cbt.go.
 	CbtBlockSizeKiB int64 `json:"cbtBlockSizeKiB"`
 	CbtWindowMiB    int64 `json:"cbtWindowMiB"`
+	// Datastores in the model (default 1: LocalDS_0); disks may name LocalDS_1, ….
+	Datastores int `json:"datastores"`
 }
 
 type vmSpec struct {
@@ -38,15 +40,40 @@ type vmSpec struct {
 	NICs                  []nicSpec  `json:"nics"`
 	// ShutdownGuest behaviour: works (default) | ignored | tools-unavailable; see extend.go.
 	GuestShutdown string `json:"guestShutdown"`
+	// Placement: a host of the model (default DC0_H0; cluster hosts are DC0_C0_H0…) and a folder path under the
+	// datacenter's VM folder ("prod/web"; created as needed).
+	Host   string `json:"host"`
+	Folder string `json:"folder"`
+	// Snapshots taken after creation (their names: snap-1, snap-2, …).
+	Snapshots int `json:"snapshots"`
+	// What the guest reports about VMware Tools: running (default when powered on) | notRunning (default when off) |
+	// notInstalled | old; see inventory.go.
+	Tools string `json:"tools"`
+	// Devices vSphere reports that vcsim does not model: pciPassthrough | sriovNic | tpm | usb.
+	Devices []string `json:"devices"`
+	// Fault tolerance protection (runtime.faultToleranceState running, a secondary configured).
+	FaultTolerance bool `json:"faultTolerance"`
+	// A template (config.template) rather than a VM.
+	Template bool `json:"template"`
 }
 
 type diskSpec struct {
 	CapacityMiB int64 `json:"capacityMiB"`
 	Thick       bool  `json:"thick"` // default thin, like most VMs migrated
+	// Datastore the disk lives on (default LocalDS_0).
+	Datastore string `json:"datastore"`
+	// Disk mode: persistent (default) | nonpersistent | undoable | independent_persistent | independent_nonpersistent | append.
+	Mode string `json:"mode"`
+	// Sharing: sharingNone (default) | sharingMultiWriter.
+	Sharing string `json:"sharing"`
+	// A raw device mapping instead of a flat file: physicalMode | virtualMode; see inventory.go.
+	Rdm string `json:"rdm"`
 }
 
 type nicSpec struct {
 	Network     string `json:"network"`
+	// What the guest reports on this NIC (guest.net[].ipAddress), with VMware Tools running.
+	IPAddresses []string `json:"ipAddresses"`
 	AdapterType string `json:"adapterType"` // vmxnet3 (default) | e1000 | e1000e
 	MacAddress  string `json:"macAddress"`  // optional; vcsim generates one otherwise
 }
@@ -60,6 +87,7 @@ type vmReady struct {
 
 type diskReady struct {
 	Key           int32  `json:"key"`
+	Datastore     string `json:"datastore"`
 	FileName      string `json:"fileName"`
 	FlatPath      string `json:"flatPath"` // relative to the datastore dir
 	CapacityBytes int64  `json:"capacityBytes"`
@@ -100,14 +128,38 @@ func loadSpec(p string) (*simSpec, error) {
 			if d.CapacityMiB <= 0 {
 				return nil, fmt.Errorf("spec %s: vm %s: disks[%d].capacityMiB must be > 0", p, vm.Name, j)
 			}
+			if !oneOf(d.Mode, "", "persistent", "nonpersistent", "undoable", "independent_persistent", "independent_nonpersistent", "append") ||
+				!oneOf(d.Sharing, "", "sharingNone", "sharingMultiWriter") || !oneOf(d.Rdm, "", "physicalMode", "virtualMode") {
+				return nil, fmt.Errorf("spec %s: vm %s: disks[%d]: unknown mode %q, sharing %q or rdm %q", p, vm.Name, j, d.Mode, d.Sharing, d.Rdm)
+			}
+		}
+		if !oneOf(vm.Tools, "", "running", "notRunning", "notInstalled", "old") {
+			return nil, fmt.Errorf("spec %s: vm %s: tools must be running, notRunning, notInstalled or old, not %q", p, vm.Name, vm.Tools)
+		}
+		for _, dev := range vm.Devices {
+			if !oneOf(dev, "pciPassthrough", "sriovNic", "tpm", "usb") {
+				return nil, fmt.Errorf("spec %s: vm %s: unknown device %q (pciPassthrough, sriovNic, tpm, usb)", p, vm.Name, dev)
+			}
+		}
+		if vm.Snapshots < 0 {
+			return nil, fmt.Errorf("spec %s: vm %s: snapshots must not be negative", p, vm.Name)
 		}
 	}
 	return &s, nil
 }
 
-// createVMs creates the spec VMs on host DC0_H0 over SOAP, then sizes each
-// disk's -flat.vmdk (vcsim creates it empty) to the disk capacity.
-func createVMs(ctx context.Context, u *url.URL, spec *simSpec, dir string, flats *flatFiles) ([]vmReady, error) {
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+// createVMs creates the spec VMs on their hosts (default DC0_H0) over SOAP, then sizes each disk's -flat.vmdk
+// (vcsim creates it empty) to the disk capacity and takes the spec's snapshots.
+func createVMs(ctx context.Context, u *url.URL, spec *simSpec, dsDirs map[string]string, flats *flatFiles) ([]vmReady, error) {
 	out := []vmReady{}
 	if len(spec.VMs) == 0 {
 		return out, nil
@@ -128,27 +180,46 @@ func createVMs(ctx context.Context, u *url.URL, spec *simSpec, dir string, flats
 	if err != nil {
 		return nil, err
 	}
-	host, err := finder.HostSystem(ctx, "DC0_H0")
-	if err != nil {
-		return nil, err
-	}
-	pool, err := host.ResourcePool(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := finder.Datastore(ctx, datastoreName)
-	if err != nil {
-		return nil, err
-	}
 
 	for _, vs := range spec.VMs {
-		ready, err := createVM(ctx, finder, folders.VmFolder, pool, host, ds, vs)
+		folder, err := ensureFolder(ctx, finder, folders.VmFolder, vs.Folder)
+		if err != nil {
+			return nil, fmt.Errorf("vm %s: folder %q: %w", vs.Name, vs.Folder, err)
+		}
+		hostName := vs.Host
+		if hostName == "" {
+			hostName = "DC0_H0"
+		}
+		host, err := finder.HostSystem(ctx, hostName)
+		if err != nil {
+			return nil, fmt.Errorf("vm %s: host %q: %w", vs.Name, hostName, err)
+		}
+		pool, err := host.ResourcePool(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ready, err := createVM(ctx, finder, folder, pool, host, vs, dsDirs)
 		if err != nil {
 			return nil, fmt.Errorf("create vm %s: %w", vs.Name, err)
 		}
 		for _, d := range ready.Disks {
-			if err := flats.set(d.FlatPath, d.CapacityBytes); err != nil {
+			if d.Datastore == datastoreName {
+				err = flats.set(d.FlatPath, d.CapacityBytes)
+			} else {
+				err = os.Truncate(path.Join(dsDirs[d.Datastore], d.FlatPath), d.CapacityBytes)
+			}
+			if err != nil {
 				return nil, err
+			}
+		}
+		vm := object.NewVirtualMachine(c.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: ready.Moref})
+		for i := 1; i <= vs.Snapshots; i++ {
+			task, err := vm.CreateSnapshot(ctx, fmt.Sprintf("snap-%d", i), "taken by the spec", false, false)
+			if err == nil {
+				err = task.Wait(ctx)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("vm %s: snapshot %d: %w", vs.Name, i, err)
 			}
 		}
 		out = append(out, ready)
@@ -156,8 +227,37 @@ func createVMs(ctx context.Context, u *url.URL, spec *simSpec, dir string, flats
 	return out, nil
 }
 
+// ensureFolder returns the folder at rel ("a/b") under root, creating what is missing.
+func ensureFolder(ctx context.Context, finder *find.Finder, root *object.Folder, rel string) (*object.Folder, error) {
+	folder := root
+	for _, name := range strings.Split(rel, "/") {
+		if name == "" {
+			continue
+		}
+		children, err := folder.Children(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var next *object.Folder
+		for _, ch := range children {
+			if f, ok := ch.(*object.Folder); ok {
+				if n, err := f.ObjectName(ctx); err == nil && n == name {
+					next = f
+				}
+			}
+		}
+		if next == nil {
+			if next, err = folder.CreateFolder(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+		folder = next
+	}
+	return folder, nil
+}
+
 func createVM(ctx context.Context, finder *find.Finder, folder *object.Folder, pool *object.ResourcePool,
-	host *object.HostSystem, ds *object.Datastore, vs vmSpec) (vmReady, error) {
+	host *object.HostSystem, vs vmSpec, dsDirs map[string]string) (vmReady, error) {
 	config := types.VirtualMachineConfigSpec{
 		Name:     vs.Name,
 		GuestId:  vs.GuestID,
@@ -191,14 +291,39 @@ func createVM(ctx context.Context, finder *find.Finder, folder *object.Folder, p
 		if i > 0 {
 			base = fmt.Sprintf("%s_%d", vs.Name, i)
 		}
-		name := fmt.Sprintf("[%s] %s", datastoreName, path.Join(vs.Name, base+".vmdk"))
+		dsName := d.Datastore
+		if dsName == "" {
+			dsName = datastoreName
+		}
+		ds, err := finder.Datastore(ctx, dsName)
+		if err != nil {
+			return vmReady{}, err
+		}
+		if dsName != datastoreName {
+			// The VM's directory is made on its home datastore only; a disk elsewhere needs its own.
+			dsDir, ok := dsDirs[dsName]
+			if !ok {
+				return vmReady{}, fmt.Errorf("no datastore %q (set datastores in the spec)", dsName)
+			}
+			if err := os.MkdirAll(path.Join(dsDir, vs.Name), 0o755); err != nil {
+				return vmReady{}, err
+			}
+		}
+		name := fmt.Sprintf("[%s] %s", dsName, path.Join(vs.Name, base+".vmdk"))
 		disk := devices.CreateDisk(nil, ds.Reference(), name)
 		disk.Key = int32(2000 + i) // set before AssignController, which records it on the controller
 		disk.DeviceInfo = &types.Description{Label: fmt.Sprintf("Hard disk %d", i+1)}
 		devices.AssignController(disk, scsi.(types.BaseVirtualController))
 		disk.CapacityInKB = d.CapacityMiB * 1024
+		backing := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 		if d.Thick {
-			disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ThinProvisioned = types.NewBool(false)
+			backing.ThinProvisioned = types.NewBool(false)
+		}
+		if d.Mode != "" {
+			backing.DiskMode = d.Mode
+		}
+		if d.Sharing != "" {
+			backing.Sharing = d.Sharing
 		}
 		devices = append(devices, disk)
 	}
@@ -293,6 +418,7 @@ func describeVM(ctx context.Context, vm *object.VirtualMachine, name string) (vm
 			}
 			ready.Disks = append(ready.Disks, diskReady{
 				Key:           d.Key,
+				Datastore:     p.Datastore,
 				FileName:      b.FileName,
 				FlatPath:      strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk",
 				CapacityBytes: d.CapacityInKB * 1024,
