@@ -3,6 +3,8 @@ import { createAdmissionActivities } from './admission-activities';
 import { createDiskActivities } from './disk-activities';
 import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
+import { InventoryCache } from '../source/inventory-cache';
+import { createPreflightActivities } from './preflight-activities';
 import { createSourceActivities } from './source-activities';
 import { createSyncActivities } from './sync-activities';
 import { createTargetActivities } from './target-activities';
@@ -18,6 +20,8 @@ export type { GuestFixInput, GuestFixReport, GuestInspection, BootCheckInput, Bo
 
 /** Every activity a vmigrate worker registers, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
+  // One inventory cache per worker, shared by the inventory pages and preflight.
+  const inventory = new InventoryCache();
   return {
     ...createVmActivities(deps),
     ...createDiskActivities(deps),
@@ -26,7 +30,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createGuestActivities(deps),
     ...createInstanceActivities(deps),
     ...createAdmissionActivities(deps),
-    ...createSourceActivities(deps),
+    ...createSourceActivities(deps, inventory),
+    ...createPreflightActivities(deps, inventory),
   };
 }
 

@@ -48,10 +48,14 @@ async function withSourceClient<T>(deps: ActivityDeps, sourceId: string, body: (
   }
 }
 
+/** Every VM of the source, read now. */
+export function readInventory(deps: ActivityDeps, sourceId: string): Promise<InventoryVm[]> {
+  return withSourceClient(deps, sourceId, (client) => client.readInventory());
+}
+
 /** Reads of a source that are not part of a migration: connectivity and the inventory (cached briefly per worker). */
-export function createSourceActivities(deps: ActivityDeps, cache = new InventoryCache()) {
-  const inventoryOf = (sourceId: string, maxAgeSeconds: number) =>
-    cache.get(sourceId, maxAgeSeconds * 1000, () => withSourceClient(deps, sourceId, (client) => client.readInventory()));
+export function createSourceActivities(deps: ActivityDeps, cache: InventoryCache) {
+  const inventoryOf = (sourceId: string, maxAgeSeconds: number) => cache.get(sourceId, maxAgeSeconds * 1000, () => readInventory(deps, sourceId));
 
   return {
     async checkSource(input: { sourceId: string }): Promise<SourceCheck> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canSeeProject, type IdentityProvider, type Principal } from '../identity/identity-provider';
 import type { CutoverRequest } from '../shared/migration-input';
-import { checkTargetRequest, type TargetCatalog } from '../targets/target-catalog';
+import type { TargetCatalog } from '../targets/target-catalog';
 import type { AdmissionLimits } from '../workflows/admission-ledger';
 import { admissionQueueQuery, admissionWorkflowId, type AdmissionView } from '../workflows/admission-messages';
 import { auditSignal } from '../workflows/migration-audit';
@@ -14,7 +14,9 @@ import { streamEvents } from './migration-events-stream';
 import { listMigrations, listQuery } from './migration-listing';
 import { createMigrationRequest, cutoverRequest } from './migration-request';
 import { retryMigration, submitMigrations } from './migration-submission';
-import { sourceFor, sourceRoutes, type ApiSource } from './source-routes';
+import { sourceRoutes, type ApiSource } from './source-routes';
+import { MeasuredThroughput } from './measured-throughput';
+import { preflightRoute, runPreflight } from './preflight-route';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { problemAnsweringListen } from './http-server';
 import { HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
@@ -76,6 +78,7 @@ export function createApp(deps: ApiDeps): express.Express {
   });
 
   const openStreams = new Map<string, number>();
+  const preflightDeps = { client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources, targets: deps.targets, throughput: new MeasuredThroughput(deps.client, deps.taskQueue) };
 
   async function liveState(rec: WorkflowRecord): Promise<WarmMigrationState | undefined> {
     if (rec.status !== 'RUNNING' || rec.workflowType !== 'warmMigration') return undefined;
@@ -148,20 +151,16 @@ export function createApp(deps: ApiDeps): express.Express {
         202: { description: 'Admitted (Queued); for several VMs, each one’s outcome', schema: z.union([schemas.admitted, schemas.admittedMany]) },
         404: { description: 'The project, source or VM is not one the caller can see' },
         409: { description: 'The VM is already being migrated, or a quota would be exceeded' },
-        422: { description: 'Unknown target or flavor, or an Idempotency-Key reused with another body' },
+        422: { description: 'Preflight failed for the VM (the reasons are in `reasons`), unknown target or flavor, or an Idempotency-Key reused with another body' },
       },
       handler: async ({ req, res, principal, body }) => {
         const key = req.header('idempotency-key');
         if (key !== undefined && !idempotencyKey.safeParse(key).success) {
           throw new HttpProblem('invalid-request', 'Idempotency-Key must be 1-255 printable ASCII characters', { errors: [{ field: 'header.Idempotency-Key', reason: 'must be 1-255 printable ASCII characters' }] });
         }
-        // Existence must not leak: a project or source the caller cannot use answers as if it did not exist.
-        if (!canSeeProject(principal, body.target.project)) throw new HttpProblem('not-found', `no project '${body.target.project}'`);
-        const source = sourceFor(deps.sources, principal, body.sourceId);
-        if (source.projects && !source.projects.includes(body.target.project)) throw new HttpProblem('not-found', `no source '${body.sourceId}'`);
-        const targetIssues = checkTargetRequest(deps.targets, body.target);
-        if (targetIssues.length) throw new HttpProblem('unprocessable-request', targetIssues.map((i) => i.reason).join('; '), { errors: targetIssues });
-        const answer = await submitMigrations({ client: deps.client, taskQueue: deps.taskQueue, limits: deps.admission ?? {}, defaultTarget: deps.targets.defaultTarget }, principal, body, key);
+        // Scoping, the target, and every VM's verdict: a VM that fails preflight is refused (422) with its reasons.
+        const preflight = await runPreflight(preflightDeps, principal, body);
+        const answer = await submitMigrations({ client: deps.client, taskQueue: deps.taskQueue, limits: deps.admission ?? {}, defaultTarget: deps.targets.defaultTarget }, principal, body, key, preflight);
         deps.logger.info({ user: principal.user, sourceId: body.sourceId, project: body.target.project, vms: (body.vms ?? [body.vm]).length, replayed: answer.replayed }, 'migrations submitted');
         if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
         if (answer.location) res.location(answer.location);
@@ -294,6 +293,7 @@ export function createApp(deps: ApiDeps): express.Express {
       },
     }),
     ...sourceRoutes({ client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources }),
+    preflightRoute(preflightDeps),
     route({
       method: 'get',
       path: '/admission',

@@ -13,6 +13,7 @@ import {
   type AdmissionResult,
 } from '../workflows/admission-messages';
 import type { CreateMigrationRequest } from './migration-request';
+import { preflightRefusal, type EstimatedAnswer } from './preflight-route';
 import { HttpProblem } from './problem';
 import type { WorkflowRecord } from './workflow-history';
 
@@ -64,12 +65,31 @@ function problemOf(o: Extract<AdmissionOutcome, { outcome: 'refused' }>): HttpPr
   }
 }
 
-export async function submitMigrations(deps: SubmissionDeps, principal: Principal, body: CreateMigrationRequest, idempotencyKey: string | undefined): Promise<SubmissionAnswer> {
+export async function submitMigrations(
+  deps: SubmissionDeps,
+  principal: Principal,
+  body: CreateMigrationRequest,
+  idempotencyKey: string | undefined,
+  preflight: EstimatedAnswer,
+): Promise<SubmissionAnswer> {
   const vms = body.vms ?? [body.vm!];
   const target = { ...body.target, name: body.target.name ?? deps.defaultTarget };
-  const migrations: AdmissionCandidate[] = vms.map((vm) => {
+  const verdictOf = (i: number) => preflight.verdicts[i];
+  if (!body.vms && verdictOf(0).verdict === 'Fail') throw preflightRefusal(verdictOf(0));
+  const passing = vms.map((vm, i) => ({ vm, i })).filter(({ i }) => verdictOf(i).verdict !== 'Fail');
+  if (!passing.length) throw preflightRefusal(verdictOf(0));
+  const migrations: AdmissionCandidate[] = passing.map(({ vm, i }) => {
     const migrationId = `mig-${randomUUID().slice(0, 13)}`;
-    const input: ColdMigrationInput = { migrationId, sourceId: body.sourceId, vm, target, ...(body.guest ? { guest: body.guest } : {}) };
+    const v = verdictOf(i);
+    const input: ColdMigrationInput = {
+      migrationId,
+      sourceId: body.sourceId,
+      vm,
+      // The mappings as preflight resolved them for this VM (addresses kept with keepIps).
+      target: { ...target, networks: v.networks ?? target.networks },
+      ...(body.guest ? { guest: body.guest } : {}),
+      preflight: { verdict: v.verdict as 'Pass' | 'Warn', reasons: v.reasons, assessedAt: preflight.assessedAt, ...(v.flavor ? { flavor: v.flavor } : {}), estimate: v.estimate },
+    };
     return { migrationId, kind: body.kind, input: body.kind === 'warm' ? ({ ...input, warm: body.warm ?? {} } satisfies WarmMigrationInput) : input };
   });
   const request: AdmissionRequest = {
@@ -79,15 +99,22 @@ export async function submitMigrations(deps: SubmissionDeps, principal: Principa
     ...(idempotencyKey ? { idempotency: { key: `${principal.via}:${principal.userId ?? principal.user}:${idempotencyKey}`, requestHash: requestHash(body) } } : {}),
   };
   const result = await admit(deps, request);
-  const items = result.outcomes.map((o) =>
+  const admittedItems = result.outcomes.map((o) =>
     o.outcome === 'admitted'
       ? { status: 202, vm: o.vm, id: o.migrationId, stage: 'Queued', kind: body.kind, sourceVm: o.sourceVm, ...(o.position ? { queuePosition: o.position } : {}), links: links(o.migrationId, body.kind) }
       : { status: problemOf(o).status, vm: o.vm, problem: problemOf(o).body() },
   );
+  // Every VM in the order asked: the admitted and refused ones, and those preflight failed.
+  const items = vms.map((vm, i) => {
+    const at = passing.findIndex((p) => p.i === i);
+    if (at >= 0) return admittedItems[at];
+    const refusal = preflightRefusal(verdictOf(i));
+    return { status: refusal.status, vm, problem: refusal.body() };
+  });
   if (!body.vms) {
     const only = result.outcomes[0];
     if (only.outcome === 'refused') throw problemOf(only);
-    const { status: _s, vm: _vm, ...one } = items[0] as Extract<(typeof items)[number], { id: string }>;
+    const { status: _s, vm: _vm, ...one } = admittedItems[0] as Extract<(typeof admittedItems)[number], { id: string }>;
     return { status: 202, body: one, replayed: result.replayed, location: `/migrations/${one.id}` };
   }
   // Several VMs: 202 when any was admitted, each with its own outcome; otherwise the first refusal.

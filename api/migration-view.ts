@@ -241,6 +241,8 @@ export interface MigrationStatus {
   error?: string;
   /** Who submitted it, and who asked for a cancel (from the migration's own history). */
   submittedBy?: string;
+  /** The verdict the migration was accepted with (absent on migrations submitted before verdicts). */
+  preflight?: ColdMigrationInput['preflight'];
   audit: Array<{ action: string; actor?: string; at: string }>;
   /** Bytes of all disks: total, durably written, left. */
   progress: { total: number; processed: number; remaining: number };
@@ -312,6 +314,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
       disks.reduce((s, d) => s + d.progress.processed, 0),
     ),
     submittedBy: input.submittedBy,
+    preflight: input.preflight,
     audit: [
       ...(input.retry ? [{ action: 'retry', actor: input.retry.by, at: input.retry.at }] : []),
       ...rec.messages.filter((m) => m.name === 'audit').map((m) => ({ ...(m.input as { action: string; actor?: string }), at: iso(m.time) })),

@@ -21,6 +21,11 @@ export interface NetworkMapping {
   preserveMac?: boolean;
   /** Fixed IP addresses on the target subnet. */
   fixedIps?: string[];
+  /**
+   * Keep the addresses VMware Tools report on the NIC as fixed IPs (the VM must be powered on with Tools running);
+   * resolved at submission into `fixedIps`. Neither: the target assigns an address (DHCP).
+   */
+  keepIps?: boolean;
   /** Security groups for the port (default: the project's default group). */
   securityGroups?: string[];
   /** Associate a floating IP from this external network. */
@@ -78,6 +83,18 @@ export interface ColdMigrationInput {
   admission?: { workflowId: string };
   /** Set on a retried migration: who asked, and what the failed run left durable. */
   retry?: RetryOfMigration;
+  /** The verdict the submission was accepted with (Pass or Warn), kept with the migration and shown in its status. */
+  preflight?: PreflightRecord;
+}
+
+export interface PreflightRecord {
+  verdict: 'Pass' | 'Warn';
+  reasons: Array<{ code: string; severity: 'warn' | 'fail'; message: string }>;
+  assessedAt: string;
+  /** The flavor preflight found (asked for, or the smallest that fits). */
+  flavor?: string;
+  /** The runtime estimate at submission (basis "none" when the deployment had no measured rate yet). */
+  estimate?: unknown;
 }
 
 /** A new run of a migration that ended without completing, picking up what its earlier run made durable. */

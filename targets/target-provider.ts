@@ -139,6 +139,44 @@ export interface TargetCapabilities {
    * then runs on that host's own task queue (workflows/worker-host.ts). Cloud volumes attach to any worker.
    */
   volumesOnWorkerHost: boolean;
+  /** The migration options this target honours; preflight refuses a migration asking for one it does not. */
+  options: TargetOptionSupport;
+}
+
+/** Options of a migration's target that only some targets can carry out. */
+export interface TargetOptionSupport {
+  /** A key pair injected into the instance (`target.keyName`). */
+  keyPairs: boolean;
+  /** Fixed IP addresses on the ports, given or kept from the source (`fixedIps`, `keepIps`). */
+  fixedIps: boolean;
+  /** Security groups on the ports. */
+  securityGroups: boolean;
+  /** A floating IP for a port. */
+  floatingIps: boolean;
+  /** The instance's and the volumes' availability zones. */
+  availabilityZones: boolean;
+  /** Volumes deleted with the instance (`target.deleteVolumesOnTermination`). */
+  deleteVolumesOnTermination: boolean;
+}
+
+/** What a project's quotas leave free; absent fields are unlimited or unknown. */
+export interface QuotaHeadroom {
+  instances?: number;
+  cores?: number;
+  ramMB?: number;
+  volumes?: number;
+  gigabytes?: number;
+  /** Per volume type: gigabytes left of that type's own quota. */
+  gigabytesByType?: Record<string, number>;
+  ports?: number;
+}
+
+/** A port of the target network that already has a MAC the migration wants to keep. */
+export interface MacConflict {
+  network: string;
+  mac: string;
+  /** The port holding it (id, and its name when the caller may see it). */
+  port: string;
 }
 
 export interface BootCheckOptions {
@@ -155,6 +193,8 @@ export interface PlacementCheck {
   /** The volumes' block storage zone. */
   volumeAvailabilityZone?: string;
   nics: NicSpec[];
+  /** A key pair the instance is to get (checked where the target has key pairs). */
+  keyName?: string;
 }
 
 /** What a failed or cancelled migration leaves behind, and what it does not. */
@@ -182,6 +222,10 @@ export interface TargetProvider {
    * subnets, security groups, zone). Throws TargetNotFoundError naming what is missing; returns warnings.
    */
   checkPlacement(req: PlacementCheck): Promise<string[]>;
+  /** Optional, read-only: what the project's quotas leave free, for preflight. */
+  quotaHeadroom?(project: string): Promise<QuotaHeadroom>;
+  /** Optional, read-only: ports of the target networks that already hold MACs a migration wants to keep. */
+  macConflicts?(project: string, wanted: Array<{ network: string; mac: string }>): Promise<MacConflict[]>;
   /** Idempotent by owner. */
   createVolume(spec: VolumeSpec): Promise<VolumeRef>;
   findVolume(project: string, owner: VolumeOwner): Promise<VolumeRef | undefined>;

@@ -2,4 +2,4 @@
 export { coldMigration } from './cold-migration';
 export { warmMigration } from './warm-migration';
 export { admission } from './admission';
-export { sourceCheck, sourceInventory } from './source-reads';
+export { preflightAssessment, sourceCheck, sourceInventory } from './source-reads';

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { SourceCheck, SourceVmsPage, SourceVmsRequest, VmigrateActivities } from '../activities';
+import type { PreflightAnswer, PreflightRequest } from '../preflight/assess-migrations';
 import { NON_RETRYABLE } from './activity-proxies';
 
 /**
@@ -15,6 +16,11 @@ const reads = proxyActivities<VmigrateActivities>({
 /** Connectivity of several sources, checked side by side. */
 export async function sourceCheck(input: { sourceIds: string[] }): Promise<SourceCheck[]> {
   return Promise.all(input.sourceIds.map((sourceId) => reads.checkSource({ sourceId })));
+}
+
+/** Preflight verdicts for a request to migrate VMs (the API's POST /preflight, and every submission). */
+export async function preflightAssessment(req: PreflightRequest): Promise<PreflightAnswer> {
+  return reads.assessMigrations(req);
 }
 
 /** One page of a source's inventory. */

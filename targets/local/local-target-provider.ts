@@ -97,7 +97,14 @@ export class LocalTargetProvider implements TargetProvider {
     this.name = opts.name ?? 'local';
     this.dataDir = path.resolve(opts.dataDir);
     this.flavors = new FlavorCatalog(opts.flavors);
-    this.capabilities = { ports: false, bootCheckInCloud: false, volumesOnWorkerHost: !opts.sharedStorage };
+    this.capabilities = {
+      ports: false,
+      bootCheckInCloud: false,
+      volumesOnWorkerHost: !opts.sharedStorage,
+      // The stand-in records the zone and keeps MACs in its domain XML; it has no key pairs, IP management,
+      // security groups, floating IPs, or instance deletion.
+      options: { keyPairs: false, fixedIps: false, securityGroups: false, floatingIps: false, availabilityZones: true, deleteVolumesOnTermination: false },
+    };
   }
 
   async listFlavors(_project?: string): Promise<Flavor[]> {

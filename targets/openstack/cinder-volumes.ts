@@ -1,3 +1,4 @@
+import { usageRecords, type QuotaSet } from './openstack-quotas';
 import { TargetNotFoundError, TargetResourceError } from '../target-errors';
 import type { VolumeOwner, VolumeSpec } from '../target-provider';
 import { waitFor, type OpenStackApi } from './openstack-api';
@@ -157,6 +158,17 @@ export class CinderVolumes {
     if (!body.availabilityZoneInfo.some((z) => z.zoneName === name)) {
       throw new TargetNotFoundError(`block storage availability zone '${name}' does not exist; available: ${body.availabilityZoneInfo.map((z) => z.zoneName).join(', ') || '(none)'}`);
     }
+  }
+
+  /** The project's block storage quotas (also per volume type) with what is in use. */
+  async quotaUsage(): Promise<QuotaSet> {
+    const projectId = await this.api.projectId();
+    const { body } = await this.api.call<{ quota_set: Record<string, unknown> }>('GET', `/os-quota-sets/${encodeURIComponent(projectId)}`, {
+      query: { usage: 'True' },
+      microversion: CINDER_MICROVERSION,
+      what: `reading the block storage quotas of project ${this.api.project}`,
+    });
+    return usageRecords(body.quota_set);
   }
 
   async checkVolumeType(name: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { usageRecords, type QuotaSet } from './openstack-quotas';
 import { TargetAuthError, TargetNotFoundError, TargetResourceError } from '../target-errors';
 import type { NicSpec } from '../target-provider';
 import type { ApiResponse, CallOptions, OpenStackApi } from './openstack-api';
@@ -41,6 +42,19 @@ export class NeutronPorts {
   async securityGroup(ref: string): Promise<Named> {
     const projectId = await this.api.projectId();
     return this.named('security-groups', 'security group', ref, { project_id: projectId });
+  }
+
+  /** Ports on the network with this MAC (those the project can see). */
+  async portsWithMac(networkId: string, mac: string): Promise<NeutronPort[]> {
+    const { body } = await this.api.call<{ ports: NeutronPort[] }>('GET', '/v2.0/ports', { query: { network_id: networkId, mac_address: mac.toLowerCase() }, what: `looking for ports with MAC ${mac}` });
+    return body.ports.filter((p) => p.mac_address.toLowerCase() === mac.toLowerCase());
+  }
+
+  /** The project's networking quotas with what is in use. */
+  async quotaUsage(): Promise<QuotaSet> {
+    const projectId = await this.api.projectId();
+    const { body } = await this.api.call<{ quota: Record<string, unknown> }>('GET', `/v2.0/quotas/${encodeURIComponent(projectId)}/details`, { what: `reading the network quotas of project ${this.api.project}` });
+    return usageRecords(body.quota);
   }
 
   async findByName(name: string): Promise<NeutronPort | undefined> {

@@ -1,3 +1,4 @@
+import { usageRecords, type QuotaSet } from './openstack-quotas';
 import { TargetNotFoundError, TargetResourceError } from '../target-errors';
 import type { Flavor, InstanceStatus } from '../target-provider';
 import type { CinderVolumes } from './cinder-volumes';
@@ -67,6 +68,16 @@ export class NovaServers {
   async checkKeyPair(name: string): Promise<void> {
     const { status } = await this.api.call('GET', `/os-keypairs/${encodeURIComponent(name)}`, { accept: [404], microversion: NOVA_MICROVERSION, what: `reading key pair ${name}` });
     if (status === 404) throw new TargetNotFoundError(`key pair '${name}' does not exist for the target's user`);
+  }
+
+  /** The project's compute quotas with what is in use. */
+  async quotaUsage(): Promise<QuotaSet> {
+    const projectId = await this.api.projectId();
+    const { body } = await this.api.call<{ quota_set: Record<string, unknown> }>('GET', `/os-quota-sets/${encodeURIComponent(projectId)}/detail`, {
+      microversion: NOVA_MICROVERSION,
+      what: `reading the compute quotas of project ${this.api.project}`,
+    });
+    return usageRecords(body.quota_set);
   }
 
   async checkAvailabilityZone(name: string): Promise<void> {

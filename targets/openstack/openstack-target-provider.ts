@@ -7,6 +7,8 @@ import { FileBlockTarget } from '../local/file-block-target';
 import type { OpenStackTargetConfig } from '../target-config';
 import { TargetResourceError } from '../target-errors';
 import type {
+  MacConflict,
+  QuotaHeadroom,
   BootCheckOptions,
   BootProperties,
   Flavor,
@@ -30,6 +32,7 @@ import { NeutronPorts } from './neutron-ports';
 import { NfsShareMounts } from './nfs-share-mounts';
 import { instanceStatus, NovaServers, type NovaServer } from './nova-servers';
 import { OpenStackApi } from './openstack-api';
+import type { QuotaUsage } from './openstack-quotas';
 import { CinderAttachmentAccess, WorkerServerAccess, type VolumeAccess } from './volume-access';
 
 /**
@@ -60,7 +63,12 @@ const READY = ['available'];
 export class OpenStackTargetProvider implements TargetProvider {
   readonly kind = 'openstack';
   readonly name: string;
-  readonly capabilities: TargetCapabilities = { ports: true, bootCheckInCloud: true, volumesOnWorkerHost: false };
+  readonly capabilities: TargetCapabilities = {
+    ports: true,
+    bootCheckInCloud: true,
+    volumesOnWorkerHost: false,
+    options: { keyPairs: true, fixedIps: true, securityGroups: true, floatingIps: true, availabilityZones: true, deleteVolumesOnTermination: true },
+  };
   private readonly keystone: KeystoneSession;
   private readonly mounts: NfsShareMounts;
   private readonly projects = new Map<string, ProjectClients>();
@@ -108,7 +116,38 @@ export class OpenStackTargetProvider implements TargetProvider {
       for (const g of nic.securityGroups ?? []) await neutron.securityGroup(g);
       if (nic.floatingIpNetwork) await neutron.network(nic.floatingIpNetwork);
     }
+    if (req.keyName) await nova.checkKeyPair(req.keyName);
     return [];
+  }
+
+  async quotaHeadroom(project: string): Promise<QuotaHeadroom> {
+    const { cinder, nova, neutron } = this.clients(project);
+    const [compute, volume, network] = await Promise.all([nova.quotaUsage(), cinder.quotaUsage(), neutron.quotaUsage()]);
+    const free = (q: QuotaUsage | undefined) => (q === undefined || q.limit < 0 ? undefined : Math.max(0, q.limit - q.in_use - (q.reserved ?? 0)));
+    const byType: Record<string, number> = {};
+    for (const [k, q] of Object.entries(volume)) {
+      const left = free(q);
+      if (k.startsWith('gigabytes_') && left !== undefined) byType[k.slice('gigabytes_'.length)] = left;
+    }
+    return {
+      instances: free(compute.instances),
+      cores: free(compute.cores),
+      ramMB: free(compute.ram),
+      volumes: free(volume.volumes),
+      gigabytes: free(volume.gigabytes),
+      gigabytesByType: byType,
+      ports: free(network.port),
+    };
+  }
+
+  async macConflicts(project: string, wanted: Array<{ network: string; mac: string }>): Promise<MacConflict[]> {
+    const { neutron } = this.clients(project);
+    const out: MacConflict[] = [];
+    for (const w of wanted) {
+      const net = await neutron.network(w.network);
+      for (const port of await neutron.portsWithMac(net.id, w.mac)) out.push({ network: w.network, mac: w.mac, port: port.name ? `${port.name} (${port.id})` : port.id });
+    }
+    return out;
   }
 
   async createVolume(spec: VolumeSpec): Promise<VolumeRef> {

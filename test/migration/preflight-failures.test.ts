@@ -1,8 +1,8 @@
 import { startApi, waitForMigration } from '../harness/api-server';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
-/** Problems that retrying cannot fix fail the migration fast, in Queued, before the source is touched. */
-describe('a migration that cannot work fails in preflight with the reason, leaving the source alone', () => {
+/** Problems that retrying cannot fix are refused at submission by preflight, before the source is touched. */
+describe('a migration that cannot work is refused by preflight with the reason, leaving the source alone', () => {
   let env: MigrationEnv;
   let api: Awaited<ReturnType<typeof startApi>>;
 
@@ -22,37 +22,36 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
     await env?.close();
   });
 
-  async function runToEnd(target: Record<string, unknown>, vm: Record<string, unknown> = { name: 'big01' }) {
+  /** The submission is refused with 422 naming the rule, and nothing starts. */
+  async function refused(target: Record<string, unknown>, vm: Record<string, unknown> = { name: 'big01' }) {
+    const before = (await api.http.get('/migrations', { params: { project: 'p-pre' } })).data.migrations.length;
     const submit = await api.http.post('/migrations', { sourceId: 'sim', vm, target: { project: 'p-pre', volumeType: 'standard', ...target } });
-    expect(submit.status).toBe(202);
-    const status = await waitForMigration(api.http, submit.data.id, { timeoutMs: 60_000 });
-    const events = (await api.http.get(`/migrations/${submit.data.id}/events`)).data.events;
-    return { status, events: events.map((e: { name: string }) => e.name) as string[] };
+    expect(submit.status).toBe(422);
+    expect(submit.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect((await api.http.get('/migrations', { params: { project: 'p-pre' } })).data.migrations).toHaveLength(before);
+    return { detail: submit.data.detail as string, codes: (submit.data.reasons as Array<{ code: string; severity: string }>).filter((r) => r.severity === 'fail').map((r) => r.code) };
   }
 
   const powerState = () => env.powerState('big01');
 
   it('an unmapped NIC', async () => {
-    const { status, events } = await runToEnd({ flavor: 'm1.xlarge', networks: [] });
-    expect(status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
-    expect(status.error).toMatch(/source NIC [0-9a-f:]+ on network 'VM Network' has no target network mapping/);
-    expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
+    const { detail, codes } = await refused({ flavor: 'm1.xlarge', networks: [] });
+    expect(codes).toEqual(['network.unmapped']);
+    expect(detail).toMatch(/source NIC [0-9a-f:]+ on network 'VM Network' has no target network mapping/);
     expect(await powerState()).toBe('poweredOn');
   });
 
   it('a flavor smaller than the source VM', async () => {
-    const { status, events } = await runToEnd({ flavor: 'm1.small', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'n1' }] });
-    expect(status.status).toBe('FAILED');
-    expect(status.error).toMatch(/flavor 'm1.small' \(1 vCPU, 2048 MB\) is smaller than the source VM \(4 vCPU, 8192 MB\)/);
-    expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
+    const { detail, codes } = await refused({ flavor: 'm1.small', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'n1' }] });
+    expect(codes).toEqual(['flavor.too_small']);
+    expect(detail).toMatch(/flavor 'm1.small' \(1 vCPU, 2048 MB\) is smaller than the source VM \(4 vCPU, 8192 MB\)/);
     expect(await powerState()).toBe('poweredOn');
   });
 
   it('Secure Boot with the i440fx machine type (its firmware needs SMM, which only q35 has)', async () => {
-    const { status, events } = await runToEnd({ flavor: 'm1.small', networks: [], machineType: 'pc-i440fx' }, { name: 'sb01' });
-    expect(status).toMatchObject({ status: 'FAILED', stage: 'Failed' });
-    expect(status.error).toMatch(/the source VM boots with UEFI Secure Boot, which needs the q35 machine type on the target .*leave target.machineType unset or set it to 'pc-q35'/);
-    expect(events).toEqual(['migration.submitted', 'migration.admitted', 'migration.failed']);
+    const { detail, codes } = await refused({ flavor: 'm1.small', networks: [], machineType: 'pc-i440fx' }, { name: 'sb01' });
+    expect(codes).toEqual(['firmware.machine_type']);
+    expect(detail).toMatch(/the source VM boots with UEFI Secure Boot, which needs the q35 machine type on the target .*leave target.machineType unset or set it to 'pc-q35'/);
     expect(await env.powerState('sb01')).toBe('poweredOn');
   });
 
@@ -60,7 +59,7 @@ describe('a migration that cannot work fails in preflight with the reason, leavi
     const before = (await api.http.get('/migrations', { params: { project: 'p-pre' } })).data.migrations.length;
     const submit = await api.http.post('/migrations', { sourceId: 'sim', vm: { name: 'no-such-vm' }, target: { project: 'p-pre', volumeType: 'standard', flavor: 'm1.xlarge', networks: [] } });
     expect(submit.status).toBe(404);
-    expect(submit.data.detail).toMatch(/VM named "no-such-vm" not found/);
+    expect(submit.data.detail).toBe("no VM named 'no-such-vm' in the source");
     expect((await api.http.get('/migrations', { params: { project: 'p-pre' } })).data.migrations).toHaveLength(before);
   });
 });
