@@ -3,6 +3,7 @@ import { createAdmissionActivities } from './admission-activities';
 import { createDiskActivities } from './disk-activities';
 import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
+import { countedCopy } from '../metrics/copy-metrics';
 import { InventoryCache } from '../source/inventory-cache';
 import { createPreflightActivities } from './preflight-activities';
 import { createSourceActivities } from './source-activities';
@@ -22,10 +23,15 @@ export type { GuestFixInput, GuestFixReport, GuestInspection, BootCheckInput, Bo
 export function createActivities(deps: ActivityDeps) {
   // One inventory cache per worker, shared by the inventory pages and preflight.
   const inventory = new InventoryCache();
+  const disk = createDiskActivities(deps);
+  const sync = createSyncActivities(deps);
   return {
     ...createVmActivities(deps),
-    ...createDiskActivities(deps),
-    ...createSyncActivities(deps),
+    ...disk,
+    // Counted as they complete, once per disk (metrics/copy-metrics.ts).
+    exportDisk: (input: Parameters<typeof disk.exportDisk>[0]) => countedCopy('copy', (r) => r.bytesTotal, () => disk.exportDisk(input), { reused: (r) => r.reused === true }),
+    ...sync,
+    syncDisk: (input: Parameters<typeof sync.syncDisk>[0]) => countedCopy('sync', (r) => r.areaBytes, () => sync.syncDisk(input), { syncMode: (r) => r.mode }),
     ...createTargetActivities(deps),
     ...createGuestActivities(deps),
     ...createInstanceActivities(deps),

@@ -16,6 +16,7 @@ import { createMigrationRequest, cutoverRequest } from './migration-request';
 import { retryMigration, submitMigrations } from './migration-submission';
 import { sourceRoutes, type ApiSource } from './source-routes';
 import { MeasuredThroughput } from './measured-throughput';
+import { serviceMetrics } from '../metrics/service-metrics';
 import { preflightRoute, runPreflight } from './preflight-route';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { problemAnsweringListen } from './http-server';
@@ -60,7 +61,9 @@ export function createApp(deps: ApiDeps): express.Express {
     const started = Date.now();
     res.on('finish', () => {
       const user = (res.locals.principal as Principal | undefined)?.user;
-      deps.logger.info({ method: req.method, path: req.path.slice(0, 300), status: res.statusCode, ms: Date.now() - started, user }, 'request');
+      // The migration a request is about is on its log line, so one migration's lines can be found together.
+      const migrationId = /^\/migrations\/([A-Za-z0-9][A-Za-z0-9._:-]{0,199})(?:\/|$)/.exec(req.path)?.[1];
+      deps.logger.info({ method: req.method, path: req.path.slice(0, 300), status: res.statusCode, ms: Date.now() - started, user, ...(migrationId ? { migrationId } : {}) }, 'request');
     });
     next();
   });
@@ -290,6 +293,20 @@ export function createApp(deps: ApiDeps): express.Express {
         const answer = await retryMigration({ client: deps.client, taskQueue: deps.taskQueue, limits: deps.admission ?? {}, defaultTarget: deps.targets.defaultTarget }, principal, rec);
         deps.logger.info({ migrationId: params.id, actor: principal.user, previousRunId: rec.runId }, 'retry admitted');
         res.location(answer.location!).status(answer.status).json(answer.body);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/metrics',
+      operationId: 'getMetrics',
+      summary: 'Admins: Prometheus metrics — bytes copied, copy throughput, migrations by stage, sync durations, the queue, predicted downtime.',
+      description: 'Prometheus text format. The copy counters are those of the copies this process ran; separate worker processes serve theirs on VMIGRATE_METRICS_ADDRESS.',
+      role: 'admin',
+      query: noQuery,
+      responses: { 200: { description: 'Prometheus text exposition format', alsoAs: { 'text/plain': { description: 'Prometheus text format 0.0.4' } } } },
+      handler: async ({ res }) => {
+        const { contentType, text } = await serviceMetrics(deps.client, deps.taskQueue);
+        res.type(contentType).send(text);
       },
     }),
     ...sourceRoutes({ client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources }),

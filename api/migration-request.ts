@@ -17,9 +17,22 @@ const networkMapping = z
     fixedIps: z.array(z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' })).max(8).optional(),
     securityGroups: z.array(z.string().min(1).max(255)).max(16).optional(),
     floatingIpNetwork: z.string().min(1).optional(),
+    /** Keep the addresses VMware Tools report on the NIC as fixed IPs; neither this nor fixedIps: DHCP. */
+    keepIps: z.boolean().optional(),
   })
   .strict()
-  .refine((m) => !!m.sourceMac !== !!m.sourceNetwork, { message: 'give exactly one of sourceMac or sourceNetwork', path: ['sourceMac'] });
+  .refine((m) => !!m.sourceMac !== !!m.sourceNetwork, { message: 'give exactly one of sourceMac or sourceNetwork', path: ['sourceMac'] })
+  .refine((m) => !(m.keepIps && m.fixedIps?.length), { message: 'give fixedIps or keepIps, not both', path: ['keepIps'] });
+
+/** Volume types per source datastore or per disk; a disk mapping wins over its datastore's. */
+const storageMapping = z
+  .object({
+    datastore: z.string().min(1).max(255).optional(),
+    diskKey: z.number().int().min(0).optional(),
+    volumeType: z.string().min(1),
+  })
+  .strict()
+  .refine((m) => (m.datastore === undefined) !== (m.diskKey === undefined), { message: 'give exactly one of datastore or diskKey', path: ['datastore'] });
 
 /** A VM by inventory name or moref. Names are vSphere display names: printable, at most 80 characters. */
 const vmSelector = z
@@ -46,8 +59,11 @@ const warmOptions = z
     cutoverAt: isoTime.optional(),
     deleteVolumesOnCancel: z.boolean().optional(),
     syncsPerRun: z.number().int().min(1).max(1000).optional(),
+    /** Cut over as soon as the full sync is done (the seed's auto-deploy); the same as cutoverAt = now. */
+    autoDeploy: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((w) => !(w.autoDeploy && w.cutoverAt), { message: 'give cutoverAt or autoDeploy, not both', path: ['autoDeploy'] });
 
 const guestOptions = z
   .object({
@@ -85,6 +101,7 @@ export const createMigrationRequest = z
         /** Absent: the worker picks the smallest flavor that fits, at preflight. */
         flavor: z.string().min(1).optional(),
         volumeType: z.string().min(1),
+        storageMap: z.array(storageMapping).max(64).optional(),
         availabilityZone: z.string().min(1).optional(),
         /** The block storage zone of the volumes (default: the cloud's default zone); often the same name as the instance's. */
         volumeAvailabilityZone: z.string().min(1).optional(),
@@ -95,6 +112,8 @@ export const createMigrationRequest = z
         deleteVolumesOnTermination: z.boolean().optional(),
         keepOnFailure: z.boolean().optional(),
         start: z.boolean().optional(),
+        /** Deploy from clones of the replicated volumes (the default, and the only way vmigrate deploys). */
+        cloneDisks: z.boolean().optional(),
       })
       .strict(),
     /** Guest conversion and the boot check (see shared/migration-input.ts GuestOptions). */

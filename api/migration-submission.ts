@@ -65,6 +65,13 @@ function problemOf(o: Extract<AdmissionOutcome, { outcome: 'refused' }>): HttpPr
   }
 }
 
+/** Auto-deploy is a cutover due as soon as the full sync is done: a cutover scheduled for the submission time. */
+function warmOptionsOf(warm: CreateMigrationRequest['warm']): WarmMigrationInput['warm'] {
+  if (!warm?.autoDeploy) return warm ?? {};
+  const { autoDeploy: _auto, ...rest } = warm;
+  return { ...rest, cutoverAt: new Date().toISOString() };
+}
+
 export async function submitMigrations(
   deps: SubmissionDeps,
   principal: Principal,
@@ -90,7 +97,7 @@ export async function submitMigrations(
       ...(body.guest ? { guest: body.guest } : {}),
       preflight: { verdict: v.verdict as 'Pass' | 'Warn', reasons: v.reasons, assessedAt: preflight.assessedAt, ...(v.flavor ? { flavor: v.flavor } : {}), estimate: v.estimate },
     };
-    return { migrationId, kind: body.kind, input: body.kind === 'warm' ? ({ ...input, warm: body.warm ?? {} } satisfies WarmMigrationInput) : input };
+    return { migrationId, kind: body.kind, input: body.kind === 'warm' ? ({ ...input, warm: warmOptionsOf(body.warm) } satisfies WarmMigrationInput) : input };
   });
   const request: AdmissionRequest = {
     actor: principal.user,

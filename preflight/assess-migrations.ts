@@ -77,6 +77,10 @@ async function targetWide(req: PreflightRequest, provider: TargetProvider): Prom
       nics: t.networks.map((m) => ({ sourceMac: m.sourceMac ?? '', network: m.targetNetwork, subnet: m.targetSubnet, preserveMac: false, securityGroups: m.securityGroups, floatingIpNetwork: m.floatingIpNetwork })),
     });
     reasons.push(...warnings.map((w) => warn('target.placement', w)));
+    // Volume types of the storage mapping exist too (the networks were checked above).
+    for (const volumeType of new Set((t.storageMap ?? []).map((m) => m.volumeType).filter((v) => v !== t.volumeType))) {
+      await provider.checkPlacement({ project: t.project, volumeType, nics: [] });
+    }
   } catch (err) {
     reasons.push(asReason(err));
     return { reasons, flavors };

@@ -80,6 +80,13 @@ export function judgeTarget(vm: InventoryVm, target: TargetSpec, flavors: Flavor
   if (target.diskBus === 'ide' && (target.machineType ?? (vm.firmware === 'efi' ? 'pc-q35' : 'pc-i440fx')) === 'pc-q35') {
     reasons.push(fail('option.disk_bus', 'the q35 machine type has no IDE bus; choose sata, scsi or virtio'));
   }
+  if (target.cloneDisks === false) {
+    reasons.push(fail('option.unsupported', 'cloneDisks false cannot be honoured: vmigrate always converts and boots clones of the replicated volumes, so the replicas stay as copied (leave cloneDisks out or true)'));
+  }
+  for (const m of target.storageMap ?? []) {
+    const used = m.diskKey !== undefined ? vm.disks.some((d) => d.key === m.diskKey) : vm.disks.some((d) => d.datastore === m.datastore);
+    if (!used) reasons.push(warn('storage.unused', `the storage mapping for ${m.diskKey !== undefined ? `disk ${m.diskKey}` : `datastore '${m.datastore}'`} matches no disk of ${vm.name}`));
+  }
   return { reasons, flavor: fit.ok ? fit.flavor : undefined, nics, networks };
 }
 

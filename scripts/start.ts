@@ -10,6 +10,7 @@ import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
 import { ensureAdminToken } from '../identity/admin-token';
 import { REPO_ROOT, startDevServer, type DevServer } from '../tools/temporal-dev-server';
 import { createVmigrateWorker } from '../workers/create-worker';
+import { installWorkerRuntime } from '../workers/worker-runtime';
 
 /**
  * `npm start`: everything on one machine. Starts the Temporal dev server (SQLite under data/, Web UI on 8233) unless
@@ -17,6 +18,7 @@ import { createVmigrateWorker } from '../workers/create-worker';
  */
 async function main(): Promise<void> {
   const logger = pino({ name: 'vmigrate', level: process.env.LOG_LEVEL ?? 'info' });
+  installWorkerRuntime(logger);
   const configFile = process.env.VMIGRATE_CONFIG ?? path.join(REPO_ROOT, 'vmigrate.config.json');
   let config: VmigrateConfig;
   if (existsSync(configFile)) config = loadConfig(configFile);

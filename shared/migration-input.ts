@@ -1,3 +1,5 @@
+import type { StorageMapping } from '../targets/storage-map';
+
 /**
  * What a caller submits. Deliberately free of secrets: the source is named by id and the worker resolves its
  * endpoint and credentials from configuration.
@@ -42,6 +44,8 @@ export interface TargetSpec {
   /** Absent: the smallest flavor of the target project that matches or exceeds the source's vCPUs and memory. */
   flavor?: string;
   volumeType: string;
+  /** Volume types per source datastore or per disk (targets/storage-map.ts); disks it does not name get volumeType. */
+  storageMap?: StorageMapping[];
   availabilityZone?: string;
   /** The block storage zone of the volumes (default: the cloud's default zone). */
   volumeAvailabilityZone?: string;
@@ -56,6 +60,11 @@ export interface TargetSpec {
   start?: boolean;
   /** Keep the target volumes of a failed or cancelled migration (default false: nothing is left behind). */
   keepOnFailure?: boolean;
+  /**
+   * Deploy from clones of the replicated volumes (default true): the conversion writes clones, so the replicas stay
+   * as copied and can be synced again. false is refused by preflight: vmigrate has no way to deploy without clones.
+   */
+  cloneDisks?: boolean;
 }
 
 /** What happens to the guest OS once its disks are copied. */
@@ -125,6 +134,8 @@ export interface WarmOptions {
   deleteVolumesOnCancel?: boolean;
   /** Continue-as-new after this many syncs in one run, so history stays small over days (default 50). */
   syncsPerRun?: number;
+  /** Cut over as soon as the full sync is done; resolved at submission into cutoverAt (the submission time). */
+  autoDeploy?: boolean;
 }
 
 export interface WarmMigrationInput extends ColdMigrationInput {

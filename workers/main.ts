@@ -1,9 +1,10 @@
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig } from '../config/vmigrate-config';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
 import { createVmigrateWorker, type WorkerRole } from './create-worker';
-import { sdkLogLevel } from './sdk-log-levels';
+import { serveProcessMetrics } from '../metrics/metrics-server';
+import { installWorkerRuntime } from './worker-runtime';
 
 function workerRole(value: string | undefined): WorkerRole {
   if (value === undefined || value === 'all' || value === 'workflows' || value === 'activities') return value ?? 'all';
@@ -15,18 +16,14 @@ function workerRole(value: string | undefined): WorkerRole {
  * VMIGRATE_TASK_QUEUE, VMIGRATE_CONFIG (the config file with sources and target), VMIGRATE_WORKER_ROLE
  * (all | workflows | activities), VMIGRATE_HOST_ID (this host's name for its own task queue, default the hostname: keep
  * it the same across restarts, or work waiting for this host waits in vain), VMIGRATE_WORKFLOW_BUNDLE (a workflow bundle
- * made beforehand with the SDK's bundleWorkflowCode, instead of bundling at start). SIGINT/SIGTERM drain and stop.
+ * made beforehand with the SDK's bundleWorkflowCode, instead of bundling at start), VMIGRATE_METRICS_ADDRESS (host:port:
+ * this worker's copy metrics at /metrics), VMIGRATE_SDK_METRICS_ADDRESS (host:port: the Temporal SDK's own metrics).
+ * SIGINT/SIGTERM drain and stop.
  */
 export async function runWorker(): Promise<void> {
   const logger = pino({ name: 'vmigrate-worker', level: process.env.LOG_LEVEL ?? 'info' });
-  const sdkLevel = process.env.TEMPORAL_LOG_LEVEL ?? 'INFO';
-  if (!['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(sdkLevel)) throw new Error(`TEMPORAL_LOG_LEVEL must be TRACE, DEBUG, INFO, WARN or ERROR (got '${sdkLevel}')`);
-  Runtime.install({
-    logger: new DefaultLogger(sdkLevel as LogLevel, (entry) => {
-      const level = sdkLogLevel(entry.level, entry.message).toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
-      logger[level]({ ...entry.meta }, entry.message);
-    }),
-  });
+  installWorkerRuntime(logger);
+  const metricsServer = process.env.VMIGRATE_METRICS_ADDRESS ? await serveProcessMetrics(process.env.VMIGRATE_METRICS_ADDRESS) : undefined;
   const config = loadConfig();
   const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
   const connection = await NativeConnection.connect({ address });
@@ -45,6 +42,7 @@ export async function runWorker(): Promise<void> {
   try {
     await worker.run();
   } finally {
+    metricsServer?.close();
     await connection.close();
   }
 }

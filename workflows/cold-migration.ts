@@ -12,6 +12,7 @@ import type { InstanceRef } from '../targets/target-provider';
 import type { ColdMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
+import { volumeTypeFor } from '../targets/storage-map';
 import { coldMigrationStateQuery, type ColdMigrationState, type MigrationValidation } from './cold-migration-state';
 import { controlActivities, migrationFailed, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
@@ -219,7 +220,7 @@ function copyDisks(
         name: input.target.name,
         project: input.target.project,
         volumeName: `${input.migrationId}-disk${index}`,
-        volumeType: input.target.volumeType,
+        volumeType: volumeTypeFor(input.target, disk),
         availabilityZone: input.target.volumeAvailabilityZone,
       },
       ...(earlier?.since && (earlier.copied || earlier.resumeFrom)

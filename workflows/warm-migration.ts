@@ -16,6 +16,7 @@ import type { GuestFixReport, ShutdownSourceResult, SyncDiskResult, SyncSnapshot
 import type { CutoverRequest, WarmMigrationInput } from '../shared/migration-input';
 import type { MigrationStage } from '../shared/migration-stages';
 import { MigrationState } from '../shared/search-attributes';
+import { volumeTypeFor } from '../targets/storage-map';
 import type { InstanceRef } from '../targets/target-provider';
 import { controlActivities, migrationFailed, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
@@ -169,7 +170,7 @@ export async function warmMigration(
           target: input.target.name,
           project: input.target.project,
           name: `${input.migrationId}-disk${index}`,
-          volumeType: input.target.volumeType,
+          volumeType: volumeTypeFor(input.target, { key: disk.key, fileName: state.plan!.disks.find((d) => d.key === disk.key)?.fileName ?? '' }),
           availabilityZone: input.target.volumeAvailabilityZone,
         },
       });

@@ -11,7 +11,7 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function spawnWorker(env: { configFile: string; taskQueue: string; role?: string; hostId?: string }): WorkerProcess {
+export function spawnWorker(env: { configFile: string; taskQueue: string; role?: string; hostId?: string; extraEnv?: Record<string, string> }): WorkerProcess {
   // `node --import tsx` keeps it one process: killing it kills the worker itself, not a wrapper.
   const bundle = process.env.VMIGRATE_TEST_WORKFLOW_BUNDLE;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
@@ -26,6 +26,7 @@ export function spawnWorker(env: { configFile: string; taskQueue: string; role?:
       // The run's workflow bundle, once a test file has made it: the worker need not bundle again.
       ...(bundle && existsSync(bundle) ? { VMIGRATE_WORKFLOW_BUNDLE: bundle } : {}),
       LOG_LEVEL: process.env.VMIGRATE_TEST_WORKER_LOG_LEVEL ?? 'warn',
+      ...env.extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

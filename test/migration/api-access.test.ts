@@ -100,6 +100,8 @@ describe('who may call what: every route × no token, another project, reader, m
       check: (c, data) => c !== 'none' && expect(data.sources.map((s: { id: string }) => s.id).sort()).toEqual(c === 'outsider' ? ['sim'] : ['acc-only', 'sim']),
     },
     { method: 'get', path: '/sources/acc-only/vms?name=acc01', operation: '/sources/{id}/vms', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
+    { method: 'post', path: '/preflight', operation: '/preflight', body: () => submission('acc02'), expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
+    { method: 'get', path: '/metrics', operation: '/metrics', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
     { method: 'get', path: '/admission', operation: '/admission', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
   ];
 
