@@ -15,7 +15,7 @@ export function apiDepsFromConfig(
     client: opts.client,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    sources: Object.fromEntries(Object.entries(config.sources).map(([id, s]) => [id, { projects: s.projects, url: urlWithoutUserInfo(s.url) }])),
+    sources: Object.fromEntries(Object.entries(config.sources).map(([id, s]) => [id, { projects: s.projects, url: urlWithoutUserInfo(s.url), ...(s.lab ? { lab: true } : {}) }])),
     targets: targetCatalog(config),
     identity: opts.identity ?? identityFromConfig(config.identity, opts.tokensFile),
     admission: config.admission,

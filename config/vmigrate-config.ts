@@ -20,6 +20,8 @@ const sourceSchema = z.object({
   passwordEnv: z.string().optional(),
   /** Accept a self-signed certificate (labs and the simulator). */
   insecure: z.boolean().default(false),
+  /** The bundled vSphere simulator that `npm start` offers when nothing is configured (shown as a lab in GET /sources). */
+  lab: z.boolean().optional(),
   /** Projects whose users may migrate from this source (default: every project). */
   projects: z.array(z.string().min(1)).optional(),
   /** How disk bytes are read: nbdkit's curl plugin on the datastore URL, or vddk where VMware's VDDK is installed. */

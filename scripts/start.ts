@@ -10,6 +10,7 @@ import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
 import { ensureAdminToken } from '../identity/admin-token';
 import { REPO_ROOT, startDevServer, type DevServer } from '../tools/temporal-dev-server';
 import { createVmigrateWorker } from '../workers/create-worker';
+import { LAB_SOURCE_ID, startLabSource, type LabSource } from './lab-source';
 import { installWorkerRuntime } from '../workers/worker-runtime';
 
 /**
@@ -20,11 +21,15 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'vmigrate', level: process.env.LOG_LEVEL ?? 'info' });
   installWorkerRuntime(logger);
   const configFile = process.env.VMIGRATE_CONFIG ?? path.join(REPO_ROOT, 'vmigrate.config.json');
+  const dataDir = process.env.VMIGRATE_DATA_DIR ?? path.join(REPO_ROOT, 'data');
   let config: VmigrateConfig;
+  let lab: LabSource | undefined;
   if (existsSync(configFile)) config = loadConfig(configFile);
   else {
-    logger.warn({ configFile }, 'no configuration file: starting with no sources (see vmigrate.config.example.json)');
-    config = parseConfig({ sources: {} }, REPO_ROOT);
+    // Nothing configured: the bundled simulator as a lab source and the local target, so the first minute works.
+    lab = await startLabSource(path.join(dataDir, 'lab'));
+    config = parseConfig({ sources: { [LAB_SOURCE_ID]: lab.sourceConfig }, targets: { local: { driver: 'local', dataDir } }, workDir: path.join(dataDir, 'work') }, REPO_ROOT);
+    logger.warn({ configFile, source: LAB_SOURCE_ID, url: lab.sim.url }, `no configuration file: offering the bundled vSphere simulator as the lab source '${LAB_SOURCE_ID}' (not a real vSphere; see vmigrate.config.example.json for yours)`);
   }
 
   let devServer: DevServer | undefined;
@@ -43,7 +48,14 @@ async function main(): Promise<void> {
   const taskQueue = process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
 
   const nativeConnection = await NativeConnection.connect({ address });
-  const worker = await createVmigrateWorker({ connection: nativeConnection, namespace, taskQueue, config, logger });
+  const worker = await createVmigrateWorker({
+    connection: nativeConnection,
+    namespace,
+    taskQueue,
+    config,
+    logger,
+    ...(process.env.VMIGRATE_WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.VMIGRATE_WORKFLOW_BUNDLE } } : {}),
+  });
   const workerRun = worker.run();
 
   const connection = await Connection.connect({ address });
@@ -73,6 +85,7 @@ async function main(): Promise<void> {
     await connection.close();
     await nativeConnection.close();
     await devServer?.stop();
+    await lab?.stop();
     logger.info('stopped');
   };
   process.once('SIGINT', () => void stop());

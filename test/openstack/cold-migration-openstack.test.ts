@@ -38,7 +38,8 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
             // 100 MiB: not a whole GiB, as many real disks are not; Cinder rounds the volume up.
             disks: [{ capacityMiB: 100 }, { capacityMiB: 20 }],
             nics: [
-              { network: 'VM Network', macAddress: '00:50:56:11:22:01' },
+              // VMware Tools report its address: the migration keeps it (keepIps).
+              { network: 'VM Network', macAddress: '00:50:56:11:22:01', ipAddresses: ['192.0.2.77', 'fe80::250:56ff:fe11:2201'] },
               { network: 'VM Network', macAddress: '00:50:56:11:22:02' },
             ],
           },
@@ -83,7 +84,7 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
             targetNetwork: p.network.name,
             targetSubnet: p.network.subnetName,
             preserveMac: true,
-            fixedIps: ['192.0.2.77'],
+            keepIps: true,
             securityGroups: ['default'],
             floatingIpNetwork: 'lab-public',
           },
@@ -135,7 +136,10 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     expect(own.mac_address).toBe('00:50:56:11:22:01');
     expect(shared.mac_address).not.toBe('00:50:56:11:22:02');
     expect(mine.ports.every((x) => x.device_id === server.id && x.project_id === p.projectId)).toBe(true);
+    // The address the guest had (its link-local one is not kept).
     expect(own.fixed_ips.map((f: { ip_address: string }) => f.ip_address)).toEqual(['192.0.2.77']);
+    expect(status.target.networks[0]).toMatchObject({ sourceMac: '00:50:56:11:22:01', fixedIps: ['192.0.2.77'] });
+    expect(status.target.networks[0].keepIps).toBeUndefined();
     // Its security group and floating IP, as mapped.
     const token = await p.adminToken();
     const neutron = await p.endpoint('network');
@@ -162,6 +166,13 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
 
     // Re-record the replay test's history of a migration into OpenStack (VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories).
     if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'cold-migration-openstack-v1'));
+
+    // The MAC is now taken on that network: preflight of the same VM again refuses it, naming the port.
+    const again = await http.post('/preflight', { sourceId: 'sim', vm: { name: 'app01' }, target: { name: 'lab', project: p.projectName, flavor: 'm1.tiny', volumeType: p.lab.volumeType, networks: [{ sourceMac: '00:50:56:11:22:01', targetNetwork: p.network.name, preserveMac: true }, { sourceMac: '00:50:56:11:22:02', targetNetwork: 'lab-net' }] }, guest: { convert: 'skip' } });
+    expect(again.status).toBe(200);
+    const conflict = again.data.verdicts[0].reasons.filter((r: { code: string }) => r.code === 'network.mac_conflict');
+    expect(conflict).toEqual([expect.objectContaining({ severity: 'fail', message: expect.stringContaining(`MAC 00:50:56:11:22:01 is already used on network '${p.network.name}' by port`) })]);
+    expect(conflict[0].message).toContain(own.id);
 
     // The events of the product's lifecycle, in order.
     const names = (await http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);
