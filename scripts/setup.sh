@@ -14,6 +14,8 @@ python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 # boots (supermin uses the host's), XFS tools in the appliance (libguestfs-xfs), qemu and OVMF (UEFI, Secure Boot)
 # for the boot check; debootstrap, lsinitramfs and mtools (the EFI system partition) for the test guests.
 APT_PACKAGES+=(libguestfs-tools libguestfs-xfs virt-v2v linux-image-amd64 qemu-system-x86 ovmf debootstrap initramfs-tools-core mtools)
+# tmux: the CLI test runs `vmigrate events --follow` in a real terminal.
+APT_PACKAGES+=(tmux)
 
 say() { printf '[setup] %s\n' "$*"; }
 need() { command -v "$1" >/dev/null 2>&1 || { echo "[setup] $1 is required: $2" >&2; exit 1; }; }
