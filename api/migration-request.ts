@@ -65,6 +65,13 @@ const warmOptions = z
   .strict()
   .refine((w) => !(w.autoDeploy && w.cutoverAt), { message: 'give cutoverAt or autoDeploy, not both', path: ['autoDeploy'] });
 
+const coldOptions = z
+  .object({
+    shutdownSource: z.boolean().optional(),
+    shutdownTimeoutSeconds: z.number().int().min(1).max(3600).optional(),
+  })
+  .strict();
+
 const guestOptions = z
   .object({
     convert: z.enum(['auto', 'force', 'skip']).optional(),
@@ -87,6 +94,8 @@ export const createMigrationRequest = z
     /** cold (default): source off, one copy. warm: CBT syncs while the source runs, then a cutover. */
     kind: z.enum(['cold', 'warm']).default('cold'),
     warm: warmOptions.optional(),
+    /** Cold migrations: a clean guest shutdown before the copy instead of a hard power-off. */
+    cold: coldOptions.optional(),
     sourceId: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'must be a configured source id'),
     /** The VM to migrate … */
     vm: vmSelector.optional(),
@@ -121,6 +130,7 @@ export const createMigrationRequest = z
   })
   .strict()
   .refine((b) => b.kind === 'warm' || b.warm === undefined, { message: 'warm options need "kind": "warm"', path: ['warm'] })
+  .refine((b) => b.kind === 'cold' || b.cold === undefined, { message: 'cold options are for "kind": "cold"', path: ['cold'] })
   .refine((b) => !!b.vm !== !!b.vms, { message: 'give exactly one of "vm" or "vms"', path: ['vm'] })
   .refine((b) => !b.vms || new Set(b.vms.map((v) => v.moref ?? `name:${v.name}`)).size === b.vms.length, { message: 'a VM is listed twice', path: ['vms'] });
 

@@ -95,6 +95,7 @@ export async function submitMigrations(
       // The mappings as preflight resolved them for this VM (addresses kept with keepIps).
       target: { ...target, networks: v.networks ?? target.networks },
       ...(body.guest ? { guest: body.guest } : {}),
+      ...(body.cold ? { cold: body.cold } : {}),
       preflight: { verdict: v.verdict as 'Pass' | 'Warn', reasons: v.reasons, assessedAt: preflight.assessedAt, ...(v.flavor ? { flavor: v.flavor } : {}), estimate: v.estimate },
     };
     return { migrationId, kind: body.kind, input: body.kind === 'warm' ? ({ ...input, warm: warmOptionsOf(body.warm) } satisfies WarmMigrationInput) : input };

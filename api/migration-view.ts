@@ -69,7 +69,7 @@ type Unstaged = Omit<MigrationEvent, 'stage'> & { stage?: MigrationStage };
 
 const SYNC_STAGE: Record<string, MigrationStage> = { 'full sync': 'FullSync', 'incremental sync': 'Syncing', 'final sync': 'CuttingOver' };
 
-function activityEvents(a: ActivityRecord): Unstaged[] {
+function activityEvents(a: ActivityRecord, workflowType: string): Unstaged[] {
   const out: Unstaged[] = [];
   const completed = a.outcome === 'completed';
   switch (a.type) {
@@ -129,7 +129,8 @@ function activityEvents(a: ActivityRecord): Unstaged[] {
       if (completed && (a.result as { removed: string[] }).removed.length) out.push({ name: 'snapshot.removed', time: iso(a.endedAt!), data: { ...(a.result as object) } });
       break;
     case 'shutdownSource':
-      if (completed) out.push({ name: 'source.powered_off', stage: 'CuttingOver', time: iso(a.endedAt!), data: { ...(a.result as ShutdownSourceResult) } });
+      // A warm migration stops its source at cutover; a cold one asked for a clean shutdown does so in Export.
+      if (completed) out.push({ name: 'source.powered_off', stage: workflowType === 'coldMigration' ? 'Export' : 'CuttingOver', time: iso(a.endedAt!), data: { ...(a.result as ShutdownSourceResult) } });
       break;
     case 'inspectGuest':
       if (completed) {
@@ -165,7 +166,7 @@ export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
     const disks = Object.values(input.retry.disks);
     events.push({ name: 'migration.retried', time: iso(rec.startedAt), data: { by: input.retry.by, previousRunId: input.retry.previousRunId, reusedDisks: disks.filter((d) => d.copied || d.changeId).length, resumedDisks: disks.filter((d) => d.resumeFrom).length } });
   }
-  events.push(...rec.activities.flatMap(activityEvents));
+  events.push(...rec.activities.flatMap((a) => activityEvents(a, rec.workflowType)));
   for (const m of rec.messages) {
     if (m.name === 'cutover') {
       const request = m.input as { actor?: string } | undefined;
@@ -325,7 +326,12 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     validation: ((r) => r && { bootCheck: r })(completedResult<BootCheckReport>(rec, 'bootCheck')),
     instance,
     workerHost: completedResult<{ hostId: string } | null>(rec, 'claimWorkerHost')?.hostId,
-    warnings: live?.warnings ?? [...(plan?.warnings ?? []), ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : [])],
+    warnings: live?.warnings ?? [
+      ...(plan?.warnings ?? []),
+      // A clean shutdown that had to fall back to a hard power-off says so.
+      ...((n) => (n ? [n] : []))(completedResult<ShutdownSourceResult>(rec, 'shutdownSource')?.note),
+      ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : []),
+    ],
     error: rec.failure,
     warm: live && {
       run: live.run,

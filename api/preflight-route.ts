@@ -38,6 +38,7 @@ export async function runPreflight(deps: PreflightDeps, principal: Principal, bo
     target: { ...body.target, name: body.target.name ?? deps.targets.defaultTarget },
     ...(body.guest ? { guest: body.guest } : {}),
     ...(body.warm ? { warm: body.warm } : {}),
+    ...(body.cold ? { cold: body.cold } : {}),
   };
   const answer = await runWorkerRead(deps, preflightAssessment, [request], { idPrefix: 'preflight', timeoutSeconds: 60, what: `preflight of ${request.vms.length} VM(s) from source '${body.sourceId}'` });
   const verdicts = await Promise.all(answer.verdicts.map(async (v) => ({ ...v, estimate: await estimateFor(deps.throughput, v) })));

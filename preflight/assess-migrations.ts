@@ -2,7 +2,7 @@
  * Preflight of a request to migrate VMs: every rule, for every VM, before anything is touched. Reads only: the
  * source's inventory record of each VM, and the target's flavors, named resources, quotas and ports.
  */
-import type { GuestOptions, TargetSpec, VmSelector, WarmOptions } from '../shared/migration-input';
+import type { ColdOptions, GuestOptions, TargetSpec, VmSelector, WarmOptions } from '../shared/migration-input';
 import { TargetAuthError, TargetNotFoundError } from '../targets/target-errors';
 import type { Flavor, QuotaHeadroom, TargetProvider } from '../targets/target-provider';
 import type { InventoryVm } from '../vsphere/vm-inventory';
@@ -18,6 +18,7 @@ export interface PreflightRequest {
   target: TargetSpec & { name: string };
   guest?: GuestOptions;
   warm?: WarmOptions;
+  cold?: ColdOptions;
 }
 
 export interface PreflightVmResult extends VmVerdict {
@@ -99,7 +100,7 @@ async function targetWide(req: PreflightRequest, provider: TargetProvider): Prom
 export async function assessMigrations(req: PreflightRequest, from: PreflightSources): Promise<PreflightAnswer> {
   const assessedAt = new Date().toISOString();
   const wide = await targetWide(req, from.provider);
-  const ctx = { kind: req.kind, transport: from.transport, convert: req.guest?.convert ?? 'auto', shutdownSource: req.warm?.shutdownSource ?? true } as const;
+  const ctx = { kind: req.kind, transport: from.transport, convert: req.guest?.convert ?? 'auto', shutdownSource: req.kind === 'warm' ? (req.warm?.shutdownSource ?? true) : req.cold?.shutdownSource === true } as const;
   const needs: Array<QuotaNeed | undefined> = [];
   const verdicts: PreflightVmResult[] = [];
   for (const want of req.vms) {

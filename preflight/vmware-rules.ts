@@ -12,7 +12,7 @@ export interface VmwareRuleContext {
   transport: 'curl' | 'vddk';
   /** Guest conversion mode (skip: copied as-is). */
   convert: 'auto' | 'force' | 'skip';
-  /** Warm: shut the guest down at cutover (needs VMware Tools for a clean shutdown). */
+  /** Shut the guest down cleanly (warm: at cutover; cold: before the copy), which needs VMware Tools. */
   shutdownSource: boolean;
 }
 
@@ -31,7 +31,14 @@ export function vmwareRules(vm: InventoryVm, ctx: VmwareRuleContext): PreflightR
   if (vm.powerState === 'suspended') {
     out.push(fail('vm.suspended', `${vm.name} is suspended; its memory state would be lost: resume it and shut it down (or power it on for a warm migration)`));
   } else if (ctx.kind === 'cold' && vm.powerState === 'poweredOn') {
-    out.push(warn('vm.powered_on', `${vm.name} is powered on; a cold migration powers it off (hard) before copying: shut it down first for a clean stop`));
+    out.push(
+      warn(
+        'vm.powered_on',
+        ctx.shutdownSource
+          ? `${vm.name} is powered on; it is shut down through VMware Tools before copying, and powered off hard if it does not stop in time`
+          : `${vm.name} is powered on; a cold migration powers it off (hard) before copying: shut it down first, or ask for cold.shutdownSource, for a clean stop`,
+      ),
+    );
   } else if (ctx.kind === 'warm' && vm.powerState === 'poweredOff') {
     out.push(warn('vm.powered_off_warm', `${vm.name} is powered off, so it has no changes to sync; a cold migration copies it with less work`));
   }
@@ -95,8 +102,8 @@ export function vmwareRules(vm: InventoryVm, ctx: VmwareRuleContext): PreflightR
 
   // VMware Tools and the guest.
   const toolsRunning = vm.tools.runningStatus === 'guestToolsRunning';
-  if (ctx.kind === 'warm' && ctx.shutdownSource && vm.powerState === 'poweredOn' && !toolsRunning) {
-    out.push(warn('tools.not_running', `VMware Tools are not running on ${vm.name}; at cutover the guest cannot be shut down cleanly and is powered off hard`));
+  if (ctx.shutdownSource && vm.powerState === 'poweredOn' && !toolsRunning) {
+    out.push(warn('tools.not_running', `VMware Tools are not running on ${vm.name}; ${ctx.kind === 'warm' ? 'at cutover ' : ''}the guest cannot be shut down cleanly and is powered off hard`));
   } else if (vm.tools.versionStatus === 'guestToolsNotInstalled' && vm.powerState === 'poweredOn') {
     out.push(warn('tools.not_installed', `VMware Tools are not installed on ${vm.name}; vSphere cannot report the guest's IP addresses or shut it down cleanly`));
   } else if (vm.tools.versionStatus === 'guestToolsSupportedOld' || vm.tools.versionStatus === 'guestToolsTooOld' || vm.tools.versionStatus === 'guestToolsNeedUpgrade') {

@@ -94,6 +94,15 @@ export interface ColdMigrationInput {
   retry?: RetryOfMigration;
   /** The verdict the submission was accepted with (Pass or Warn), kept with the migration and shown in its status. */
   preflight?: PreflightRecord;
+  /** Cold migrations: how the source is stopped before its disks are read. */
+  cold?: ColdOptions;
+}
+
+export interface ColdOptions {
+  /** Shut the guest down cleanly (VMware Tools), powering off hard after the timeout; default false: a hard power-off. */
+  shutdownSource?: boolean;
+  /** How long the guest shutdown may take (default 300 s). */
+  shutdownTimeoutSeconds?: number;
 }
 
 export interface PreflightRecord {

@@ -86,7 +86,13 @@ export async function coldMigration(input: ColdMigrationInput, tuning: HostTunin
     enter('Export');
     // Recorded before acting: a retried powerOff would see the VM already off and report that instead.
     state.sourcePowerStateBefore = plan.powerState;
-    await control.powerOff(vmRef);
+    if (input.cold?.shutdownSource) {
+      // A clean guest shutdown first (file systems consistent on disk), a hard power-off after the timeout.
+      const shutdown = await transferActivities(tuning.heartbeatTimeoutSeconds ?? 30).shutdownSource({ ...vmRef, guestShutdown: true, timeoutSeconds: input.cold.shutdownTimeoutSeconds ?? 300 });
+      if (shutdown.note) state.warnings.push(shutdown.note);
+    } else {
+      await control.powerOff(vmRef);
+    }
     state.export = await control.openExport(vmRef);
 
     enter('Inspect');

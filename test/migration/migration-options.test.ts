@@ -30,7 +30,15 @@ describe('migration options', () => {
   let api: TestApi;
 
   beforeAll(async () => {
-    env = await createMigrationEnv('options', { datastores: 2, vms: [vm('store-1'), vm('auto-1', { powerState: 'poweredOn', disks: [{ capacityMiB: 8 }] })] });
+    env = await createMigrationEnv('options', {
+      datastores: 2,
+      vms: [
+        vm('store-1'),
+        vm('auto-1', { powerState: 'poweredOn', disks: [{ capacityMiB: 8 }] }),
+        vm('clean-1', { powerState: 'poweredOn', disks: [{ capacityMiB: 8 }] }),
+        vm('stubborn-1', { powerState: 'poweredOn', guestShutdown: 'ignored', disks: [{ capacityMiB: 8 }] }),
+      ],
+    });
     await env.startWorker();
     api = await startApi(env);
   }, 180_000);
@@ -60,6 +68,26 @@ describe('migration options', () => {
     // One full sync, the final sync at cutover, and no cutover request from anyone.
     expect(events.filter((n: string) => n === 'snapshot.created')).toHaveLength(2);
     expect(events).not.toContain('cutover.requested');
+  }, 180_000);
+
+  it('shuts a cold migration’s source down through VMware Tools when asked, powering off hard after the timeout', async () => {
+    const [clean, stubborn] = await Promise.all(
+      [
+        ['clean-1', {}],
+        ['stubborn-1', { shutdownTimeoutSeconds: 2 }],
+      ].map(async ([name, extra]) => {
+        const submit = await api.http.post('/migrations', body(name as string, {}, { cold: { shutdownSource: true, ...(extra as object) } }));
+        expect(submit.status).toBe(202);
+        const status = await waitForMigration(api.http, submit.data.id, { timeoutMs: 120_000 });
+        expect(status.status).toBe('COMPLETED');
+        const events = (await api.http.get(`/migrations/${submit.data.id}/events`)).data.events as Array<{ name: string; stage: string; data?: { method?: string } }>;
+        return { status, off: events.find((e) => e.name === 'source.powered_off')! };
+      }),
+    );
+    expect(clean.off).toMatchObject({ stage: 'Export', data: { method: 'guest-shutdown', previousPowerState: 'poweredOn' } });
+    expect(stubborn.off).toMatchObject({ stage: 'Export', data: { method: 'power-off' } });
+    expect(stubborn.status.warnings.join('\n')).toMatch(/2 s/);
+    expect(await env.powerState('stubborn-1')).toBe('poweredOff');
   }, 180_000);
 
   it('refuses options that cannot be honoured and contradictory ones, before anything starts', async () => {
