@@ -5,6 +5,7 @@ import { VimClient } from '../vsphere/vim-client';
 import type { InventoryVm } from '../vsphere/vm-inventory';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
+import { connectOptionsOf } from './vsphere-session';
 
 /** What a source's live connectivity check found; a source that cannot be reached is an answer, not a failure. */
 export interface SourceCheck {
@@ -40,7 +41,7 @@ const CHECK_TIMEOUT_MS = 10_000;
 
 async function withSourceClient<T>(deps: ActivityDeps, sourceId: string, body: (client: VimClient) => Promise<T>, timeoutMs?: number): Promise<T> {
   const source = resolveSource(deps.config, sourceId);
-  const client = await VimClient.login({ url: source.url, username: source.username, password: source.password, insecure: source.insecure, timeoutMs });
+  const client = await VimClient.login(connectOptionsOf(source, timeoutMs));
   try {
     return await body(client);
   } finally {

@@ -20,6 +20,15 @@ const sourceSchema = z.object({
   passwordEnv: z.string().optional(),
   /** Accept a self-signed certificate (labs and the simulator). */
   insecure: z.boolean().default(false),
+  /**
+   * Trust for the source's TLS certificate instead of the system's CAs: a CA file (PEM), or the certificate's
+   * thumbprint as vCenter/ESXi show it (SHA-1 or SHA-256 hex, colons optional), which pins that certificate.
+   */
+  tls: z
+    .object({ caFile: z.string().min(1).optional(), thumbprint: z.string().regex(/^([0-9A-Fa-f]{2}:?){19}[0-9A-Fa-f]{2}$|^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-1 or SHA-256 thumbprint in hex').optional() })
+    .strict()
+    .refine((t) => !(t.caFile && t.thumbprint), 'give caFile or thumbprint, not both')
+    .optional(),
   /** The bundled vSphere simulator that `npm start` offers when nothing is configured (shown as a lab in GET /sources). */
   lab: z.boolean().optional(),
   /** Projects whose users may migrate from this source (default: every project). */

@@ -148,7 +148,12 @@ function pluginFor(source: ResolvedSource, session: VimClient, vm: VmHardware, d
             url: session.datastoreFileUrl(disk.flatFileName, vm.datacenterPath),
             cookie: `+${cookieFile}`,
           };
-          if (source.insecure) params.sslverify = 'false';
+          // The datastore is the same server as the SDK: nbdkit trusts what the session trusts.
+          if (session.trust.ca) {
+            const caFile = path.join(scratch, 'source-ca.pem');
+            await writeFile(caFile, session.trust.ca, { mode: 0o600 });
+            params.cainfo = caFile;
+          } else if (source.insecure) params.sslverify = 'false';
           return params;
         },
       };

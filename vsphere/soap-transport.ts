@@ -21,6 +21,9 @@ export interface SoapTransportOptions {
   url: string;
   insecure?: boolean;
   timeoutMs?: number;
+  /** Trust these CA(s) (PEM) instead of the system's; with `pinned`, the server's own certificate, whatever its names. */
+  ca?: string;
+  pinned?: boolean;
 }
 
 /** Removes user info from a URL so it can appear in messages. */
@@ -61,7 +64,13 @@ export class SoapTransport {
     this.url = sdkUrl(opts.url);
     this.http = axios.create({
       timeout: opts.timeoutMs ?? 60_000,
-      httpsAgent: new https.Agent({ keepAlive: true, rejectUnauthorized: !opts.insecure }),
+      httpsAgent: new https.Agent({
+        keepAlive: true,
+        rejectUnauthorized: !opts.insecure || !!opts.pinned,
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        // The chain is still checked (against the pinned certificate only); its names are not.
+        ...(opts.pinned ? { checkServerIdentity: () => undefined } : {}),
+      }),
       // Faults come as HTTP 500 with a SOAP body: inspect every status ourselves.
       validateStatus: () => true,
       responseType: 'text',

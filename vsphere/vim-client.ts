@@ -5,7 +5,8 @@
  * datastore file URLs for the data plane.
  */
 import { XNode, child, children, textAt } from './soap-reply';
-import { SoapTransport, safeUrl } from './soap-transport';
+import { SoapTransport, safeUrl, sdkUrl } from './soap-transport';
+import { resolveTrust, type ResolvedTrust } from './source-tls';
 import { req, PropertyFilterSpec } from './vim-requests';
 import { VimError, VimFaultError, VimTaskTimeoutError, VmNotFoundError, faultError } from './vim-faults';
 import { MoRef, ObjectContent, intOf, objectContentOf, requireMoRef, moRefOf, toPlain, moRefToString } from './vim-types';
@@ -22,6 +23,9 @@ export interface VimConnectOptions {
   password: string;
   /** Accept self-signed / untrusted TLS certificates. */
   insecure?: boolean;
+  /** Trust a CA file's certificates, or pin the server's certificate by thumbprint (vsphere/source-tls.ts). */
+  caPem?: string;
+  thumbprint?: string;
   /** Per-request HTTP timeout (default 60 s). */
   timeoutMs?: number;
 }
@@ -51,11 +55,14 @@ export class VimClient {
   private constructor(
     private readonly transport: SoapTransport,
     readonly serviceContent: ServiceContent,
+    /** What this session trusts, for other clients of the same server (nbdkit reading the datastore). */
+    readonly trust: ResolvedTrust = { rejectUnauthorized: true, pinned: false },
   ) {}
 
   /** Connects and logs in. Throws InvalidLoginError for bad credentials, VimConnectionError if unreachable. */
   static async login(opts: VimConnectOptions): Promise<VimClient> {
-    const transport = new SoapTransport({ url: opts.url, insecure: opts.insecure, timeoutMs: opts.timeoutMs });
+    const trust = await resolveTrust(sdkUrl(opts.url), opts);
+    const transport = new SoapTransport({ url: opts.url, insecure: opts.insecure, timeoutMs: opts.timeoutMs, ca: trust.ca, pinned: trust.pinned });
     const sc = child(await transport.call('RetrieveServiceContent', req.retrieveServiceContent()), 'returnval');
     const content: ServiceContent = {
       rootFolder: requireMoRef(child(sc, 'rootFolder'), 'rootFolder'),
@@ -73,7 +80,7 @@ export class VimClient {
     if (!transport.sessionCookie) {
       throw new VimError(`vSphere at ${safeUrl(transport.url)} accepted the login but set no session cookie`, false);
     }
-    return new VimClient(transport, content);
+    return new VimClient(transport, content, trust);
   }
 
   /** Ends the session. Safe to call twice; an already expired session is not an error. */

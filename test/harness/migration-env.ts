@@ -46,8 +46,10 @@ export interface EnvOptions {
   /** The local target's data directory counts as storage every worker mounts (no host affinity). */
   sharedStorage?: boolean;
   /** More sources on the same simulator: limited to projects, or with a password it refuses. */
-  extraSources?: Record<string, { projects?: string[]; wrongPassword?: boolean }>;
+  extraSources?: ExtraSources | ((sim: Simulator, dir: string) => Promise<ExtraSources>);
 }
+
+export type ExtraSources = Record<string, { projects?: string[]; wrongPassword?: boolean; insecure?: boolean; tls?: { caFile?: string; thumbprint?: string } }>;
 
 export async function createMigrationEnv(
   name: string,
@@ -87,10 +89,10 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
       },
       ...Object.fromEntries(
         await Promise.all(
-          Object.entries(opts.extraSources ?? {}).map(async ([id, extra]) => {
+          Object.entries((typeof opts.extraSources === 'function' ? await opts.extraSources(sim, dir) : opts.extraSources) ?? {}).map(async ([id, extra]) => {
             const file = extra.wrongPassword ? path.join(dir, `${id}.password`) : passwordFile;
             if (extra.wrongPassword) await writeFile(file, 'not-the-password', { mode: 0o600 });
-            return [id, { url: sim.url, username: 'migrator', passwordFile: file, insecure: true, ...(extra.projects ? { projects: extra.projects } : {}) }];
+            return [id, { url: sim.url, username: 'migrator', passwordFile: file, insecure: extra.insecure ?? true, ...(extra.tls ? { tls: extra.tls } : {}), ...(extra.projects ? { projects: extra.projects } : {}) }];
           }),
         ),
       ),

@@ -3,7 +3,11 @@
  * two datastores, folders and ~50 VMs; every inventory field, paging, filters, the short cache, connectivity checks
  * (a source with a password it refuses is reported unreachable with vSphere's reason), and project scoping.
  */
-import { startApi, type TestApi } from '../harness/api-server';
+import { createHash, X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import tls from 'node:tls';
+import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
 import { createMigrationEnv, SIM_PASSWORD, type MigrationEnv } from '../harness/migration-env';
 import type { SimVmSpec } from '../../tools/vcsim/launch';
 import { VimClient } from '../../vsphere/vim-client';
@@ -54,12 +58,42 @@ const odd: SimVmSpec = {
 
 const VMS = [...Array.from({ length: 48 }, (_, i) => appVm(i)), odd];
 
+/** The simulator's certificate as a TLS client sees it: PEM and thumbprints (SHA-1 as vSphere shows them). */
+async function serverCertificate(url: string): Promise<{ pem: string; sha1: string; sha256: string }> {
+  const u = new URL(url);
+  const der = await new Promise<Buffer>((resolve, reject) => {
+    const s = tls.connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
+      resolve(s.getPeerCertificate().raw);
+      s.end();
+    });
+    s.once('error', reject);
+  });
+  const hex = (alg: string) => createHash(alg).update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+  return { pem: new X509Certificate(der).toString(), sha1: hex('sha1'), sha256: hex('sha256') };
+}
+
 describe('sources and the inventory', () => {
   let env: MigrationEnv;
   let api: TestApi;
 
   beforeAll(async () => {
-    env = await createMigrationEnv('inventory', { datastores: 2, vms: VMS }, { extraSources: { finance: { projects: ['p-finance'] }, broken: { wrongPassword: true } } });
+    env = await createMigrationEnv('inventory', { datastores: 2, vms: VMS }, {
+      extraSources: async (sim, dir) => {
+        const cert = await serverCertificate(sim.url);
+        const caFile = path.join(dir, 'sim-ca.pem');
+        await writeFile(caFile, cert.pem);
+        return {
+          finance: { projects: ['p-finance'] },
+          broken: { wrongPassword: true },
+          // Trust without `insecure`: the certificate pinned by its thumbprint, or given as the CA.
+          pinned: { insecure: false, tls: { thumbprint: cert.sha1 } },
+          pinned256: { insecure: false, tls: { thumbprint: cert.sha256 } },
+          withca: { insecure: false, tls: { caFile } },
+          mispinned: { insecure: false, tls: { thumbprint: '00'.repeat(19) + '01' } },
+          untrusted: { insecure: false },
+        };
+      },
+    });
     await env.startWorker();
     api = await startApi(env, {
       users: [
@@ -78,7 +112,10 @@ describe('sources and the inventory', () => {
     const res = await api.as('alice').get('/sources');
     expect(res.status).toBe(200);
     const byId = Object.fromEntries(res.data.sources.map((s: { id: string }) => [s.id, s]));
-    expect(Object.keys(byId).sort()).toEqual(['broken', 'sim']);
+    expect(Object.keys(byId).sort()).toEqual(['broken', 'mispinned', 'pinned', 'pinned256', 'sim', 'untrusted', 'withca']);
+    for (const trusted of ['pinned', 'pinned256', 'withca']) expect(`${trusted}: ${byId[trusted].connectivity.reachable}`).toBe(`${trusted}: true`);
+    expect(byId.mispinned.connectivity).toMatchObject({ reachable: false, error: expect.stringMatching(/has SHA1 thumbprint [0-9A-F:]+, not the configured 00:00:.*:01; if the certificate was replaced on purpose/) });
+    expect(byId.untrusted.connectivity).toMatchObject({ reachable: false, error: expect.stringMatching(/certificate not trusted/) });
     expect(byId.sim).toMatchObject({ id: 'sim', url: env.sim.url, kind: 'vcenter', connectivity: { reachable: true, apiType: 'VirtualCenter', apiVersion: expect.stringMatching(/^\d+\.\d+/) } });
     expect(byId.sim.connectivity.latencyMs).toBeGreaterThanOrEqual(0);
     expect(byId.broken.connectivity.reachable).toBe(false);
@@ -86,9 +123,17 @@ describe('sources and the inventory', () => {
     expect(JSON.stringify(res.data)).not.toContain(SIM_PASSWORD);
     expect(JSON.stringify(res.data)).not.toContain('not-the-password');
     const fin = await api.as('fin').get('/sources', { params: { check: 'false' } });
-    expect(fin.data.sources.map((s: { id: string }) => s.id).sort()).toEqual(['broken', 'finance', 'sim']);
+    expect(fin.data.sources.map((s: { id: string }) => s.id).sort()).toEqual(['broken', 'finance', 'mispinned', 'pinned', 'pinned256', 'sim', 'untrusted', 'withca']);
     expect(fin.data.sources.every((s: { connectivity?: unknown }) => s.connectivity === undefined)).toBe(true);
   }, 60_000);
+
+  it('migrates from a source trusted by its pinned certificate: the SOAP client and nbdkit both check it', async () => {
+    const submit = await api.http.post('/migrations', { sourceId: 'pinned', vm: { name: 'app-1' }, target: { project: 'p-app', volumeType: 'standard', networks: [{ sourceNetwork: 'VM Network', targetNetwork: 'n1' }] }, guest: { convert: 'skip' } });
+    expect(submit.status).toBe(202);
+    const status = await waitForMigration(api.http, submit.data.id, { timeoutMs: 120_000 });
+    expect(status.status).toBe('COMPLETED');
+    expect(status.disks[0].verification).toMatchObject({ match: true });
+  }, 120_000);
 
   it('reads every field of a VM as vSphere reports it', async () => {
     const res = await api.as('alice').get('/sources/sim/vms', { params: { name: 'odd-1' } });
