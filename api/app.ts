@@ -6,7 +6,7 @@ import { canSeeProject, type IdentityProvider, type Principal } from '../identit
 import type { CutoverRequest } from '../shared/migration-input';
 import type { TargetCatalog } from '../targets/target-catalog';
 import type { AdmissionLimits } from '../workflows/admission-ledger';
-import { admissionQueueQuery, admissionWorkflowId, type AdmissionView } from '../workflows/admission-messages';
+import { admissionQueueQuery, admissionWorkflowId, startReplicationUpdate, type AdmissionView } from '../workflows/admission-messages';
 import { auditSignal } from '../workflows/migration-audit';
 import { cutoverUpdate, warmMigrationStateQuery, type WarmMigrationState } from '../workflows/warm-migration-state';
 import { describeMigration, readMigration } from './migration-access';
@@ -244,6 +244,29 @@ export function createApp(deps: ApiDeps): express.Express {
           res.status(202).json({ id: params.id, ...accepted });
         } catch (err) {
           // The workflow's validator refused it (not Ready, already requested): its message is the reason.
+          if (err instanceof WorkflowUpdateFailedError) throw new HttpProblem('conflict', err.cause?.message ?? err.message);
+          throw err;
+        }
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/migrations/:id/start',
+      operationId: 'startMigration',
+      summary: 'Start a migration that was created to be started later (startReplication false).',
+      role: 'member',
+      params: migrationId,
+      query: noQuery,
+      body: z.object({}).strict().optional(),
+      responses: { 202: { description: 'Started: it joins the line for copy slots', schema: z.object({ id: z.string(), started: z.literal(true), actor: z.string() }) }, 409: { description: 'Ended, or not waiting to be started' } },
+      handler: async ({ res, principal, params }) => {
+        const description = await describeMigration(deps.client, principal, params.id);
+        if (description.status.name !== 'RUNNING') throw new HttpProblem('conflict', `migration ${params.id} has already ended (${description.status.name})`);
+        try {
+          const answer = await deps.client.workflow.getHandle(params.id).executeUpdate(startReplicationUpdate, { args: [{ actor: principal.user }] });
+          deps.logger.info({ migrationId: params.id, actor: principal.user }, 'migration started');
+          res.status(202).json({ id: params.id, ...answer });
+        } catch (err) {
           if (err instanceof WorkflowUpdateFailedError) throw new HttpProblem('conflict', err.cause?.message ?? err.message);
           throw err;
         }

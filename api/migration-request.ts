@@ -94,6 +94,8 @@ export const createMigrationRequest = z
     /** cold (default): source off, one copy. warm: CBT syncs while the source runs, then a cutover. */
     kind: z.enum(['cold', 'warm']).default('cold'),
     warm: warmOptions.optional(),
+    /** false: create the migration (holding its VM) and start it later with POST /migrations/:id/start. */
+    startReplication: z.boolean().optional(),
     /** Cold migrations: a clean guest shutdown before the copy instead of a hard power-off. */
     cold: coldOptions.optional(),
     sourceId: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'must be a configured source id'),

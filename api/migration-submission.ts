@@ -96,6 +96,7 @@ export async function submitMigrations(
       target: { ...target, networks: v.networks ?? target.networks },
       ...(body.guest ? { guest: body.guest } : {}),
       ...(body.cold ? { cold: body.cold } : {}),
+      ...(body.startReplication === false ? { startReplication: false } : {}),
       preflight: { verdict: v.verdict as 'Pass' | 'Warn', reasons: v.reasons, assessedAt: preflight.assessedAt, ...(v.flavor ? { flavor: v.flavor } : {}), estimate: v.estimate },
     };
     return { migrationId, kind: body.kind, input: body.kind === 'warm' ? ({ ...input, warm: warmOptionsOf(body.warm) } satisfies WarmMigrationInput) : input };

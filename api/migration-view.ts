@@ -62,6 +62,7 @@ const STAGE_OF: Record<MigrationEventName, MigrationStage> = {
   'migration.admitted': 'Queued',
   'cancel.requested': 'Cancelled',
   'migration.retried': 'Queued',
+  'replication.started': 'Queued',
 };
 
 /** An event whose stage is not fixed by its name (a warm sync's events belong to FullSync, Syncing or CuttingOver). */
@@ -173,6 +174,8 @@ export function migrationEvents(rec: WorkflowRecord): MigrationEvent[] {
       events.push({ name: 'cutover.requested', time: iso(m.time), data: { via: m.kind, actor: request?.actor, request: m.input, identity: m.identity } });
     } else if (m.name === 'copySlotsGranted') {
       events.push({ name: 'migration.admitted', time: iso(m.time), data: { copySlots: (m.input as { copySlots?: number } | undefined)?.copySlots, waitedSeconds: Math.round((m.time - rec.startedAt) / 1000) } });
+    } else if (m.name === 'startReplication' && m.kind === 'update') {
+      events.push({ name: 'replication.started', time: iso(m.time), data: { by: (m.input as { actor?: string } | undefined)?.actor } });
     } else if (m.name === 'audit') {
       const entry = m.input as { action?: string; actor?: string } | undefined;
       if (entry?.action === 'cancel') events.push({ name: 'cancel.requested', time: iso(m.time), data: { by: entry.actor } });
@@ -316,6 +319,8 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     ),
     submittedBy: input.submittedBy,
     preflight: input.preflight,
+    // Created to be started later and not started yet.
+    ...(input.startReplication === false && rec.status === 'RUNNING' && !rec.messages.some((m) => m.name === 'startReplication') ? { awaitingStart: true } : {}),
     audit: [
       ...(input.retry ? [{ action: 'retry', actor: input.retry.by, at: input.retry.at }] : []),
       ...rec.messages.filter((m) => m.name === 'audit').map((m) => ({ ...(m.input as { action: string; actor?: string }), at: iso(m.time) })),

@@ -142,10 +142,12 @@ export function buildProgram(): Command {
 
   requestOptions(program.command('submit').description('submit migrations (from flags, or every request of a plan); each VM passes preflight first'))
     .option('--idempotency-key <key>', 'makes retrying the submission safe (default: a fresh key per request)')
-    .action(async (opts: PlanFlags & { plan?: string; idempotencyKey?: string }) => {
+    .option('--later', 'create the migrations (holding their VMs) without starting them; `vmigrate start <id>` starts one')
+    .action(async (opts: PlanFlags & { plan?: string; idempotencyKey?: string; later?: boolean }) => {
       const { api, flags } = await client();
       const results: any[] = [];
-      for (const body of await requestsOf(opts)) {
+      for (const request of await requestsOf(opts)) {
+        const body = opts.later ? { ...request, startReplication: false } : request;
         const answer = await api.post('/migrations', body, { 'idempotency-key': opts.idempotencyKey ?? randomUUID() });
         results.push(...(answer.migrations ?? [{ status: 202, ...answer }]));
       }
@@ -223,6 +225,16 @@ export function buildProgram(): Command {
       const answer = await api.post(`/migrations/${encodeURIComponent(id)}/cutover`, opts.at ? { at: opts.at } : {});
       if (flags.output === 'json') return printJson(answer);
       process.stdout.write(`cutover of ${id} accepted (by ${answer.actor}${answer.at ? `, at ${answer.at}` : ''}; predicted final sync ${fmtSeconds(answer.predictedFinalSyncSeconds)})\n`);
+    });
+
+  program
+    .command('start <id>')
+    .description('start a migration that was submitted with --later')
+    .action(async (id: string) => {
+      const { api, flags } = await client();
+      const answer = await api.post(`/migrations/${encodeURIComponent(id)}/start`, {});
+      if (flags.output === 'json') return printJson(answer);
+      process.stdout.write(`${id} started (by ${answer.actor}); it waits in Queued for a copy slot\n`);
     });
 
   program

@@ -96,6 +96,11 @@ export interface ColdMigrationInput {
   preflight?: PreflightRecord;
   /** Cold migrations: how the source is stopped before its disks are read. */
   cold?: ColdOptions;
+  /**
+   * false: the migration is created and holds its VM, but waits (in Queued, outside the line for copy slots) until
+   * it is started (the `startReplication` Update: POST /migrations/:id/start). Default true: it starts at once.
+   */
+  startReplication?: boolean;
 }
 
 export interface ColdOptions {

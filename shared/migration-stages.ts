@@ -32,5 +32,6 @@ export const MIGRATION_EVENTS = [
   'migration.admitted',
   'cancel.requested',
   'migration.retried',
+  'replication.started',
 ] as const;
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];

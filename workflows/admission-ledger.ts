@@ -54,6 +54,8 @@ export interface Claim {
    * waiting: Queued for a slot. running: granted (copySlots held until its copies are done).
    */
   state: 'starting' | 'waiting' | 'running';
+  /** Created to be started later: it holds its VM but is not in line for slots until it is started (releaseHold). */
+  held?: boolean;
   copySlots: number;
   /** The run admission started (set once started): liveness checks and grants go to that run, not to a later one. */
   runId?: string;
@@ -109,6 +111,7 @@ export function refusal(state: LedgerState, limits: AdmissionLimits, project: st
 }
 
 export function addClaim(state: LedgerState, claim: Omit<Claim, 'state' | 'copySlots'>): Claim {
+  // (`held` comes with the claim: a migration created to be started later.)
   const c: Claim = { ...claim, state: 'starting', copySlots: 0 };
   state.claims.push(c);
   return c;
@@ -120,6 +123,19 @@ export function markStarted(state: LedgerState, migrationId: string, runId?: str
   if (c?.state !== 'starting') return;
   c.state = 'waiting';
   if (runId) c.runId = runId;
+}
+
+/**
+ * A held migration was started: it joins the end of the line (started now, it waits behind those already waiting).
+ * Returns whether there was a hold to release.
+ */
+export function releaseHold(state: LedgerState, migrationId: string, at: number): boolean {
+  const c = claimOf(state, migrationId);
+  if (!c?.held) return false;
+  delete c.held;
+  c.submittedAt = at;
+  state.claims = [...state.claims.filter((x) => x !== c), c];
+  return true;
 }
 
 /** The migration's copies are done: its copy slots go back (it stays live, and keeps its VM and project slot). */
@@ -174,7 +190,7 @@ function fit(limits: AdmissionLimits, use: ReturnType<typeof usage>, c: Claim): 
 export function grantSlots(state: LedgerState, limits: AdmissionLimits): Array<{ migrationId: string; copySlots: number }> {
   const granted: Array<{ migrationId: string; copySlots: number }> = [];
   for (const c of state.claims) {
-    if (c.state !== 'waiting') continue;
+    if (c.state !== 'waiting' || c.held) continue;
     const f = fit(limits, usage(state), c);
     if (!('slots' in f)) continue;
     c.state = 'running';
@@ -196,7 +212,7 @@ export interface QueuePlace {
 /** Every waiting migration's place in line and what it waits for. */
 export function queuePlaces(state: LedgerState, limits: AdmissionLimits): QueuePlace[] {
   const use = usage(state);
-  const waiting = state.claims.filter((c) => c.state === 'waiting');
+  const waiting = state.claims.filter((c) => c.state === 'waiting' && !c.held);
   return waiting.map((c, i) => {
     const f = fit(limits, use, c);
     return { migrationId: c.migrationId, project: c.project, position: i + 1, waiting: waiting.length, waitingFor: 'waitingFor' in f ? f.waitingFor : [] };

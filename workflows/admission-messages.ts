@@ -42,8 +42,17 @@ export const admissionQueueQuery = defineQuery<AdmissionView>('queue');
 export const copiesDoneSignal = defineSignal<[{ migrationId: string }]>('copiesDone');
 /** Migration → admission: it has ended, however it ended (its VM and project slot go back). */
 export const migrationEndedSignal = defineSignal<[{ migrationId: string }]>('migrationEnded');
+/** Migration → admission: a migration created to be started later was started; it joins the line. */
+export const replicationStartedSignal = defineSignal<[{ migrationId: string }]>('replicationStarted');
 /** Admission → migration: it may leave Queued, copying `copySlots` disks at a time. */
 export const copySlotsGrantedSignal = defineSignal<[{ copySlots: number }]>('copySlotsGranted');
+
+/** Who starts a migration that was created to be started later. */
+export interface StartReplicationRequest {
+  actor: string;
+}
+/** API → migration: start a migration created with startReplication false (refused unless it waits for that). */
+export const startReplicationUpdate = defineUpdate<{ started: true; actor: string }, [StartReplicationRequest]>('startReplication');
 
 /** The admission workflow of a deployment: one per task queue, so separate deployments never share a ledger. */
 export const admissionWorkflowId = (taskQueue: string) => `vmigrate-admission-${taskQueue}`;

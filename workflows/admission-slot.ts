@@ -1,6 +1,6 @@
 import { CancellationScope, condition, getExternalWorkflowHandle, patched, setHandler } from '@temporalio/workflow';
 import type { ColdMigrationInput } from '../shared/migration-input';
-import { copiesDoneSignal, copySlotsGrantedSignal, migrationEndedSignal } from './admission-messages';
+import { copiesDoneSignal, copySlotsGrantedSignal, migrationEndedSignal, replicationStartedSignal, startReplicationUpdate, type StartReplicationRequest } from './admission-messages';
 
 /**
  * Marks migrations started by the admission workflow: they wait in Queued for its grant, copy as many disks at a
@@ -12,6 +12,10 @@ export const ADMISSION_PATCH = 'vmigrate-admission-v1';
 export interface AdmissionSlot {
   /** Queued: resolves once the migration may start, with how many disks it may copy at once (all without admission). */
   granted(): Promise<number | undefined>;
+  /** A migration created to be started later: waits for its start, then joins admission's line. */
+  started(): Promise<void>;
+  /** Whether it is waiting for its start. */
+  readonly awaitingStart: boolean;
   /** The copy slots go back (the rest of the migration does not read the source host's disks in bulk). */
   copiesDone(): Promise<void>;
   /** The VM and the project slot go back; call once, however the migration ends. */
@@ -28,7 +32,7 @@ export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
     });
   }
   // Telling admission must happen even while the migration is being cancelled, and must never fail the migration.
-  const tell = async (signal: typeof copiesDoneSignal | typeof migrationEndedSignal) => {
+  const tell = async (signal: typeof copiesDoneSignal | typeof migrationEndedSignal | typeof replicationStartedSignal) => {
     if (!admission) return;
     await CancellationScope.nonCancellable(() =>
       getExternalWorkflowHandle(admission.workflowId)
@@ -36,7 +40,31 @@ export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
         .catch(() => undefined),
     );
   };
+  // Created to be started later: the Update starts it (a validator refuses it otherwise).
+  let awaitingStart = input.startReplication === false;
+  let startedBy: StartReplicationRequest | undefined;
+  setHandler(
+    startReplicationUpdate,
+    (request) => {
+      startedBy = request;
+      awaitingStart = false;
+      return { started: true as const, actor: request.actor };
+    },
+    {
+      validator: (_request: StartReplicationRequest) => {
+        if (!awaitingStart) throw new Error(input.startReplication === false ? `migration ${input.migrationId} was started already` : `migration ${input.migrationId} started when it was submitted; there is nothing to start`);
+      },
+    },
+  );
   return {
+    get awaitingStart() {
+      return awaitingStart;
+    },
+    async started() {
+      if (input.startReplication !== false) return;
+      await condition(() => startedBy !== undefined);
+      await tell(replicationStartedSignal);
+    },
     async granted() {
       if (!admission) return undefined;
       await condition(() => copySlots !== undefined);

@@ -18,6 +18,7 @@ import {
   claimOf,
   grantSlots,
   markStarted,
+  releaseHold,
   queuePlaces,
   refusal,
   releaseClaim,
@@ -33,6 +34,7 @@ import {
   copiesDoneSignal,
   copySlotsGrantedSignal,
   migrationEndedSignal,
+  replicationStartedSignal,
   type AdmissionCandidate,
   type AdmissionOutcome,
   type AdmissionRequest,
@@ -116,6 +118,9 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
     regrant();
   });
   setHandler(migrationEndedSignal, ({ migrationId }) => release(migrationId));
+  setHandler(replicationStartedSignal, ({ migrationId }) => {
+    if (releaseHold(state.ledger, migrationId, Date.now())) regrant();
+  });
 
   setHandler(
     admitUpdate,
@@ -186,7 +191,15 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
     }
     // From here to the claim nothing awaits: no other submission can slip in between the check and the claim.
     if (why) return { vm: input.vm, outcome: 'refused', conflict: why.conflict, reason: why.reason, holder: why.holder };
-    addClaim(state.ledger, { migrationId: candidate.migrationId, project: input.target.project, vm, submittedAt: Date.now(), submittedBy: req.actor });
+    addClaim(state.ledger, {
+      migrationId: candidate.migrationId,
+      project: input.target.project,
+      vm,
+      submittedAt: Date.now(),
+      submittedBy: req.actor,
+      // Created to be started later: it keeps its VM, and waits outside the line until it is started.
+      ...(input.startReplication === false ? { held: true } : {}),
+    });
     const sourceVm = vmKey(vm);
     let runId: string;
     try {

@@ -35,6 +35,8 @@ export interface ColdMigrationState {
   audit?: AuditEntry[];
   /** Disks copied at once, as admission granted (absent: all at once). */
   copySlots?: number;
+  /** Created to be started later, and not started yet (Queued, outside admission's line). */
+  awaitingStart?: boolean;
   /** The worker host holding the volumes, for targets whose volumes are files on a worker (absent: any worker). */
   workerHost?: WorkerHost;
 }

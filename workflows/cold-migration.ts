@@ -71,6 +71,12 @@ export async function coldMigration(input: ColdMigrationInput, tuning: HostTunin
 
   try {
     // Queued: wait for a slot (admission), then a read-only preflight before anything is touched.
+    // Created to be started later: it waits here, holding its VM, until it is started.
+    if (slot.awaitingStart) {
+      state.awaitingStart = true;
+      await slot.started();
+      state.awaitingStart = false;
+    }
     state.copySlots = await slot.granted();
     const plan: SourceVmPlan = await control.preflight({ sourceId: input.sourceId, vm: input.vm, target: input.target });
     state.sourceVm = { moref: plan.moref, name: plan.name };

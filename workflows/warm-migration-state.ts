@@ -65,6 +65,8 @@ export interface WarmMigrationState extends Partial<WarmCarryOver> {
   audit?: AuditEntry[];
   /** Disks the full sync copied at once, as admission granted (absent: all at once). */
   copySlots?: number;
+  /** Created to be started later, and not started yet (Queued, outside admission's line). */
+  awaitingStart?: boolean;
 }
 
 export interface CutoverAccepted {

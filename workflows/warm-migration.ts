@@ -251,6 +251,12 @@ export async function warmMigration(
 
   try {
     if (!carried) {
+      // Created to be started later: it waits here, holding its VM, until it is started.
+      if (slot.awaitingStart) {
+        state.awaitingStart = true;
+        await slot.started();
+        state.awaitingStart = false;
+      }
       state.copySlots = await slot.granted();
       // Queued: a slot (admission), a read-only preflight, then Changed Block Tracking on (or a clear reason why it cannot be).
       const plan = await control.preflight({ sourceId: input.sourceId, vm: input.vm, target: input.target, kind: 'warm' });

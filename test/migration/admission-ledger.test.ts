@@ -7,6 +7,7 @@ import {
   refusal,
   releaseClaim,
   releaseCopies,
+  releaseHold,
   type AdmissionLimits,
   type ClaimedVm,
   type LedgerState,
@@ -22,6 +23,26 @@ const claim = (s: LedgerState, id: string, v: ClaimedVm, project = 'p1') => {
 };
 
 describe('admission ledger', () => {
+  it('keeps a migration created to be started later out of the line, holding its VM, until it is started', () => {
+    const s: LedgerState = { claims: [] };
+    const limits: AdmissionLimits = { copiesPerSourceHost: 1 };
+    addClaim(s, { migrationId: 'held', project: 'p1', vm: vm('vm-1'), submittedAt: 0, submittedBy: 'alice', held: true });
+    markStarted(s, 'held');
+    claim(s, 'm2', vm('vm-2'));
+    claim(s, 'm3', vm('vm-3'));
+    // Not granted, not in line: the first waiting one gets the host's only slot.
+    expect(grantSlots(s, limits)).toEqual([{ migrationId: 'm2', copySlots: 1 }]);
+    expect(queuePlaces(s, limits).map((q) => q.migrationId)).toEqual(['m3']);
+    expect(refusal(s, limits, 'p1', vm('vm-1'))?.holder).toBe('held');
+    // Started: it joins the end of the line, behind m3.
+    expect(releaseHold(s, 'held', 5)).toBe(true);
+    expect(releaseHold(s, 'held', 6)).toBe(false);
+    expect(queuePlaces(s, limits).map((q) => q.migrationId)).toEqual(['m3', 'held']);
+    releaseCopies(s, 'm2');
+    expect(grantSlots(s, limits)).toEqual([{ migrationId: 'm3', copySlots: 1 }]);
+  });
+
+
   it('refuses a second live migration of a VM, naming the holder, and frees it when that one ends', () => {
     const s: LedgerState = { claims: [] };
     claim(s, 'm1', vm('vm-1'));

@@ -90,6 +90,7 @@ describe('who may call what: every route × no token, another project, reader, m
     { method: 'get', path: `/migrations/{done}`, operation: '/migrations/{id}', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
     { method: 'get', path: `/migrations/{done}/events`, operation: '/migrations/{id}/events', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
     { method: 'post', path: `/migrations/{done}/cutover`, operation: '/migrations/{id}/cutover', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
+    { method: 'post', path: `/migrations/{done}/start`, operation: '/migrations/{id}/start', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
     { method: 'post', path: `/migrations/{done}/cancel`, operation: '/migrations/{id}/cancel', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
     { method: 'post', path: `/migrations/{done}/retry`, operation: '/migrations/{id}/retry', body: () => ({}), expect: { none: 401, outsider: 404, reader: 403, member: 409, admin: 409 } },
     {

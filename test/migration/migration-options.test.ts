@@ -37,6 +37,7 @@ describe('migration options', () => {
         vm('auto-1', { powerState: 'poweredOn', disks: [{ capacityMiB: 8 }] }),
         vm('clean-1', { powerState: 'poweredOn', disks: [{ capacityMiB: 8 }] }),
         vm('stubborn-1', { powerState: 'poweredOn', guestShutdown: 'ignored', disks: [{ capacityMiB: 8 }] }),
+        vm('later-1', { disks: [{ capacityMiB: 8 }] }),
       ],
     });
     await env.startWorker();
@@ -88,6 +89,38 @@ describe('migration options', () => {
     expect(stubborn.off).toMatchObject({ stage: 'Export', data: { method: 'power-off' } });
     expect(stubborn.status.warnings.join('\n')).toMatch(/2 s/);
     expect(await env.powerState('stubborn-1')).toBe('poweredOff');
+  }, 180_000);
+
+  it('creates a migration to be started later: it holds its VM outside the line until started', async () => {
+    const submit = await api.http.post('/migrations', { ...body('later-1'), startReplication: false });
+    expect(submit.status).toBe(202);
+    const id = submit.data.id;
+    // Give it time to have started copying, were it going to.
+    await new Promise((r) => setTimeout(r, 3000));
+    const waiting = (await api.http.get(`/migrations/${id}`)).data;
+    expect(waiting).toMatchObject({ status: 'RUNNING', stage: 'Queued', awaitingStart: true });
+    const names = async () => (await api.http.get(`/migrations/${id}/events`)).data.events.map((e: { name: string }) => e.name);
+    expect(await names()).not.toContain('write.started');
+    expect((await api.http.get('/admission')).data.queue.map((q: { migrationId: string }) => q.migrationId)).not.toContain(id);
+    // Its VM is taken: another migration of it is refused.
+    const twice = await api.http.post('/migrations', body('later-1'));
+    expect(twice.status).toBe(409);
+    expect(twice.data.migration).toBe(id);
+
+    const start = await api.http.post(`/migrations/${id}/start`, {});
+    expect(start.status).toBe(202);
+    expect(start.data).toEqual({ id, started: true, actor: 'admin' });
+    expect((await api.http.post(`/migrations/${id}/start`, {})).status).toBe(409);
+    const status = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
+    expect(status.status).toBe('COMPLETED');
+    expect(status.awaitingStart).toBeUndefined();
+    const events = await names();
+    // Started, then granted its copy slots (admitted to copy), then copied.
+    expect(events.slice(0, 3)).toEqual(['migration.submitted', 'replication.started', 'migration.admitted']);
+    expect(events.indexOf('write.started')).toBeGreaterThan(2);
+    const again = await api.http.post(`/migrations/${id}/start`, {});
+    expect(again.status).toBe(409);
+    expect(again.data.detail).toMatch(/has already ended \(COMPLETED\)/);
   }, 180_000);
 
   it('refuses options that cannot be honoured and contradictory ones, before anything starts', async () => {
