@@ -4,7 +4,7 @@
  */
 import { child, children, textAt, type XNode } from './soap-reply';
 import { boolOf, intOf, moRefOf, type MoRef } from './vim-types';
-import { devicesOf, isNic, networkRefOf, parseDatastorePath, parsePowerState, type PowerState } from './vm-hardware';
+import { devicesOf, isNic, networkRefOf, parseDatastorePath, parsePowerState, VM_HARDWARE_PATHS, type PowerState } from './vm-hardware';
 
 export interface InventoryDisk {
   key: number;
@@ -65,28 +65,16 @@ export interface InventoryVm {
   specialDevices: InventorySpecialDevice[];
 }
 
-/** VirtualMachine paths one inventory pass reads. */
+/** VirtualMachine paths one inventory pass reads: those of a migration's hardware read, and what preflight judges. */
 export const INVENTORY_VM_PATHS = [
-  'name',
-  'parent',
+  ...VM_HARDWARE_PATHS.filter((p) => p !== 'parentVApp' && p !== 'config.instanceUuid'),
   'config.template',
-  'config.guestId',
-  'config.guestFullName',
-  'config.firmware',
-  'config.bootOptions.efiSecureBootEnabled',
-  'config.changeTrackingEnabled',
-  'config.hardware.numCPU',
-  'config.hardware.memoryMB',
-  'config.hardware.device',
-  'guest.guestFamily',
   'guest.guestFullName',
   'guest.hostName',
   'guest.ipAddress',
   'guest.net',
   'guest.toolsRunningStatus',
   'guest.toolsVersionStatus2',
-  'runtime.powerState',
-  'runtime.host',
   'runtime.faultToleranceState',
   'snapshot',
 ];
