@@ -78,6 +78,7 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
         volumeAvailabilityZone: 'nova',
         start: true,
         keyName: 'migrated-key',
+        deleteVolumesOnTermination: true,
         networks: [
           {
             sourceMac: '00:50:56:11:22:01',
@@ -127,8 +128,8 @@ describe('cold migration into a real OpenStack (Keystone, Cinder NFS, Neutron, N
     const server = mine.servers[0];
     expect(server).toMatchObject({ id: status.instance.id, name: 'app01', tenant_id: p.projectId, 'OS-EXT-AZ:availability_zone': p.lab.zones.fake });
     expect(server['os-extended-volumes:volumes_attached'].map((v: { id: string }) => v.id).sort()).toEqual(mine.volumes.map((v) => v.id).sort());
-    // The volumes outlive the server unless the migration asks otherwise (target.deleteVolumesOnTermination).
-    expect(server['os-extended-volumes:volumes_attached'].map((v: { delete_on_termination: boolean }) => v.delete_on_termination)).toEqual([false, false]);
+    // Asked for: the volumes go with the server (target.deleteVolumesOnTermination; by default they outlive it).
+    expect(server['os-extended-volumes:volumes_attached'].map((v: { delete_on_termination: boolean }) => v.delete_on_termination)).toEqual([true, true]);
     expect(server.key_name).toBe('migrated-key');
     expect(server.metadata).toMatchObject({ migrationId: id, sourceVm: 'app01' });
     expect(mine.ports).toHaveLength(2);
