@@ -140,7 +140,8 @@ export async function submitMigrations(
 export async function retryMigration(deps: SubmissionDeps, principal: Principal, rec: WorkflowRecord): Promise<SubmissionAnswer> {
   const warm = rec.workflowType === 'warmMigration';
   const previous = rec.input as WarmMigrationInput;
-  const { admission: _admission, retry: _retry, ...input } = previous;
+  // A retry starts at once, even of a migration that was created to be started later.
+  const { admission: _admission, retry: _retry, startReplication: _later, ...input } = previous;
   // What the ended run kept: without it every disk is copied anew (there is nothing to pick up).
   const kept = previous.target.keepOnFailure || (warm && rec.status === 'CANCELLED' && !previous.warm?.deleteVolumesOnCancel);
   const disks: RetryOfMigration['disks'] = kept ? (warm ? warmDisksToPickUp(rec) : coldDisksToPickUp(rec)) : {};

@@ -140,9 +140,11 @@ describe('the vmigrate CLI', () => {
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(expected);
     }
-    // A running migration is cancelled, then retried.
-    const submitted = await json(['submit', '--source', 'sim', '--vm', 'cli-3', '--project', 'p-cli', '--volume-type', 'standard', '--network', 'VM Network=net-a', '--convert', 'skip']);
+    // Submitted to start later, started, cancelled, then retried.
+    const submitted = await json(['submit', '--later', '--source', 'sim', '--vm', 'cli-3', '--project', 'p-cli', '--volume-type', 'standard', '--network', 'VM Network=net-a', '--convert', 'skip']);
     const id = submitted.migrations[0].id;
+    expect(await json(['status', id])).toMatchObject({ stage: 'Queued', awaitingStart: true });
+    expect(await json(['start', id])).toEqual({ id, started: true, actor: 'ops' });
     expect(await json(['cancel', id])).toEqual({ id, cancelRequested: true });
     expect((await waitForMigration(api.http, id, { timeoutMs: 60_000 })).status).toBe('CANCELLED');
     expect(await json(['retry', id])).toMatchObject({ id, stage: 'Queued' });

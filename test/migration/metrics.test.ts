@@ -61,7 +61,16 @@ describe('metrics and logs', () => {
   const apiLines: Array<Record<string, unknown>> = [];
 
   beforeAll(async () => {
-    env = await createMigrationEnv('metrics', { vms: [{ name: 'met-1', guestId: 'debian12_64Guest', numCPUs: 1, memoryMB: 1024, powerState: 'poweredOff', disks: [{ capacityMiB: 48 }, { capacityMiB: 16 }], nics: [] }] }, { diskImages: { 'met-1': 24 * MiB } });
+    env = await createMigrationEnv(
+      'metrics',
+      {
+        vms: [
+          { name: 'met-1', guestId: 'debian12_64Guest', numCPUs: 1, memoryMB: 1024, powerState: 'poweredOff', disks: [{ capacityMiB: 48 }, { capacityMiB: 16 }], nics: [] },
+          { name: 'met-warm', guestId: 'debian12_64Guest', numCPUs: 1, memoryMB: 1024, powerState: 'poweredOn', disks: [{ capacityMiB: 16 }], nics: [] },
+        ],
+      },
+      { diskImages: { 'met-1': 24 * MiB, 'met-warm': 8 * MiB } },
+    );
     await env.startWorker();
     const sink = new Writable({ write: (chunk, _enc, done) => (apiLines.push(JSON.parse(chunk.toString())), done()) });
     api = await startApi(env, { users: [{ name: 'viewer', projects: ['p-met'], role: 'reader' }], logger: pino({ level: 'info' }, sink) });
@@ -100,6 +109,28 @@ describe('metrics and logs', () => {
     const about = apiLines.filter((l) => typeof l.path === 'string' && (l.path as string).startsWith(`/migrations/${submit.data.id}`));
     expect(about.length).toBeGreaterThan(0);
     expect(about.every((l) => l.migrationId === submit.data.id)).toBe(true);
+  }, 180_000);
+
+  it('shows a running warm migration by its stage, its syncs, and its predicted downtime', async () => {
+    const submit = await api.http.post('/migrations', { kind: 'warm', warm: { syncIntervalSeconds: 1 }, sourceId: 'sim', vm: { name: 'met-warm' }, target: { project: 'p-met', volumeType: 'standard', networks: [] }, guest: { convert: 'skip' } });
+    expect(submit.status).toBe(202);
+    const id = submit.data.id as string;
+    try {
+      // Ready, with a forecast (it rests on the syncs so far).
+      const status = await waitForMigration(api.http, id, { timeoutMs: 120_000, done: (s) => s.warm?.forecast !== undefined && s.warm.totals.syncs >= 2 });
+      expect(status.status).toBe('RUNNING');
+      const samples = parseProm((await api.http.get('/metrics', { responseType: 'text' })).data);
+      expect(value(samples, 'vmigrate_migrations_running', { kind: 'warm' })).toBe(1);
+      expect(['Ready', 'Syncing']).toContain(samples.find((x) => x.name === 'vmigrate_migrations_running' && x.labels.kind === 'warm')!.labels.stage);
+      const downtime = samples.filter((x) => x.name === 'vmigrate_predicted_downtime_seconds' && x.labels.migration === id);
+      expect(downtime).toHaveLength(1);
+      expect(downtime[0].value).toBeGreaterThanOrEqual(0);
+      expect(value(samples, 'vmigrate_sync_duration_seconds_count')).toBeGreaterThanOrEqual(2);
+      expect(value(samples, 'vmigrate_disk_bytes_migrated_total', { kind: 'sync' })).toBeGreaterThan(0);
+    } finally {
+      await api.http.post(`/migrations/${id}/cancel`, {});
+      await waitForMigration(api.http, id, { timeoutMs: 60_000 });
+    }
   }, 180_000);
 
   it('a worker process serves its copy metrics and the Temporal SDK’s own', async () => {
