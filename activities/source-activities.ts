@@ -86,15 +86,5 @@ export function createSourceActivities(deps: ActivityDeps, cache: InventoryCache
         return { ...pageOfInventory(snapshot.vms, input), readAt: new Date(snapshot.readAt).toISOString() };
       });
     },
-
-    /** The inventory records of some VMs (by moref or exact name), for preflight; a VM not found is absent. */
-    async describeSourceVms(input: { sourceId: string; vms: Array<{ name?: string; moref?: string }>; maxAgeSeconds: number }): Promise<Array<InventoryVm | undefined>> {
-      return failuresTranslated(async () => {
-        const snapshot = await inventoryOf(input.sourceId, input.maxAgeSeconds);
-        return input.vms.map((want) =>
-          want.moref ? snapshot.vms.find((vm) => vm.moref === want.moref) : snapshot.vms.find((vm) => vm.name === want.name && !vm.template),
-        );
-      });
-    },
   };
 }

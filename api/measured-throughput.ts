@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { estimateRuntime, type RuntimeEstimate, type ThroughputSample } from '../preflight/runtime-estimate';
+import type { ThroughputSample } from '../preflight/runtime-estimate';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { readWorkflowRecord } from './workflow-history';
 
@@ -49,9 +49,5 @@ export class MeasuredThroughput {
     // No history yet is not remembered: the first migration to complete gives the estimate at once.
     if (samples.length) this.cached = { at: Date.now(), samples };
     return samples;
-  }
-
-  async estimate(bytesToCopy: number): Promise<RuntimeEstimate> {
-    return estimateRuntime(bytesToCopy, await this.samples());
   }
 }

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { canSeeProject, type Principal } from '../identity/identity-provider';
+import { MIGRATION_WORKFLOW_TYPES } from '../shared/migration-stages';
 import { ProjectId } from '../shared/search-attributes';
 import { HttpProblem } from './problem';
 import { readWorkflowRecord, type WorkflowRecord } from './workflow-history';
@@ -9,8 +10,6 @@ import { readWorkflowRecord, type WorkflowRecord } from './workflow-history';
  * exist (404), so ids of other projects' migrations cannot be probed.
  */
 
-/** Workflow types the API shows as migrations (other workflows may share the namespace). */
-export const MIGRATION_WORKFLOW_TYPES = ['coldMigration', 'warmMigration'];
 
 const notFound = (id: string) => new HttpProblem('not-found', `no migration with id '${id}'`);
 

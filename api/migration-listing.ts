@@ -8,7 +8,7 @@ import type { Principal } from '../identity/identity-provider';
 import { COLD_STAGES, WARM_STAGES } from '../shared/migration-stages';
 import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
 import { HttpProblem } from './problem';
-import { MIGRATION_WORKFLOW_TYPES } from './migration-access';
+import { MIGRATION_WORKFLOW_TYPES } from '../shared/migration-stages';
 
 /**
  * GET /migrations: a visibility query restricted to the caller's projects, with filters and paging. The query

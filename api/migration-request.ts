@@ -59,7 +59,7 @@ const warmOptions = z
     cutoverAt: isoTime.optional(),
     deleteVolumesOnCancel: z.boolean().optional(),
     syncsPerRun: z.number().int().min(1).max(1000).optional(),
-    /** Cut over as soon as the full sync is done (the seed's auto-deploy); the same as cutoverAt = now. */
+    /** Cut over as soon as the full sync is done (auto-deploy); the same as cutoverAt = now. */
     autoDeploy: z.boolean().optional(),
   })
   .strict()

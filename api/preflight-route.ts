@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canSeeProject, type Principal } from '../identity/identity-provider';
 import type { PreflightAnswer, PreflightRequest } from '../preflight/assess-migrations';
-import type { RuntimeEstimate } from '../preflight/runtime-estimate';
+import { estimateRuntime, type RuntimeEstimate, type ThroughputSample } from '../preflight/runtime-estimate';
 import { describeFailures, type VmVerdict } from '../preflight/verdict';
 import { checkTargetRequest, type TargetCatalog } from '../targets/target-catalog';
 import { preflightAssessment } from '../workflows/source-reads';
@@ -18,7 +18,11 @@ export interface PreflightDeps extends WorkerRead {
   throughput: MeasuredThroughput;
 }
 
-export type EstimatedAnswer = PreflightAnswer & { verdicts: Array<PreflightAnswer['verdicts'][number] & { estimate: RuntimeEstimate }> };
+export type EstimatedAnswer = PreflightAnswer & {
+  verdicts: Array<PreflightAnswer['verdicts'][number] & { estimate: RuntimeEstimate }>;
+  /** All VMs of the request, one after another. */
+  estimate: RuntimeEstimate;
+};
 
 /**
  * The checks POST /preflight and POST /migrations share: the caller may use the project and the source, the target
@@ -41,13 +45,16 @@ export async function runPreflight(deps: PreflightDeps, principal: Principal, bo
     ...(body.cold ? { cold: body.cold } : {}),
   };
   const answer = await runWorkerRead(deps, preflightAssessment, [request], { idPrefix: 'preflight', timeoutSeconds: 60, what: `preflight of ${request.vms.length} VM(s) from source '${body.sourceId}'` });
-  const verdicts = await Promise.all(answer.verdicts.map(async (v) => ({ ...v, estimate: await estimateFor(deps.throughput, v) })));
-  return { ...answer, verdicts };
+  // One reading of the measured rate serves every VM of the request and their total.
+  const samples = await deps.throughput.samples();
+  const verdicts = answer.verdicts.map((v) => ({ ...v, estimate: estimateFor(samples, v) }));
+  const total = verdicts.reduce((n, v) => n + (v.bytesToCopy ?? 0), 0);
+  return { ...answer, verdicts, estimate: estimateRuntime(total, samples) };
 }
 
-async function estimateFor(throughput: MeasuredThroughput, v: VmVerdict): Promise<RuntimeEstimate> {
+function estimateFor(samples: readonly ThroughputSample[], v: VmVerdict): RuntimeEstimate {
   if (v.bytesToCopy === undefined) return { basis: 'none', reason: 'the VM was not found, so there is nothing to estimate' };
-  return throughput.estimate(v.bytesToCopy);
+  return estimateRuntime(v.bytesToCopy, samples);
 }
 
 /** A submission of a VM whose verdict is Fail: 422 naming every failing rule. */
@@ -98,8 +105,7 @@ export function preflightRoute(deps: PreflightDeps) {
     responses: { 200: { description: 'The verdicts', schema: preflightAnswer }, 404: { description: 'The project or source is not one the caller can see' }, 422: { description: 'Unknown target or flavor' } },
     handler: async ({ res, principal, body }) => {
       const answer = await runPreflight(deps, principal, body);
-      const total = answer.verdicts.reduce((n, v) => n + (v.bytesToCopy ?? 0), 0);
-      res.json({ ...answer, verdicts: answer.verdicts.map(({ networks: _n, ...v }) => v), estimate: await deps.throughput.estimate(total) });
+      res.json({ ...answer, verdicts: answer.verdicts.map(({ networks: _n, ...v }) => v) });
     },
   });
 }

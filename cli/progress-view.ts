@@ -8,6 +8,8 @@ import type { StreamEvent } from './event-stream';
  */
 export class ProgressView {
   private readonly bars = new Map<number, cliProgress.SingleBar>();
+  /** When each disk's bar appeared, for its rate. */
+  private readonly startedAt = new Map<number, number>();
   private readonly multi: cliProgress.MultiBar;
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stdout) {
@@ -57,11 +59,10 @@ export class ProgressView {
     let bar = this.bars.get(disk);
     if (!bar) {
       bar = this.multi.create(total, 0, { label: `disk ${disk}`, done: mib(0), size: mib(total), rate: '0.0' });
-      (bar as unknown as { startedAt: number; startedDone: number }).startedAt = Date.now();
       this.bars.set(disk, bar);
+      this.startedAt.set(disk, Date.now());
     }
-    const started = bar as unknown as { startedAt: number };
-    const seconds = Math.max(0.001, (Date.now() - started.startedAt) / 1000);
+    const seconds = Math.max(0.001, (Date.now() - this.startedAt.get(disk)!) / 1000);
     bar.setTotal(total);
     bar.update(done, { done: mib(done), size: mib(total), rate: (done / 2 ** 20 / seconds).toFixed(1) });
   }

@@ -5,12 +5,12 @@
  */
 import type { Client } from '@temporalio/client';
 import { Gauge, Registry } from 'prom-client';
+import { MIGRATION_WORKFLOW_TYPES } from '../shared/migration-stages';
 import { MigrationKind, MigrationState } from '../shared/search-attributes';
 import { admissionQueueQuery, admissionWorkflowId } from '../workflows/admission-messages';
 import { warmMigrationStateQuery } from '../workflows/warm-migration-state';
 import { processRegistry } from './copy-metrics';
 
-const MIGRATION_TYPES = ['coldMigration', 'warmMigration'];
 /** Running warm migrations asked for their forecast per scrape, at most. */
 const FORECASTS_PER_SCRAPE = 50;
 const QUERY_TIMEOUT_MS = 3000;
@@ -22,7 +22,7 @@ function withTimeout<T>(p: Promise<T>): Promise<T | undefined> {
 export async function serviceMetrics(client: Client, taskQueue: string): Promise<{ contentType: string; text: string }> {
   // The task queue is the deployment's configuration, not user input; checked before it enters a query anyway.
   if (!/^[A-Za-z0-9._@-]+$/.test(taskQueue)) throw new Error(`task queue ${JSON.stringify(taskQueue)} cannot be put into a visibility query`);
-  const base = `TaskQueue = '${taskQueue}' AND WorkflowType IN (${MIGRATION_TYPES.map((t) => `'${t}'`).join(', ')})`;
+  const base = `TaskQueue = '${taskQueue}' AND WorkflowType IN (${MIGRATION_WORKFLOW_TYPES.map((t) => `'${t}'`).join(', ')})`;
   const registry = new Registry();
   const running = new Gauge({ name: 'vmigrate_migrations_running', help: 'Running migrations by lifecycle stage and kind', labelNames: ['stage', 'kind'], registers: [registry] });
   const closed = new Gauge({ name: 'vmigrate_migrations_closed', help: 'Migrations that have ended, by outcome (as Temporal keeps them: within its retention)', labelNames: ['status'], registers: [registry] });

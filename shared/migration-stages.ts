@@ -1,4 +1,4 @@
-/** The seed's cold-migration lifecycle, in order, plus the two terminal states a job can also end in. */
+/** The product's cold-migration lifecycle, in order, plus the two terminal states a job can also end in. */
 export const COLD_STAGES = ['Queued', 'Export', 'Inspect', 'WriteVolume', 'GuestFixes', 'Finalize', 'Completed'] as const;
 export type ColdStage = (typeof COLD_STAGES)[number];
 /** Warm migration's stages: a full sync, then Ready (with periodic incremental syncs) until cutover. */
@@ -6,7 +6,7 @@ export const WARM_STAGES = ['Queued', 'FullSync', 'Ready', 'Syncing', 'CuttingOv
 export type WarmStage = (typeof WARM_STAGES)[number];
 export type MigrationStage = ColdStage | WarmStage | 'Failed' | 'Cancelled';
 
-/** The seed's event names (000_*.txt, "Progress and Event Stream"), plus how a job can end other than completing. */
+/** The product's event names (its documented event stream), plus how a job can end other than completing. */
 export const MIGRATION_EVENTS = [
   'source.powered_off',
   'export.started',
@@ -35,3 +35,6 @@ export const MIGRATION_EVENTS = [
   'replication.started',
 ] as const;
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];
+
+/** Workflow types that are migrations (other workflows share the namespace: admission, source reads). */
+export const MIGRATION_WORKFLOW_TYPES = ['coldMigration', 'warmMigration'];

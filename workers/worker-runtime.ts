@@ -1,8 +1,9 @@
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { MIGRATION_WORKFLOW_TYPES } from '../shared/migration-stages';
 import { sdkLogLevel } from './sdk-log-levels';
 
-const MIGRATION_WORKFLOWS = new Set(['coldMigration', 'warmMigration']);
+const MIGRATION_WORKFLOWS = new Set(MIGRATION_WORKFLOW_TYPES);
 
 /** The SDK's log fields, with the migration a workflow or activity line belongs to as `migrationId`. */
 export function logFieldsOf(meta: Record<string, unknown> | undefined): Record<string, unknown> {

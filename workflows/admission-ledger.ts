@@ -111,7 +111,6 @@ export function refusal(state: LedgerState, limits: AdmissionLimits, project: st
 }
 
 export function addClaim(state: LedgerState, claim: Omit<Claim, 'state' | 'copySlots'>): Claim {
-  // (`held` comes with the claim: a migration created to be started later.)
   const c: Claim = { ...claim, state: 'starting', copySlots: 0 };
   state.claims.push(c);
   return c;
