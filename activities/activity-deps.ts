@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import type { Converter } from '../guest/convert-on-clones';
 import type { WorkerHost } from '../shared/task-queues';
+import type { AgentGateway } from '../source/agent/agent-gateway';
 import type { TargetProviders } from '../targets/target-providers';
 
 /** What activities are built from (samples-typescript's activities-dependency-injection pattern). */
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   guestTools?: GuestToolHooks;
   /** The host this worker runs on and its own task queue (absent: the worker polls the shared queue only). */
   host?: WorkerHost;
+  /** The gateway agents connect to, on the worker that runs one (agents.gateway in the configuration). */
+  agentGateway?: AgentGateway;
 }
 
 export interface GuestToolHooks {

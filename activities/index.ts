@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './activity-deps';
 import { createAdmissionActivities } from './admission-activities';
+import { createAgentActivities } from './agent-activities';
 import { createDiskActivities } from './disk-activities';
 import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
@@ -16,6 +17,7 @@ export type { SourceVmPlan, PowerOffResult } from './vm-activities';
 export type { ExportSessionReport, SourceInspection, ExportDiskInput, ExportDiskProgress, ExportDiskResult } from './disk-activities';
 export type { ChangeTrackingReport, SyncSnapshot, SyncMode, SyncDiskInput, SyncDiskProgress, SyncDiskResult, ShutdownSourceResult } from './sync-activities';
 export type { FinalizeInput } from './target-activities';
+export type { AgentDiskProgress, AgentDiskResult } from './agent-activities';
 export type { SourceCheck, SourceVmsPage, SourceVmsRequest } from './source-activities';
 export type { GuestFixInput, GuestFixReport, GuestInspection, BootCheckInput, BootCheckReport } from './guest-activities';
 
@@ -32,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     exportDisk: (input: Parameters<typeof disk.exportDisk>[0]) => countedCopy('copy', (r) => r.bytesTotal, () => disk.exportDisk(input), { reused: (r) => r.reused === true }),
     ...sync,
     syncDisk: (input: Parameters<typeof sync.syncDisk>[0]) => countedCopy('sync', (r) => r.areaBytes, () => sync.syncDisk(input), { syncMode: (r) => r.mode }),
+    ...createAgentActivities(deps),
     ...createTargetActivities(deps),
     ...createGuestActivities(deps),
     ...createInstanceActivities(deps),

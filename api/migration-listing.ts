@@ -24,7 +24,7 @@ export const listQuery = z
   .object({
     project: z.string().regex(SAFE_NAME, 'must be a project name').optional(),
     state: z.enum(STAGES).optional(),
-    kind: z.enum(['cold', 'warm']).optional(),
+    kind: z.enum(['cold', 'warm', 'agent']).optional(),
     sourceId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a source id').optional(),
     /** A VM moref ("vm-42"): migrations record the VM by moref, however it was named at submission. */
     vm: z.string().min(1).max(80).optional(),
@@ -68,7 +68,7 @@ export function visibilityQuery(taskQueue: string, principal: Principal, q: List
     clauses.push(`${ProjectId.name} IN (${projects.map(quote).join(', ')})`);
   }
   if (q.state) clauses.push(`${MigrationState.name} = ${quote(STAGES.find((s) => s === q.state)!)}`);
-  if (q.kind) clauses.push(`${MigrationKind.name} = ${quote(q.kind === 'warm' ? 'warm' : 'cold')}`);
+  if (q.kind) clauses.push(`${MigrationKind.name} = ${quote(q.kind === 'warm' ? 'warm' : q.kind === 'agent' ? 'agent' : 'cold')}`);
   if (q.status) clauses.push(q.status === 'running' ? `ExecutionStatus = 'Running'` : `ExecutionStatus != 'Running'`);
   return clauses.join(' AND ');
 }

@@ -16,7 +16,9 @@ import type {
   SyncSnapshot,
 } from '../activities';
 import type { WarmMigrationState } from '../workflows/warm-migration-state';
-import type { ColdMigrationInput } from '../shared/migration-input';
+import type { AgentDiskResult } from '../activities';
+import type { AgentMigrationInput, ColdMigrationInput } from '../shared/migration-input';
+import { agentMachineStatus, type AgentMachineStatus } from './agent-migration-view';
 import type { MigrationEventName, MigrationStage } from '../shared/migration-stages';
 import type { InstanceRef } from '../targets/target-provider';
 import type { ActivityRecord, WorkflowRecord } from './workflow-history';
@@ -78,9 +80,11 @@ function activityEvents(a: ActivityRecord, workflowType: string): Unstaged[] {
       if (completed) out.push({ name: 'source.powered_off', time: iso(a.endedAt!), data: { ...(a.result as PowerOffResult) } });
       break;
     case 'openExport':
+    case 'openAgentExport':
       if (completed) out.push({ name: 'export.started', time: iso(a.endedAt!), data: { disks: (a.result as ExportSessionReport).disks } });
       break;
-    case 'exportDisk': {
+    case 'exportDisk':
+    case 'copyAgentDisk': {
       const input = a.input as ExportDiskInput;
       if (a.startedAt !== undefined) {
         out.push({ name: 'write.started', time: iso(a.startedAt), disk: input.diskKey, data: { volume: input.target.volumeName, attempt: a.attempt } });
@@ -134,8 +138,10 @@ function activityEvents(a: ActivityRecord, workflowType: string): Unstaged[] {
       if (completed) out.push({ name: 'source.powered_off', stage: workflowType === 'coldMigration' ? 'Export' : 'CuttingOver', time: iso(a.endedAt!), data: { ...(a.result as ShutdownSourceResult) } });
       break;
     case 'inspectGuest':
+    case 'inspectAgentSource':
       if (completed) {
-        const g = a.result as GuestInspection;
+        const g = a.type === 'inspectGuest' ? (a.result as GuestInspection) : (a.result as { guestInspection?: GuestInspection }).guestInspection;
+        if (!g) break;
         out.push({
           name: 'inspect.completed',
           time: iso(a.endedAt!),
@@ -251,13 +257,15 @@ export interface MigrationStatus {
   /** Bytes of all disks: total, durably written, left. */
   progress: { total: number; processed: number; remaining: number };
   /** Warm migrations, while running: the workflow's own view (syncs, dirty rate, predicted downtime, cutover). */
+  /** Agent migrations: the machine as the agent found it, its boots, and whether it waits for a confirmation. */
+  agent?: AgentMachineStatus;
   warm?: Pick<WarmMigrationState, 'syncs' | 'totals' | 'forecast' | 'cutover' | 'lastSyncError' | 'nextSyncAt' | 'changeTracking' | 'run'>;
 }
 
 export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState): MigrationStatus {
   const input = rec.input as ColdMigrationInput;
-  const plan = completedResult<SourceVmPlan>(rec, 'preflight');
-  const copies = rec.activities.filter((a) => a.type === 'exportDisk');
+  const plan = completedResult<SourceVmPlan>(rec, 'preflight') ?? completedResult<SourceVmPlan>(rec, 'planAgentMachine');
+  const copies = rec.activities.filter((a) => a.type === 'exportDisk' || a.type === 'copyAgentDisk');
   const syncs = rec.activities.filter((a) => a.type === 'syncDisk');
   const disks: DiskStatus[] = (plan?.disks ?? []).map((d) => {
     if (rec.workflowType === 'warmMigration') return warmDiskStatus(d, syncs.filter((a) => (a.input as SyncDiskInput).diskKey === d.key));
@@ -297,7 +305,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
   const recorded = rec.searchAttributes.MigrationState;
   // The instance as it was last seen: started after Finalize when the migration asked for that.
   const instance = completedResult<InstanceRef>(rec, 'startInstance') ?? completedResult<InstanceRef>(rec, 'finalize');
-  const inspection = completedResult<SourceInspection>(rec, 'inspectSource');
+  const inspection = completedResult<SourceInspection>(rec, 'inspectSource') ?? completedResult<{ inspection: SourceInspection }>(rec, 'inspectAgentSource')?.inspection;
   const guestFix = completedResult<GuestFixReport>(rec, 'guestFix');
   return {
     id: rec.workflowId,
@@ -307,7 +315,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     startedAt: iso(rec.startedAt),
     closedAt: rec.closedAt !== undefined ? iso(rec.closedAt) : undefined,
     sourceId: input.sourceId,
-    vm: input.vm,
+    vm: input.vm ?? { moref: (rec.input as AgentMigrationInput).machineId, name: (rec.input as AgentMigrationInput).machine?.guest.name },
     target: input.target,
     sourceVm: plan ? { moref: plan.moref, name: plan.name } : undefined,
     disks,
@@ -327,7 +335,7 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
     ],
     inspection: inspection && { osFamily: inspection.osFamily, guestId: inspection.guestId, firmware: inspection.firmware },
     guestConversion: guestFix && { converted: guestFix.converted, reason: guestFix.reason },
-    guestInspection: completedResult<GuestInspection>(rec, 'inspectGuest'),
+    guestInspection: completedResult<GuestInspection>(rec, 'inspectGuest') ?? completedResult<{ guestInspection?: GuestInspection }>(rec, 'inspectAgentSource')?.guestInspection,
     validation: ((r) => r && { bootCheck: r })(completedResult<BootCheckReport>(rec, 'bootCheck')),
     instance,
     workerHost: completedResult<{ hostId: string } | null>(rec, 'claimWorkerHost')?.hostId,
@@ -336,7 +344,10 @@ export function migrationStatus(rec: WorkflowRecord, live?: WarmMigrationState):
       // A clean shutdown that had to fall back to a hard power-off says so.
       ...((n) => (n ? [n] : []))(completedResult<ShutdownSourceResult>(rec, 'shutdownSource')?.note),
       ...(guestFix && !guestFix.converted && guestFix.reason ? [guestFix.reason] : []),
+      // A machine whose disk changed between two boots of the agent: that disk was copied again.
+      ...copies.flatMap((a) => (a.outcome === 'completed' && (a.result as AgentDiskResult).sourceChanged ? [(a.result as AgentDiskResult).sourceChanged!] : [])),
     ],
+    ...(rec.workflowType === 'agentMigration' ? { agent: agentMachineStatus(rec) } : {}),
     error: rec.failure,
     warm: live && {
       run: live.run,

@@ -64,6 +64,27 @@ const admissionLimitsSchema = z
   })
   .strict();
 
+const secretRefSchema = z
+  .object({ file: z.string().min(1).optional(), env: z.string().min(1).optional() })
+  .strict()
+  .refine((r) => !!r.file !== !!r.env, 'give file or env');
+
+/**
+ * Machines booted from the agent's ISO: they enroll at the API's agent endpoint (HTTPS, its own port) and connect to
+ * the gateway in one worker (VMIGRATE_HOST_ID = gateway.hostId). Both present one certificate, which the ISO pins;
+ * the session key signs what lets an enrolled agent into the gateway (API and that worker need it).
+ */
+const agentsSchema = z
+  .object({
+    enrollment: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0'), url: z.string().url() }).strict(),
+    gateway: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0'), address: z.string().regex(/^[^\s:]+:\d+$/, 'host:port'), hostId: z.string().min(1) }).strict(),
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict(),
+    sessionKey: secretRefSchema,
+    /** Where the agent's ISO parts and built ISOs are cached (default: the user's cache directory). */
+    isoCacheDir: z.string().optional(),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     sources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), sourceSchema),
@@ -78,6 +99,8 @@ const configSchema = z
     identity: identityConfigSchema.default({ backend: 'static', tokens: [] }),
     /** Caps and quotas the admission workflow enforces (workflows/admission-ledger.ts); none by default. */
     admission: admissionLimitsSchema.default({}),
+    /** Agent-based migration (boot ISO); absent: not offered. */
+    agents: agentsSchema.optional(),
   })
   .transform(({ target, targets, defaultTarget, ...rest }) => {
     const all: Record<string, TargetConfig> = { ...(targets ?? {}) };
@@ -117,6 +140,12 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): VmigrateConf
     }
   }
   cfg.workDir = path.resolve(baseDir, cfg.workDir);
+  if (cfg.agents) {
+    cfg.agents.tls.certFile = path.resolve(baseDir, cfg.agents.tls.certFile);
+    cfg.agents.tls.keyFile = path.resolve(baseDir, cfg.agents.tls.keyFile);
+    if (cfg.agents.sessionKey.file) cfg.agents.sessionKey.file = path.resolve(baseDir, cfg.agents.sessionKey.file);
+    if (cfg.agents.isoCacheDir) cfg.agents.isoCacheDir = path.resolve(baseDir, cfg.agents.isoCacheDir);
+  }
   return cfg;
 }
 

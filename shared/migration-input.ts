@@ -1,3 +1,4 @@
+import type { DiscoveredMachine } from '../source/agent/discovered-machine';
 import type { StorageMapping } from '../targets/storage-map';
 
 /**
@@ -162,4 +163,25 @@ export interface CutoverRequest {
   actor?: string;
   /** Cut over at this time (ISO 8601) instead of now; syncing continues until then. */
   at?: string;
+}
+
+/**
+ * A machine booted from the agent's ISO, enrolled through a template: the API starts the migration from the
+ * template's target and options and what the agent discovered. No credentials: the agent's session is the worker's.
+ */
+export interface AgentMigrationInput {
+  migrationId: string;
+  /** 'agent': there is no configured source; the machine is its own source. */
+  sourceId: 'agent';
+  templateId: string;
+  machineId: string;
+  /** What the agent found at its first enrollment (agent/discover.go). */
+  machine: DiscoveredMachine;
+  target: TargetSpec;
+  guest?: GuestOptions;
+  /** Start copying at once; false: wait in Queued for a confirmation (API or the Temporal Web UI's `confirm` Signal). */
+  autoStart: boolean;
+  /** The worker host whose gateway the agent connects to: every step that reads the machine runs there. */
+  gateway: { hostId: string; taskQueue: string };
+  submittedBy: string;
 }

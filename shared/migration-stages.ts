@@ -37,4 +37,4 @@ export const MIGRATION_EVENTS = [
 export type MigrationEventName = (typeof MIGRATION_EVENTS)[number];
 
 /** Workflow types that are migrations (other workflows share the namespace: admission, source reads). */
-export const MIGRATION_WORKFLOW_TYPES = ['coldMigration', 'warmMigration'];
+export const MIGRATION_WORKFLOW_TYPES = ['coldMigration', 'warmMigration', 'agentMigration'];

@@ -5,6 +5,8 @@ import { createActivities, type GuestToolHooks } from '../activities';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { hostTaskQueue, type WorkerHost } from '../shared/task-queues';
 import { removeStaleExportDirs } from '../source/disk-export';
+import { AgentGateway } from '../source/agent/agent-gateway';
+import { agentCertificate, agentSessionKey } from '../source/agent/agent-trust';
 import type { TargetProvider } from '../targets/target-provider';
 import { TargetProviders } from '../targets/target-providers';
 
@@ -56,7 +58,16 @@ export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise
   const host: WorkerHost | undefined = role === 'workflows' ? undefined : { hostId, taskQueue: hostTaskQueue(opts.taskQueue, hostId) };
   const targets = new TargetProviders(opts.config, opts.logger, opts.targets);
   const workflows = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
-  const activities = role === 'workflows' ? undefined : createActivities({ config: opts.config, targets, logger: opts.logger, guestTools: opts.guestTools, host });
+  // The worker of the gateway's host runs the gateway agents connect to (and every step that reads their machines).
+  const agents = opts.config.agents;
+  let agentGateway: AgentGateway | undefined;
+  if (agents && host && host.hostId === agents.gateway.hostId) {
+    const { cert, key } = agentCertificate(agents);
+    agentGateway = new AgentGateway({ cert, key, sessionKey: agentSessionKey(agents), logger: opts.logger });
+    const port = await agentGateway.listen(agents.gateway.port, agents.gateway.host);
+    opts.logger.info({ port, address: agents.gateway.address }, 'agent gateway listening');
+  }
+  const activities = role === 'workflows' ? undefined : createActivities({ config: opts.config, targets, logger: opts.logger, guestTools: opts.guestTools, host, agentGateway });
   const common = {
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -81,7 +92,11 @@ export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise
       const stopOthers = (w: Worker) => {
         for (const other of workers) if (other !== w && other.getState() === 'RUNNING') other.shutdown();
       };
-      await Promise.all(workers.map((w) => w.run().finally(() => stopOthers(w))));
+      try {
+        await Promise.all(workers.map((w) => w.run().finally(() => stopOthers(w))));
+      } finally {
+        await agentGateway?.close();
+      }
     },
     shutdown() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

@@ -14,7 +14,7 @@ const sharedControl = controlActivities();
  * `control`: the migration's volume-work proxies when its volumes live on one worker host.
  */
 export async function releaseTarget(
-  input: ColdMigrationInput,
+  input: Pick<ColdMigrationInput, 'migrationId' | 'target'>,
   warnings: string[],
   keepVolumes = input.target.keepOnFailure ?? false,
   control: ReturnType<typeof controlActivities> = sharedControl,

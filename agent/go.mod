@@ -1,0 +1,3 @@
+module vmigrate/agent
+
+go 1.22
