@@ -28,7 +28,9 @@ func main() {
 	machineUUID := flag.String("machine-uuid", "", "with -disk: the firmware UUID to report")
 	connsPerDisk := flag.Int("connections", 4, "idle NBD connections kept open per disk")
 	once := flag.Bool("discover", false, "print what was discovered as JSON and exit")
+	maxRate := flag.Int64("max-rate", 0, "bytes per second the agent sends at most, over all disks (0: no limit)")
 	flag.Parse()
+	sendLimit.perSec = *maxRate
 
 	m := Machine{AgentVersion: agentVersion, BootID: randomHex(16)}
 	m.CPU = discoverCPU()

@@ -239,6 +239,7 @@ func (c *nbdConn) transmit() error {
 				c.replyError(req.Handle, eIO)
 				break
 			}
+			sendLimit.wait(len(data))
 			servedBytes.Add(int64(len(data)))
 			if c.structured {
 				c.chunkHeader(replyFlagDone, replyTypeOffsetData, req.Handle, 8+len(data))

@@ -19,6 +19,7 @@ export function apiDepsFromConfig(
     targets: targetCatalog(config),
     identity: opts.identity ?? identityFromConfig(config.identity, opts.tokensFile),
     admission: config.admission,
+    agents: config.agents,
     logger: opts.logger,
   };
 }

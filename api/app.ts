@@ -15,6 +15,8 @@ import { listMigrations, listQuery } from './migration-listing';
 import { createMigrationRequest, cutoverRequest } from './migration-request';
 import { retryMigration, submitMigrations } from './migration-submission';
 import { sourceRoutes, type ApiSource } from './source-routes';
+import { agentTemplateRoutes } from './agent-template-routes';
+import type { VmigrateConfig } from '../config/vmigrate-config';
 import { MeasuredThroughput } from './measured-throughput';
 import { serviceMetrics } from '../metrics/service-metrics';
 import { preflightRoute, runPreflight } from './preflight-route';
@@ -38,6 +40,8 @@ export interface ApiDeps {
   targets: TargetCatalog;
   identity: IdentityProvider;
   admission?: AdmissionLimits;
+  /** Agent-based migration, when configured: templates and their ISOs. */
+  agents?: VmigrateConfig['agents'];
   logger: Logger;
   /** SSE poll interval (tests shorten it). */
   eventPollMs?: number;
@@ -333,6 +337,7 @@ export function createApp(deps: ApiDeps): express.Express {
       },
     }),
     ...sourceRoutes({ client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources }),
+    ...agentTemplateRoutes({ client: deps.client, taskQueue: deps.taskQueue, targets: deps.targets, agents: deps.agents }),
     preflightRoute(preflightDeps),
     route({
       method: 'get',

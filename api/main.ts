@@ -4,6 +4,7 @@ import { loadConfig } from '../config/vmigrate-config';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queues';
 import { apiDepsFromConfig } from './api-deps';
 import { createApp } from './app';
+import { serveEnrollment } from './agent-enrollment';
 
 /** API process: `npm run api`. Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VMIGRATE_TASK_QUEUE, VMIGRATE_CONFIG, VMIGRATE_TOKENS_FILE (static API tokens besides the config's), PORT. */
 export async function runApi(): Promise<void> {
@@ -22,7 +23,12 @@ export async function runApi(): Promise<void> {
   );
   const port = Number(process.env.PORT ?? 8080);
   const server = app.listen(port, () => logger.info({ port }, 'API listening'));
-  const stop = () => server.close(() => void connection.close());
+  // Machines booted from the agent's ISO enroll on a port of their own (HTTPS, the certificate the ISO pins).
+  const enrollment = config.agents ? await serveEnrollment({ client, taskQueue: process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, agents: config.agents, logger }) : undefined;
+  const stop = () => {
+    enrollment?.close();
+    server.close(() => void connection.close());
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }

@@ -72,7 +72,7 @@ const coldOptions = z
   })
   .strict();
 
-const guestOptions = z
+export const guestOptions = z
   .object({
     convert: z.enum(['auto', 'force', 'skip']).optional(),
     virtioWinIso: z
@@ -86,6 +86,32 @@ const guestOptions = z
         z.object({ timeoutSeconds: z.number().int().min(10, 'must be at least 10 seconds').max(3600, 'must be at most 3600 seconds') }).strict(),
       ], { error: 'must be true, false or {"timeoutSeconds": n}' })
       .optional(),
+  })
+  .strict();
+
+/** Where a migration lands (also an agent template's target). */
+export const targetRequest = z
+  .object({
+    /** A configured target (default: the configuration's defaultTarget). */
+    name: name.optional(),
+    project: name,
+    instanceName: name.optional(),
+    /** Absent: the worker picks the smallest flavor that fits, at preflight. */
+    flavor: z.string().min(1).optional(),
+    volumeType: z.string().min(1),
+    storageMap: z.array(storageMapping).max(64).optional(),
+    availabilityZone: z.string().min(1).optional(),
+    /** The block storage zone of the volumes (default: the cloud's default zone); often the same name as the instance's. */
+    volumeAvailabilityZone: z.string().min(1).optional(),
+    networks: z.array(networkMapping).default([]),
+    diskBus: z.enum(['virtio', 'scsi', 'sata', 'ide']).optional(),
+    machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),
+    keyName: z.string().min(1).max(255).optional(),
+    deleteVolumesOnTermination: z.boolean().optional(),
+    keepOnFailure: z.boolean().optional(),
+    start: z.boolean().optional(),
+    /** Deploy from clones of the replicated volumes (the default, and the only way vmigrate deploys). */
+    cloneDisks: z.boolean().optional(),
   })
   .strict();
 
@@ -103,30 +129,7 @@ export const createMigrationRequest = z
     vm: vmSelector.optional(),
     /** … or several: one migration each, with the same options. */
     vms: z.array(vmSelector).min(1).max(100).optional(),
-    target: z
-      .object({
-        /** A configured target (default: the configuration's defaultTarget). */
-        name: name.optional(),
-        project: name,
-        instanceName: name.optional(),
-        /** Absent: the worker picks the smallest flavor that fits, at preflight. */
-        flavor: z.string().min(1).optional(),
-        volumeType: z.string().min(1),
-        storageMap: z.array(storageMapping).max(64).optional(),
-        availabilityZone: z.string().min(1).optional(),
-        /** The block storage zone of the volumes (default: the cloud's default zone); often the same name as the instance's. */
-        volumeAvailabilityZone: z.string().min(1).optional(),
-        networks: z.array(networkMapping).default([]),
-        diskBus: z.enum(['virtio', 'scsi', 'sata', 'ide']).optional(),
-        machineType: z.enum(['pc-i440fx', 'pc-q35']).optional(),
-        keyName: z.string().min(1).max(255).optional(),
-        deleteVolumesOnTermination: z.boolean().optional(),
-        keepOnFailure: z.boolean().optional(),
-        start: z.boolean().optional(),
-        /** Deploy from clones of the replicated volumes (the default, and the only way vmigrate deploys). */
-        cloneDisks: z.boolean().optional(),
-      })
-      .strict(),
+    target: targetRequest,
     /** Guest conversion and the boot check (see shared/migration-input.ts GuestOptions). */
     guest: guestOptions.optional(),
   })

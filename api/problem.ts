@@ -14,6 +14,7 @@ export const PROBLEMS = {
   'invalid-request': { status: 400, title: 'The request is not valid' },
   unauthenticated: { status: 401, title: 'A valid bearer token is required' },
   forbidden: { status: 403, title: 'Your role does not allow this' },
+  'enrollment-refused': { status: 401, title: 'The enrollment key was refused' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'not-acceptable': { status: 406, title: 'None of the accepted media types can be produced' },

@@ -29,7 +29,7 @@ export interface RouteContext<P, Q, B> {
 }
 
 export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** Express form, e.g. `/migrations/:id`. */
   path: string;
   operationId: string;

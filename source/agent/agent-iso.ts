@@ -19,6 +19,11 @@ const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..', '..');
 const AGENT_SOURCE = path.join(REPO, 'agent');
 
+/** Outside any checkout, shared by the machine's processes (VMIGRATE_CACHE_DIR, else ~/.cache/vmigrate). */
+export function defaultAgentIsoCacheDir(): string {
+  return path.join(process.env.VMIGRATE_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'vmigrate'), 'agent-iso');
+}
+
 /** Drivers loaded at boot, in this order after their dependencies: disks, NICs and file systems of servers and VMs. */
 export const AGENT_MODULES = [
   'virtio_pci', 'virtio_blk', 'virtio_scsi', 'virtio_net', 'sd_mod', 'ahci', 'ata_piix', 'ata_generic', 'nvme',

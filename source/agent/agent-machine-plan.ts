@@ -35,10 +35,10 @@ export function agentMachinePlan(machineId: string, m: DiscoveredMachine): Sourc
  * without a MAC for every other NIC. A MAC mapping that matches no NIC of this machine is someone else's: ignored.
  */
 export function planAgentNics(nics: Array<{ mac: string }>, mappings: NetworkMapping[]): NicSpec[] {
-  const fallback = mappings.find((m) => !m.sourceMac);
+  const fallback = mappings.find((m) => !m.sourceMac && m.sourceNetwork === '*');
   return nics.map((nic) => {
     const m = mappings.find((x) => x.sourceMac?.toLowerCase() === nic.mac.toLowerCase()) ?? fallback;
-    if (!m) throw new NetworkMappingError(`NIC ${nic.mac} of the machine has no target network in the template; add a mapping without sourceMac (for every NIC) or one for this MAC`);
+    if (!m) throw new NetworkMappingError(`NIC ${nic.mac} of the machine has no target network in the template; add one with sourceNetwork "*" (every NIC) or one for this MAC`);
     return {
       sourceMac: nic.mac,
       network: m.targetNetwork,

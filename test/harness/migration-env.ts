@@ -11,6 +11,7 @@ import { VimClient } from '../../vsphere/vim-client';
 import { startSimulator, type SimSpec, type Simulator } from '../../tools/vcsim/launch';
 import type { GuestToolHooks } from '../../activities';
 import { createVmigrateWorker, type VmigrateWorker, type WorkerRole } from '../../workers/create-worker';
+import { agentsConfig } from './agent-lab';
 import { connectClient, connectNative, uniqueTaskQueue, workflowBundle } from './temporal';
 
 /**
@@ -47,6 +48,10 @@ export interface EnvOptions {
   sharedStorage?: boolean;
   /** More sources on the same simulator: limited to projects, or with a password it refuses. */
   extraSources?: ExtraSources | ((sim: Simulator, dir: string) => Promise<ExtraSources>);
+  /** Agent-based migration: the agent endpoint and gateway, reached by agents at this address (test/harness/agent-lab.ts). */
+  agentsReachAt?: string;
+  /** The local target's flavors instead of m1.small … m1.xlarge. */
+  localFlavors?: Array<{ name: string; vcpus: number; ramMB: number }>;
 }
 
 export type ExtraSources = Record<string, { projects?: string[]; wrongPassword?: boolean; insecure?: boolean; tls?: { caFile?: string; thumbprint?: string } }>;
@@ -100,11 +105,12 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
     targets: { local: { driver: 'local', dataDir: path.join(dir, 'data'), ...(opts.sharedStorage ? { sharedStorage: true } : {}) }, ...(opts.targets ?? {}) },
     ...(opts.defaultTarget ? { defaultTarget: opts.defaultTarget } : {}),
     workDir: path.join(dir, 'data', 'work'),
+    ...(opts.agentsReachAt ? { agents: await agentsConfig(dir, opts.agentsReachAt) } : {}),
   };
   const configFile = path.join(dir, 'vmigrate.config.json');
   await writeFile(configFile, JSON.stringify(rawConfig, null, 2));
   const config = parseConfig(rawConfig, dir);
-  const target = new LocalTargetProvider({ dataDir: path.join(dir, 'data'), sharedStorage: opts.sharedStorage });
+  const target = new LocalTargetProvider({ dataDir: path.join(dir, 'data'), sharedStorage: opts.sharedStorage, ...(opts.localFlavors ? { flavors: opts.localFlavors } : {}) });
   const { client, connection } = await connectClient();
   const taskQueue = uniqueTaskQueue(name);
   const workers: Array<{ worker: VmigrateWorker; run: Promise<void>; conn: NativeConnection }> = [];

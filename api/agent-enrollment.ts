@@ -1,0 +1,140 @@
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { VmigrateConfig } from '../config/vmigrate-config';
+import type { AgentMigrationInput } from '../shared/migration-input';
+import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
+import { hostTaskQueue } from '../shared/task-queues';
+import { discoveredMachineSchema } from '../source/agent/discovered-machine';
+import { agentCertificate, agentSessionKey } from '../source/agent/agent-trust';
+import { machineIdentity } from '../source/agent/machine-identity';
+import { signSessionToken } from '../source/agent/session-token';
+import { agentMigration } from '../workflows/agent-migration';
+import { agentEnrolledSignal } from '../workflows/agent-migration-state';
+import { checkEnrollmentKey, EnrollmentRefused } from './agent-templates';
+import { HttpProblem, sendProblem } from './problem';
+
+/**
+ * The agent endpoint: HTTPS on a port of its own, with the certificate the ISO pins, and one route. An agent
+ * presents its ISO's enrollment key and what it found; the migration of that machine is started (or joined, after a
+ * reboot) and the agent gets a session token for the gateway. Nothing else of the API is reachable here.
+ */
+
+const SESSION_HOURS = 24;
+
+export interface EnrollmentDeps {
+  client: Client;
+  taskQueue: string;
+  agents: NonNullable<VmigrateConfig['agents']>;
+  logger: Logger;
+}
+
+export const agentMigrationId = (machineId: string) => `agent-${machineId}`;
+
+export function createEnrollmentApp(deps: EnrollmentDeps): express.Express {
+  const { fingerprint } = agentCertificate(deps.agents);
+  const sessionKey = agentSessionKey(deps.agents);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '256kb' }));
+  app.post('/agent/v1/enroll', (req: Request, res: Response, next: NextFunction) => {
+    enroll(req)
+      .then((body) => res.json(body))
+      .catch(next);
+  });
+
+  async function enroll(req: Request) {
+    const auth = req.headers.authorization ?? '';
+    const key = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+    let template;
+    try {
+      template = await checkEnrollmentKey(deps.client, key);
+    } catch (err) {
+      if (err instanceof EnrollmentRefused) {
+        deps.logger.warn({ reason: err.message, from: req.socket.remoteAddress }, 'agent enrollment refused');
+        throw new HttpProblem('enrollment-refused', err.message);
+      }
+      throw err;
+    }
+    const parsed = discoveredMachineSchema.safeParse(req.body?.machine);
+    if (!parsed.success) {
+      throw new HttpProblem('unprocessable-request', `the machine report is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    const machine = parsed.data;
+    const spec = template.state.template;
+    const machineId = machineIdentity(machine);
+    const migrationId = agentMigrationId(machineId);
+    const handle = deps.client.workflow.getHandle(migrationId);
+    try {
+      const d = await handle.describe();
+      const project = d.typedSearchAttributes.get(ProjectId);
+      if (d.status.name === 'RUNNING' && project !== spec.project) {
+        throw new HttpProblem('conflict', `machine ${machineId} is being migrated into another project already (migration ${migrationId})`);
+      }
+      if (d.status.name === 'COMPLETED') {
+        throw new HttpProblem('conflict', `machine ${machineId} was migrated already (migration ${migrationId} completed at ${d.closeTime?.toISOString()}): power it off; remove the ISO to boot it from its own disk`);
+      }
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    const gateway = { hostId: deps.agents.gateway.hostId, taskQueue: hostTaskQueue(deps.taskQueue, deps.agents.gateway.hostId) };
+    const input: AgentMigrationInput = {
+      migrationId,
+      sourceId: 'agent',
+      templateId: spec.templateId,
+      machineId,
+      machine,
+      target: spec.target,
+      ...(spec.guest ? { guest: spec.guest } : {}),
+      autoStart: spec.autoStart,
+      gateway,
+      submittedBy: `agent-template:${spec.templateId}/${template.keyRecord.keyId}`,
+    };
+    const at = new Date().toISOString();
+    await deps.client.workflow.signalWithStart(agentMigration, {
+      workflowId: migrationId,
+      taskQueue: deps.taskQueue,
+      args: [input],
+      signal: agentEnrolledSignal,
+      signalArgs: [{ runId: machine.bootId, at }],
+      typedSearchAttributes: [
+        { key: MigrationState, value: 'Queued' },
+        { key: MigrationKind, value: 'agent' },
+        { key: ProjectId, value: spec.project },
+        { key: SourceVm, value: `agent/${machineId}` },
+      ],
+    });
+    deps.logger.info({ migrationId, machineId, runId: machine.bootId, templateId: spec.templateId, keyId: template.keyRecord.keyId }, 'agent enrolled');
+    return {
+      migrationId,
+      machineId,
+      sessionToken: signSessionToken({ machineId, migrationId, runId: machine.bootId, exp: Date.now() + SESSION_HOURS * 3600_000 }, sessionKey),
+      gateway: { address: deps.agents.gateway.address, fingerprint },
+      message: spec.autoStart ? 'the migration starts now' : 'the migration waits for a confirmation on the destination',
+    };
+  }
+
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new HttpProblem('not-found', `no route ${req.method} ${req.path.slice(0, 200)} on the agent endpoint`)));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpProblem) return sendProblem(res, err);
+    const status = (err as { status?: number; type?: string }).status;
+    if (status === 400 || status === 413) return sendProblem(res, new HttpProblem(status === 413 ? 'payload-too-large' : 'invalid-request', 'the request body is not valid JSON or too large'));
+    deps.logger.error({ err }, 'agent enrollment failed');
+    sendProblem(res, new HttpProblem('internal-error', 'the enrollment failed on the server; its log has the cause'));
+  });
+  return app;
+}
+
+/** Serve the agent endpoint over HTTPS; resolves with the server once it listens. */
+export async function serveEnrollment(deps: EnrollmentDeps, port = deps.agents.enrollment.port, host = deps.agents.enrollment.host): Promise<https.Server> {
+  const { cert, key } = agentCertificate(deps.agents);
+  const server = https.createServer({ cert, key, minVersion: 'TLSv1.2' }, createEnrollmentApp(deps));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  deps.logger.info({ port: (server.address() as AddressInfo).port }, 'agent endpoint listening');
+  return server;
+}

@@ -1,0 +1,234 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:https';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { serveEnrollment } from '../../api/agent-enrollment';
+import { defaultAgentIsoCacheDir, ensureAgentIsoParts } from '../../source/agent/agent-iso';
+import { makeDiskImage, sha256File } from '../../tools/disk-image';
+import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+
+/** The configuration an ISO carries: its second initramfs (a cpio with one JSON file), read back from the ISO. */
+async function isoConfig(iso: string, dir: string): Promise<Record<string, string>> {
+  const out = path.join(dir, `cfg-${Date.now()}.cpio`);
+  await run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/boot/vmigrate.cpio', out]);
+  const text = (await readFile(out)).toString('latin1');
+  const start = text.indexOf('{');
+  return JSON.parse(text.slice(start, text.indexOf('}', start) + 1));
+}
+
+interface RunningAgent {
+  proc: ChildProcess;
+  console: string[];
+  exited: Promise<number | null>;
+}
+
+/** The agent outside its ISO: the same binary, serving disk image files instead of the machine's block devices. */
+function startAgent(binary: string, configFile: string, disks: string[], uuid: string, extra: string[] = []): RunningAgent {
+  const proc = spawn(binary, ['-config', configFile, ...disks.flatMap((d) => ['-disk', d]), '-machine-uuid', uuid, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => lines.push(...c.split('\n').filter(Boolean)));
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => lines.push(...c.split('\n').filter(Boolean)));
+  return { proc, console: lines, exited: new Promise((r) => proc.once('exit', (code) => r(code))) };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('agent-based migration: templates, ISO, enrollment, copy through the gateway, resume and change detection', () => {
+  let env: MigrationEnv;
+  let api: TestApi;
+  let enrollment: Server;
+  let agentBinary: string;
+  let templateId: string;
+  const agents: RunningAgent[] = [];
+
+  const kill = async (a: RunningAgent) => {
+    a.proc.kill('SIGKILL');
+    await a.exited;
+  };
+  beforeAll(async () => {
+    env = await createMigrationEnv('agent', { vms: [] }, {
+      agentsReachAt: '127.0.0.1',
+      // An agent outside its ISO reports this machine's own CPUs and memory: a flavor that fits any test machine.
+      localFlavors: [{ name: 'host.fit', vcpus: 256, ramMB: 4 * 1024 * 1024 }],
+    });
+    await env.startWorker();
+    api = await startApi(env);
+    enrollment = await serveEnrollment({ client: env.client, taskQueue: env.taskQueue, agents: env.config.agents!, logger: pino({ level: 'silent' }) });
+    agentBinary = (await ensureAgentIsoParts(defaultAgentIsoCacheDir())).agent;
+    const created = await api.http.post('/agent-templates', {
+      name: 'physical servers',
+      target: { project: 'p1', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] },
+      guest: { convert: 'skip' },
+      autoStart: false,
+    });
+    if (created.status !== 201) throw new Error(JSON.stringify(created.data));
+    templateId = created.data.id;
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const a of agents) a.proc.kill('SIGKILL');
+    enrollment?.close();
+    await api?.close();
+    await env?.close();
+  });
+
+  async function downloadIso(): Promise<{ iso: string; keyId: string; config: Record<string, string> }> {
+    const res = await api.http.get(`/agent-templates/${templateId}/iso`, { responseType: 'arraybuffer' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/x-iso9660-image');
+    const iso = path.join(env.dir, `${res.headers['x-enrollment-key-id']}.iso`);
+    await writeFile(iso, Buffer.from(res.data));
+    const config = await isoConfig(iso, env.dir);
+    return { iso, keyId: String(res.headers['x-enrollment-key-id']), config };
+  }
+
+  /** The machine's migration id: the API derives it from what the agent reports, so read it off the agent's console. */
+  const migrationIdFrom = (a: RunningAgent) =>
+    until('the agent enrolled', () => a.console.map((l) => / migration (agent-m-[0-9a-f]{20})/.exec(l)?.[1]).find(Boolean));
+
+  it('an ISO carries its own enrollment key; the machine appears with what the agent found, waits for confirmation, and its disk lands byte for byte', async () => {
+    const { iso, keyId, config } = await downloadIso();
+    expect((await run('file', ['-b', iso])).stdout).toMatch(/ISO 9660.*bootable/);
+    expect(config.enrollmentKey).toMatch(new RegExp(`^vmk_${templateId}_${keyId}_`));
+    expect(config.apiUrl).toBe(env.config.agents!.enrollment.url);
+    const tpl = (await api.http.get(`/agent-templates/${templateId}`)).data;
+    expect(tpl.enrollmentKeys.map((k: { id: string }) => k.id)).toContain(keyId);
+    expect(JSON.stringify(tpl)).not.toContain(config.enrollmentKey.split('_').at(-1));
+
+    const disk = path.join(env.dir, 'server1.img');
+    await makeDiskImage(disk, 64 * MiB);
+    const sourceSha = await sha256File(disk);
+    const cfgFile = path.join(env.dir, 'agent1.json');
+    await writeFile(cfgFile, JSON.stringify(config));
+    const agent = startAgent(agentBinary, cfgFile, [disk], '11111111-2222-4333-8444-555555555555');
+    agents.push(agent);
+    const id = await migrationIdFrom(agent);
+
+    const waiting = await waitForMigration(api.http, id, { done: (s) => s.agent?.awaitingConfirmation === true });
+    expect(waiting).toMatchObject({ kind: 'agent', stage: 'Queued', sourceId: 'agent', target: { project: 'p1' } });
+    expect(waiting.agent.disks).toEqual([expect.objectContaining({ index: 0, sizeBytes: 64 * MiB, name: 'server1.img' })]);
+    expect(waiting.agent.cpu.threads).toBeGreaterThan(0);
+    expect(waiting.agent.memoryBytes).toBeGreaterThan(0);
+    expect(waiting.agent.nics.length).toBeGreaterThanOrEqual(0);
+    expect(await until('the console says it waits', () => agent.console.find((l) => l.includes('waits for a confirmation')))).toBeTruthy();
+
+    const started = await api.http.post(`/migrations/${id}/start`, {});
+    expect(started.status).toBe(202);
+    const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
+    expect([done.status, done.error]).toEqual(['COMPLETED', undefined]);
+    expect(done.disks[0].verification.match).toBe(true);
+    const volume = await env.target.findVolume('p1', { migrationId: id, disk: '0' });
+    expect(await sha256File(env.target.volumePath('p1', volume!.name))).toBe(sourceSha);
+    // Read-only: the source disk is as it was.
+    expect(await sha256File(disk)).toBe(sourceSha);
+    expect(await until('the console says it completed', () => agent.console.find((l) => l.includes('migration completed')))).toBeTruthy();
+    await kill(agent);
+  }, 300_000);
+
+  it('killed mid-copy and started again: the same migration resumes from its watermark; a byte changed in between is found and the disk copied again', async () => {
+    const { config } = await downloadIso();
+    const cfgFile = path.join(env.dir, 'agent2.json');
+    await writeFile(cfgFile, JSON.stringify(config));
+    const disk = path.join(env.dir, 'server2.img');
+    const size = 96 * MiB;
+    await makeDiskImage(disk, size, { dataRegions: 20 });
+    const uuid = '22222222-2222-4333-8444-555555555555';
+    // 8 MiB/s: the copy takes seconds, long enough to stop it in the middle.
+    const first = startAgent(agentBinary, cfgFile, [disk], uuid, ['-max-rate', String(8 * MiB)]);
+    agents.push(first);
+    const id = await migrationIdFrom(first);
+    await waitForMigration(api.http, id, { done: (s) => s.agent?.awaitingConfirmation === true });
+    await api.http.post(`/migrations/${id}/start`, {});
+    const mid = await waitForMigration(api.http, id, { done: (s) => s.disks[0]?.bytesDone >= 24 * MiB, timeoutMs: 120_000 });
+    await kill(first);
+    const watermark = mid.disks[0].bytesDone;
+    expect(watermark).toBeLessThan(size);
+
+    // Booted again, from the same ISO: unchanged disk first.
+    const second = startAgent(agentBinary, cfgFile, [disk], uuid);
+    agents.push(second);
+    expect(await migrationIdFrom(second)).toBe(id);
+    const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
+    expect(done.status).toBe('COMPLETED');
+    expect(done.agent.runs.length).toBe(2);
+    const window = 64 * MiB; // the copy engine's checkpoint window: chunks in flight beyond the watermark
+    expect(done.disks[0].bytesRead).toBeLessThanOrEqual(size - watermark + window);
+    expect(done.disks[0].bytesRead).toBeLessThan(size);
+    const volume = await env.target.findVolume('p1', { migrationId: id, disk: '0' });
+    expect(await sha256File(env.target.volumePath('p1', volume!.name))).toBe(await sha256File(disk));
+    expect(done.warnings.join(' ')).not.toMatch(/changed on the machine/);
+    await kill(second);
+  }, 400_000);
+
+  it('a disk changed between two boots is detected and copied again, never merged', async () => {
+    const { config } = await downloadIso();
+    const cfgFile = path.join(env.dir, 'agent3.json');
+    await writeFile(cfgFile, JSON.stringify(config));
+    const disk = path.join(env.dir, 'server3.img');
+    const size = 96 * MiB;
+    await makeDiskImage(disk, size, { dataRegions: 20 });
+    const uuid = '33333333-2222-4333-8444-555555555555';
+    const first = startAgent(agentBinary, cfgFile, [disk], uuid, ['-max-rate', String(8 * MiB)]);
+    agents.push(first);
+    const id = await migrationIdFrom(first);
+    await waitForMigration(api.http, id, { done: (s) => s.agent?.awaitingConfirmation === true });
+    await api.http.post(`/migrations/${id}/start`, {});
+    await waitForMigration(api.http, id, { done: (s) => s.disks[0]?.bytesDone >= 24 * MiB, timeoutMs: 120_000 });
+    await kill(first);
+    // Someone booted the original OS: one byte below the watermark is different now.
+    const f = await open(disk, 'r+');
+    const b = Buffer.alloc(1);
+    await f.read(b, 0, 1, 4096);
+    await f.write(Buffer.from([b[0] ^ 0xff]), 0, 1, 4096);
+    await f.close();
+    const second = startAgent(agentBinary, cfgFile, [disk], uuid);
+    agents.push(second);
+    const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
+    expect(done.status).toBe('COMPLETED');
+    expect(done.warnings.join(' ')).toMatch(/disk 0 changed on the machine since an earlier boot of the agent copied \d+ bytes of it .* copying it again from the start/);
+    const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; data?: { resumedFrom?: number } }>;
+    expect(events.filter((e) => e.name === 'export.progress').at(-1)?.data?.resumedFrom).toBe(0);
+    const volume = await env.target.findVolume('p1', { migrationId: id, disk: '0' });
+    expect(await sha256File(env.target.volumePath('p1', volume!.name))).toBe(await sha256File(disk));
+    expect(await until('the console says so', () => second.console.find((l) => l.includes('changed since the last boot')))).toBeTruthy();
+    await kill(second);
+  }, 400_000);
+
+  it('a wrong or revoked enrollment key is refused with a clear message on the console, and nothing is created', async () => {
+    const { keyId, config } = await downloadIso();
+    const disk = path.join(env.dir, 'server4.img');
+    await makeDiskImage(disk, 8 * MiB);
+    const before = (await api.http.get('/migrations', { params: { kind: 'agent' } })).data;
+
+    const wrong = { ...config, enrollmentKey: config.enrollmentKey.replace(/_[^_]+$/, '_' + 'A'.repeat(43)) };
+    await writeFile(path.join(env.dir, 'wrong.json'), JSON.stringify(wrong));
+    const a = startAgent(agentBinary, path.join(env.dir, 'wrong.json'), [disk], '44444444-2222-4333-8444-555555555555');
+    agents.push(a);
+    expect(await until('refused', () => a.console.find((l) => l.includes('REFUSED')))).toContain(`the enrollment key ${keyId} is not valid for template ${templateId}`);
+    await kill(a);
+
+    expect((await api.http.delete(`/agent-templates/${templateId}/enrollment-keys/${keyId}`)).status).toBe(200);
+    await writeFile(path.join(env.dir, 'revoked.json'), JSON.stringify(config));
+    const r = startAgent(agentBinary, path.join(env.dir, 'revoked.json'), [disk], '44444444-2222-4333-8444-555555555555');
+    agents.push(r);
+    expect(await until('refused', () => r.console.find((l) => l.includes('REFUSED')))).toMatch(new RegExp(`the enrollment key ${keyId} of template ${templateId} was revoked at \\d{4}-`));
+    await kill(r);
+    const after = (await api.http.get('/migrations', { params: { kind: 'agent' } })).data;
+    expect(JSON.stringify(after.migrations ?? after.items)).toBe(JSON.stringify(before.migrations ?? before.items));
+  }, 120_000);
+});
