@@ -18,6 +18,16 @@ import { volumeActivities, type HostTuning } from './worker-host';
 
 const control = controlActivities();
 
+/**
+ * The instance's default name: the guest's host name; a machine known only by its IP address (no OS recognised) gets
+ * its machine id beside it, as machines behind NAT can share an address.
+ */
+function instanceNameOf(input: AgentMigrationInput): string {
+  const g = input.machine.guest;
+  if (g.hostname) return g.hostname;
+  return `${g.name || 'machine'}-${input.machineId.slice(2, 10)}`;
+}
+
 export interface AgentMigrationResult {
   migrationId: string;
   instance: InstanceRef;
@@ -153,7 +163,7 @@ export async function agentMigration(input: AgentMigrationInput, tuning: HostTun
     let instance = await onHost.control.finalize({
       migrationId: input.migrationId,
       project: input.target.project,
-      instanceName: input.target.instanceName ?? plan.name,
+      instanceName: input.target.instanceName ?? instanceNameOf(input),
       flavor: plan.flavor!,
       availabilityZone: input.target.availabilityZone,
       firmware: inspection.firmware,

@@ -140,7 +140,7 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     await kill(agent);
   }, 300_000);
 
-  it('killed mid-copy and started again: the same migration resumes from its watermark; a byte changed in between is found and the disk copied again', async () => {
+  it('killed mid-copy and started again: the same migration resumes from its watermark, reading at most what was left plus one checkpoint window', async () => {
     const { config } = await downloadIso();
     const cfgFile = path.join(env.dir, 'agent2.json');
     await writeFile(cfgFile, JSON.stringify(config));
@@ -164,7 +164,7 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     agents.push(second);
     expect(await migrationIdFrom(second)).toBe(id);
     const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
-    expect(done.status).toBe('COMPLETED');
+    expect([done.status, done.error]).toEqual(['COMPLETED', undefined]);
     expect(done.agent.runs.length).toBe(2);
     const window = 64 * MiB; // the copy engine's checkpoint window: chunks in flight beyond the watermark
     expect(done.disks[0].bytesRead).toBeLessThanOrEqual(size - watermark + window);
@@ -199,7 +199,7 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     const second = startAgent(agentBinary, cfgFile, [disk], uuid);
     agents.push(second);
     const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
-    expect(done.status).toBe('COMPLETED');
+    expect([done.status, done.error]).toEqual(['COMPLETED', undefined]);
     expect(done.warnings.join(' ')).toMatch(/disk 0 changed on the machine since an earlier boot of the agent copied \d+ bytes of it .* copying it again from the start/);
     const events = (await api.http.get(`/migrations/${id}/events`)).data.events as Array<{ name: string; data?: { resumedFrom?: number } }>;
     expect(events.filter((e) => e.name === 'export.progress').at(-1)?.data?.resumedFrom).toBe(0);
@@ -215,7 +215,7 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     await makeDiskImage(disk, 8 * MiB);
     const before = (await api.http.get('/migrations', { params: { kind: 'agent' } })).data;
 
-    const wrong = { ...config, enrollmentKey: config.enrollmentKey.replace(/_[^_]+$/, '_' + 'A'.repeat(43)) };
+    const wrong = { ...config, enrollmentKey: `vmk_${templateId}_${keyId}_${'A'.repeat(43)}` };
     await writeFile(path.join(env.dir, 'wrong.json'), JSON.stringify(wrong));
     const a = startAgent(agentBinary, path.join(env.dir, 'wrong.json'), [disk], '44444444-2222-4333-8444-555555555555');
     agents.push(a);
