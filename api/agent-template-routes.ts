@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { canSeeProject } from '../identity/identity-provider';
+import { ProjectId } from '../shared/search-attributes';
 import { agentCertificate } from '../source/agent/agent-trust';
 import { buildAgentIso, defaultAgentIsoCacheDir } from '../source/agent/agent-iso';
 import { checkTargetRequest, type TargetCatalog } from '../targets/target-catalog';
@@ -25,6 +26,8 @@ export interface AgentTemplateRouteDeps {
 const templateParam = z.object({ id: z.string().regex(/^t-[0-9a-f]{12}$/, 'must be a template id like t-0123456789ab') }).strict();
 const keyParam = z.object({ id: templateParam.shape.id, keyId: z.string().regex(/^k-[0-9a-f]{8}$/, 'must be an enrollment key id like k-01234567') }).strict();
 const noQuery = z.object({}).strict();
+/** A deployment has a handful of templates; a list longer than this is cut. */
+const MAX_LISTED = 500;
 
 const createTemplate = z
   .object({
@@ -64,6 +67,32 @@ export function agentTemplateRoutes(deps: AgentTemplateRouteDeps) {
         const spec = { templateId, name: body.name, project: body.target.project, createdBy: principal.user, createdAt: new Date().toISOString(), target: body.target, ...(body.guest ? { guest: body.guest } : {}), autoStart: body.autoStart };
         await startTemplate(deps.client, deps.taskQueue, spec);
         res.location(`/agent-templates/${templateId}`).status(201).json(templateView({ template: spec, keys: [] }));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/agent-templates',
+      operationId: 'listAgentTemplates',
+      summary: "The agent templates of the caller's projects.",
+      role: 'reader',
+      query: noQuery,
+      responses: { 200: { description: 'Templates, newest first', schema: z.object({ templates: z.array(templateSchema) }) } },
+      handler: async ({ res, principal }) => {
+        const templates = [];
+        // Only fixed words in the query; projects are filtered here, from each template's own search attribute.
+        for await (const w of deps.client.workflow.list({ query: "WorkflowType = 'agentTemplate' AND ExecutionStatus = 'Running'" })) {
+          const project = w.typedSearchAttributes?.get(ProjectId);
+          if (typeof project !== 'string' || !canSeeProject(principal, project)) continue;
+          const id = w.workflowId.replace(/^agent-template-/, '');
+          try {
+            templates.push(templateView(await readTemplate(deps.client, principal, id)));
+          } catch (err) {
+            if (!(err instanceof HttpProblem)) throw err; // deleted meanwhile
+          }
+          if (templates.length >= MAX_LISTED) break;
+        }
+        templates.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+        res.json({ templates });
       },
     }),
     route({

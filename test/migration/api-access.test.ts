@@ -23,10 +23,15 @@ describe('who may call what: every route × no token, another project, reader, m
   let env: MigrationEnv;
   let api: TestApi;
   let done: string;
+  /** Agent templates of p-acc: one every caller reads, one the member deletes. */
+  let template: string;
+  let doomed: string;
+  let key: string;
+  const templateBody = () => ({ name: 'servers', target: { project: 'p-acc', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] } });
   const client = (c: Caller): AxiosInstance => (c === 'none' ? api.anonymous : api.as(c === 'admin' ? 'boss' : c));
 
   beforeAll(async () => {
-    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] }, { extraSources: { 'acc-only': { projects: ['p-acc'] } } });
+    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] }, { extraSources: { 'acc-only': { projects: ['p-acc'] } }, agentsReachAt: '127.0.0.1' });
     await env.startWorker();
     api = await startApi(env, {
       users: [
@@ -39,6 +44,10 @@ describe('who may call what: every route × no token, another project, reader, m
     const first = await api.as('member').post('/migrations', submission('acc01'));
     expect(first.status).toBe(202);
     done = first.data.id;
+    const tpl = (body: unknown) => api.http.post('/agent-templates', body).then((r) => r.data.id as string);
+    template = await tpl(templateBody());
+    doomed = await tpl(templateBody());
+    key = String((await api.http.get(`/agent-templates/${template}/iso`, { responseType: 'arraybuffer' })).headers['x-enrollment-key-id']);
     expect((await waitForMigration(api.http, done, { timeoutMs: 120_000 })).status).toBe('COMPLETED');
   }, 240_000);
 
@@ -48,7 +57,7 @@ describe('who may call what: every route × no token, another project, reader, m
   });
 
   interface Case {
-    method: 'get' | 'post';
+    method: 'get' | 'post' | 'delete';
     path: string;
     /** The OpenAPI path it exercises. */
     operation: string;
@@ -104,16 +113,34 @@ describe('who may call what: every route × no token, another project, reader, m
     { method: 'post', path: '/preflight', operation: '/preflight', body: () => submission('acc02'), expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
     { method: 'get', path: '/metrics', operation: '/metrics', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
     { method: 'get', path: '/admission', operation: '/admission', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
+    { method: 'post', path: '/agent-templates', operation: '/agent-templates', body: templateBody, expect: { none: 401, outsider: 404, reader: 403, member: 201, admin: 201 } },
+    {
+      method: 'get',
+      path: '/agent-templates',
+      operation: '/agent-templates',
+      expect: { none: 401, outsider: 200, reader: 200, member: 200, admin: 200 },
+      check: (c, data) => c !== 'none' && expect(data.templates.some((t: { id: string }) => t.id === template)).toBe(c !== 'outsider'),
+    },
+    { method: 'get', path: '/agent-templates/{template}', operation: '/agent-templates/{id}', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
+    { method: 'get', path: '/agent-templates/{template}/iso', operation: '/agent-templates/{id}/iso', expect: { none: 401, outsider: 404, reader: 403, member: 200, admin: 200 } },
+    // Revoking a revoked key again is the same answer.
+    { method: 'delete', path: '/agent-templates/{template}/enrollment-keys/{key}', operation: '/agent-templates/{id}/enrollment-keys/{keyId}', expect: { none: 401, outsider: 404, reader: 403, member: 200, admin: 200 } },
+    // The member deletes it; for the admin after that, it no longer exists.
+    { method: 'delete', path: '/agent-templates/{doomed}', operation: '/agent-templates/{id}', expect: { none: 401, outsider: 404, reader: 403, member: 204, admin: 404 } },
   ];
 
   it('answers each caller as the table says, with problem+json for every refusal', async () => {
     const seen: string[] = [];
     for (const c of cases()) {
       for (const caller of CALLERS) {
-        const path = c.path.replace('{done}', done);
+        const path = c.path.replace('{done}', done).replace('{template}', template).replace('{doomed}', doomed).replace('{key}', key);
         let data = c.body?.();
         if (c.method === 'post' && c.path === '/migrations' && caller === 'admin') data = submission('acc03');
-        const res = c.method === 'get' ? await client(caller).get(path) : await client(caller).post(path, data);
+        const res = c.method === 'get' ? await client(caller).get(path, { responseType: path.endsWith('/iso') ? 'arraybuffer' : 'json' }) : c.method === 'delete' ? await client(caller).delete(path) : await client(caller).post(path, data);
+        if (res.data instanceof ArrayBuffer || Buffer.isBuffer(res.data)) {
+          const raw = Buffer.from(res.data as ArrayBuffer);
+          res.data = res.status >= 400 ? JSON.parse(raw.toString('utf8')) : { bytes: raw.length };
+        }
         seen.push(`${c.method.toUpperCase()} ${c.path} as ${caller}: ${res.status}`);
         expect(`${c.method.toUpperCase()} ${c.path} as ${caller}: ${res.status}`).toBe(`${c.method.toUpperCase()} ${c.path} as ${caller}: ${c.expect[caller]}`);
         if (res.status >= 400) {
