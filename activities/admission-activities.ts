@@ -3,7 +3,7 @@ import type { ClaimedVm } from '../workflows/admission-ledger';
 import type { VmSelector } from '../shared/migration-input';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
-import { withVmSession } from './vsphere-session';
+import { withVmSession } from '../source/vsphere/vm-session';
 
 /** Activities of the admission workflow: which VM a submission names, and which holders have ended unannounced. */
 export function createAdmissionActivities(deps: ActivityDeps) {

@@ -12,6 +12,7 @@ import { planFirmware } from '../targets/firmware-plan';
 import type { AgentGateway, AgentSession } from '../source/agent/agent-gateway';
 import { openAgentDiskExport } from '../source/agent/agent-disk-export';
 import { agentMachinePlan, planAgentNics } from '../source/agent/agent-machine-plan';
+import { agentSource } from '../source/agent/agent-source';
 import type { DiscoveredMachine } from '../source/agent/discovered-machine';
 import type { DiskExport } from '../source/disk-export';
 import type { ActivityDeps } from './activity-deps';
@@ -52,12 +53,14 @@ export function createAgentActivities(deps: ActivityDeps) {
       clearInterval(timer);
     }
   };
+  /** Each disk in turn through the agent source (one connection each), for the short reads of Export and Inspect. */
   const eachDisk = async <T>(session: AgentSession, body: (disk: number, exp: DiskExport) => Promise<T>): Promise<T[]> => {
+    const source = agentSource(gateway());
     const out: T[] = [];
-    for (const d of session.machine.disks) {
-      const exp = await openAgentDiskExport(session, d.index, 1, () => gateway().current(session.machineId));
+    for (const d of (await source.planMachine(session.machineId)).disks) {
+      const exp = await source.openDisk(session.machineId, d.key, { connections: 1, workDir: deps.config.workDir, signal: Context.current().cancellationSignal });
       try {
-        out.push(await body(d.index, exp));
+        out.push(await body(d.key, exp));
       } finally {
         await exp.close();
       }

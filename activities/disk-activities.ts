@@ -10,7 +10,7 @@ import type { VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { earlierRunStillValid, type EarlierRunOfDisk } from '../source/earlier-run';
 import { failuresTranslated, SourceChangedError, SourceUnreadableError } from './failures';
-import { withVmSession, type VmSession } from './vsphere-session';
+import { withVmSession, type VmSession } from '../source/vsphere/vm-session';
 
 export interface ExportSessionReport {
   disks: Array<{ key: number; exportSize: number; transport: string; allocationKnown: boolean; allocatedBytes?: number }>;

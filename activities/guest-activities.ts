@@ -10,7 +10,7 @@ import { openDiskExport, type DiskExport } from '../source/disk-export';
 import type { InstanceRef, InstanceSpec } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
-import { withVmSession } from './vsphere-session';
+import { withVmSession } from '../source/vsphere/vm-session';
 
 export type { GuestFixInput, GuestFixReport } from '../guest/guest-fixes';
 export type { GuestInspection } from '../guest/libguestfs-inspection';

@@ -5,7 +5,7 @@ import { VimClient } from '../vsphere/vim-client';
 import type { InventoryVm } from '../vsphere/vm-inventory';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
-import { connectOptionsOf } from './vsphere-session';
+import { connectOptionsOf } from '../source/vsphere/vm-session';
 
 /** What a source's live connectivity check found; a source that cannot be reached is an answer, not a failure. */
 export interface SourceCheck {

@@ -13,7 +13,7 @@ import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated, PreflightError, SnapshotGoneError, SourceChangedError, SourceUnreadableError } from './failures';
 import { judgeSourceReadFailure, type SourceFaultHistory } from '../copy/source-fault-history';
 import { SourceReadError } from '../copy/source-reader';
-import { withVmSession } from './vsphere-session';
+import { withVmSession } from '../source/vsphere/vm-session';
 
 /**
  * Warm migration's data path: Changed Block Tracking on the source, one snapshot per sync, and the copy of the

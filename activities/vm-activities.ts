@@ -7,7 +7,7 @@ import type { NicSpec } from '../targets/target-provider';
 import type { VmHardware } from '../vsphere/vm-hardware';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated, PreflightError } from './failures';
-import { withVmSession } from './vsphere-session';
+import { withVmSession } from '../source/vsphere/vm-session';
 
 /** The parts of the source VM the rest of the migration needs; small enough to live in workflow history. */
 export interface SourceVmPlan {

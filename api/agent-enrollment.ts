@@ -67,8 +67,10 @@ export function createEnrollmentApp(deps: EnrollmentDeps): express.Express {
     const machineId = machineIdentity(machine);
     const migrationId = agentMigrationId(machineId);
     const handle = deps.client.workflow.getHandle(migrationId);
+    let joined: string | undefined;
     try {
       const d = await handle.describe();
+      if (d.status.name === 'RUNNING') joined = String(d.typedSearchAttributes.get(MigrationState) ?? 'Queued');
       const project = d.typedSearchAttributes.get(ProjectId);
       if (d.status.name === 'RUNNING' && project !== spec.project) {
         throw new HttpProblem('conflict', `machine ${machineId} is being migrated into another project already (migration ${migrationId})`);
@@ -112,7 +114,11 @@ export function createEnrollmentApp(deps: EnrollmentDeps): express.Express {
       machineId,
       sessionToken: signSessionToken({ machineId, migrationId, runId: machine.bootId, exp: Date.now() + SESSION_HOURS * 3600_000 }, sessionKey),
       gateway: { address: deps.agents.gateway.address, fingerprint },
-      message: spec.autoStart ? 'the migration starts now' : 'the migration waits for a confirmation on the destination',
+      message: joined
+        ? `this machine's migration is running (${joined}): it goes on from where it was`
+        : spec.autoStart
+          ? 'the migration starts now'
+          : 'the migration waits for a confirmation on the destination',
     };
   }
 

@@ -16,6 +16,9 @@ python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 APT_PACKAGES+=(libguestfs-tools libguestfs-xfs virt-v2v linux-image-amd64 qemu-system-x86 ovmf debootstrap initramfs-tools-core mtools)
 # tmux: the CLI test runs `vmigrate events --follow` in a real terminal.
 APT_PACKAGES+=(tmux)
+# The agent's boot ISO: GRUB for BIOS and UEFI through grub-mkrescue (xorriso, mtools), busybox-static for its
+# initramfs (the kernel is linux-image-amd64 above); openssl makes the test certificates, file checks the ISO.
+APT_PACKAGES+=(xorriso grub-pc-bin grub-efi-amd64-bin busybox-static openssl file)
 
 say() { printf '[setup] %s\n' "$*"; }
 need() { command -v "$1" >/dev/null 2>&1 || { echo "[setup] $1 is required: $2" >&2; exit 1; }; }

@@ -10,7 +10,8 @@ import { agentEnrolledSignal, confirmSignal, type AgentMigrationState } from './
 import { allOrCancel } from './all-or-cancel';
 import { coldMigrationStateQuery, type ColdMigrationState } from './cold-migration-state';
 import { startReplicationUpdate, type StartReplicationRequest } from './admission-messages';
-import { checkBoot, convertGuest } from './guest-steps';
+import { convertGuest } from './guest-steps';
+import { bootCheckIfAsked, finalizeInputOf } from './instance-steps';
 import { guestPreflight } from './guest-preflight';
 import { auditSignal } from './migration-audit';
 import { releaseTarget } from './target-release';
@@ -160,29 +161,20 @@ export async function agentMigration(input: AgentMigrationInput, tuning: HostTun
     state.warnings.push(...guestFix.warnings);
 
     enter('Finalize');
-    let instance = await onHost.control.finalize({
-      migrationId: input.migrationId,
-      project: input.target.project,
-      instanceName: input.target.instanceName ?? instanceNameOf(input),
-      flavor: plan.flavor!,
-      availabilityZone: input.target.availabilityZone,
-      firmware: inspection.firmware,
-      secureBoot: false,
-      machineType: input.target.machineType,
-      diskBus: input.target.diskBus,
-      volumes: guestFix.bootVolumes,
-      nics: plan.nics,
-      sourceVm: plan.name,
-      target: input.target.name,
-      guestOs: guestInspection ? { family: guestInspection.osFamily, distro: guestInspection.distro } : undefined,
-      keyName: input.target.keyName,
-      deleteVolumesOnTermination: input.target.deleteVolumesOnTermination,
-    });
+    let instance = await onHost.control.finalize(
+      finalizeInputOf({
+        migrationId: input.migrationId,
+        target: input.target,
+        plan,
+        instanceName: input.target.instanceName ?? instanceNameOf(input),
+        firmware: inspection.firmware,
+        secureBoot: false,
+        volumes: guestFix.bootVolumes,
+        guestInspection,
+      }),
+    );
     state.instance = instance;
-    if (input.guest?.bootCheck) {
-      state.validation = { bootCheck: await checkBoot(onHost.guest.validation, instance, input.guest.bootCheck) };
-      if (!state.validation.bootCheck!.passed) state.warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
-    }
+    await bootCheckIfAsked(onHost.guest.validation, state, instance, input.guest);
     if (input.target.start) {
       instance = await onHost.control.startInstance({ instance, project: instance.project, name: instance.name });
       state.instance = instance;

@@ -17,7 +17,8 @@ import { coldMigrationStateQuery, type ColdMigrationState, type MigrationValidat
 import { controlActivities, migrationFailed, rootCauseMessage, transferActivities } from './activity-proxies';
 import { allOrCancel } from './all-or-cancel';
 import { guestActivities } from './guest-activity-proxies';
-import { checkBoot, convertGuest } from './guest-steps';
+import { convertGuest } from './guest-steps';
+import { bootCheckIfAsked, finalizeInputOf } from './instance-steps';
 import { guestPreflight } from './guest-preflight';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { admissionSlot } from './admission-slot';
@@ -141,31 +142,21 @@ export async function coldMigration(input: ColdMigrationInput, tuning: HostTunin
     else if (!guestFix.converted && guestFix.reason) state.warnings.push(guestFix.reason);
 
     enter('Finalize');
-    let instance = await onHost.control.finalize({
-      migrationId: input.migrationId,
-      project: input.target.project,
-      instanceName: input.target.instanceName ?? plan.name,
-      // Plans made before automatic flavor fit carry no flavor: the migration named one then.
-      flavor: plan.flavor ?? input.target.flavor!,
-      availabilityZone: input.target.availabilityZone,
-      firmware: inspection.firmware,
-      secureBoot: inspection.secureBoot,
-      machineType: input.target.machineType,
-      diskBus: input.target.diskBus,
-      // Converted: the instance boots from the converted clones; the copied volumes stay as they were copied.
-      volumes: withGuestConversion ? guestFix.bootVolumes : copies.map((c) => c.volume),
-      nics: plan.nics,
-      sourceVm: plan.name,
-      target: input.target.name,
-      guestOs: guestInspection ? { family: guestInspection.osFamily, distro: guestInspection.distro } : undefined,
-      keyName: input.target.keyName,
-      deleteVolumesOnTermination: input.target.deleteVolumesOnTermination,
-    });
+    let instance = await onHost.control.finalize(
+      finalizeInputOf({
+        migrationId: input.migrationId,
+        target: input.target,
+        plan,
+        instanceName: input.target.instanceName ?? plan.name,
+        firmware: inspection.firmware,
+        secureBoot: inspection.secureBoot,
+        // Converted: the instance boots from the converted clones; the copied volumes stay as they were copied.
+        volumes: withGuestConversion ? guestFix.bootVolumes : copies.map((c) => c.volume),
+        guestInspection,
+      }),
+    );
     state.instance = instance;
-    if (withGuestConversion && input.guest?.bootCheck) {
-      state.validation = { bootCheck: await checkBoot(onHost.guest.validation, instance, input.guest.bootCheck) };
-      if (!state.validation.bootCheck!.passed) state.warnings.push(`boot check failed: ${state.validation.bootCheck!.reason}`);
-    }
+    if (withGuestConversion) await bootCheckIfAsked(onHost.guest.validation, state, instance, input.guest);
     // Launch only when asked: a migrated VM that starts on its own could clash with its source. (Inputs of runs made
     // before this option cannot carry it, so their histories replay unchanged.)
     if (input.target.start) {

@@ -9,6 +9,7 @@ import { serveEnrollment } from '../../api/agent-enrollment';
 import { defaultAgentIsoCacheDir, ensureAgentIsoParts } from '../../source/agent/agent-iso';
 import { makeDiskImage, sha256File } from '../../tools/disk-image';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
+import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
 const run = promisify(execFile);
@@ -163,6 +164,7 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     const second = startAgent(agentBinary, cfgFile, [disk], uuid);
     agents.push(second);
     expect(await migrationIdFrom(second)).toBe(id);
+    expect(await until('told it goes on', () => second.console.find((l) => l.includes('is running (WriteVolume): it goes on from where it was')))).toBeTruthy();
     const done = await waitForMigration(api.http, id, { timeoutMs: 180_000 });
     expect([done.status, done.error]).toEqual(['COMPLETED', undefined]);
     expect(done.agent.runs.length).toBe(2);
@@ -173,6 +175,12 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     expect(await sha256File(env.target.volumePath('p1', volume!.name))).toBe(await sha256File(disk));
     expect(done.warnings.join(' ')).not.toMatch(/changed on the machine/);
     await kill(second);
+    // Re-record the replay test's histories (VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories): a migration confirmed
+    // through the API, whose agent enrolled twice, and the template with its keys.
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) {
+      await recordRunHistories(env.client, id, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'agent-migration-v1'));
+      await recordRunHistories(env.client, `agent-template-${templateId}`, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'agent-template-v1'));
+    }
   }, 400_000);
 
   it('a disk changed between two boots is detected and copied again, never merged', async () => {

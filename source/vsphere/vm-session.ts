@@ -1,9 +1,9 @@
-import { resolveSource, type ResolvedSource } from '../config/source-credentials';
-import type { VmigrateConfig } from '../config/vmigrate-config';
+import { resolveSource, type ResolvedSource } from '../../config/source-credentials';
+import type { VmigrateConfig } from '../../config/vmigrate-config';
 import { readFileSync } from 'node:fs';
-import { VimClient, type VimConnectOptions } from '../vsphere/vim-client';
-import type { MoRef } from '../vsphere/vim-client';
-import type { VmSelector } from '../shared/migration-input';
+import { VimClient, type VimConnectOptions } from '../../vsphere/vim-client';
+import type { MoRef } from '../../vsphere/vim-client';
+import type { VmSelector } from '../../shared/migration-input';
 
 export interface VmSession {
   source: ResolvedSource;
