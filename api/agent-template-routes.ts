@@ -45,7 +45,8 @@ const templateSchema = z.looseObject({ id: z.string(), name: z.string(), project
 /** Templates of agent-based migration and their boot ISOs. */
 export function agentTemplateRoutes(deps: AgentTemplateRouteDeps) {
   const agents = () => {
-    if (!deps.agents) throw new HttpProblem('service-unavailable', 'agent-based migration is not configured on this deployment (agents in the configuration)');
+    // A setting of the deployment, not an outage: retrying would not help.
+    if (!deps.agents) throw new HttpProblem('conflict', 'this deployment has no agent endpoint (agents in the configuration): an ISO would have nowhere to enroll');
     return deps.agents;
   };
   return [
@@ -59,7 +60,6 @@ export function agentTemplateRoutes(deps: AgentTemplateRouteDeps) {
       body: createTemplate,
       responses: { 201: { description: 'Created', schema: templateSchema }, 404: { description: 'No such project for the caller' }, 422: { description: 'Unknown target or flavor' } },
       handler: async ({ res, principal, body }) => {
-        agents();
         if (!canSeeProject(principal, body.target.project)) throw new HttpProblem('not-found', `no project '${body.target.project}'`);
         const issues = checkTargetRequest(deps.targets, body.target);
         if (issues.length) throw new HttpProblem('unprocessable-request', issues.map((i) => `${i.field}: ${i.reason}`).join('; '));
@@ -117,10 +117,10 @@ export function agentTemplateRoutes(deps: AgentTemplateRouteDeps) {
       role: 'member',
       params: templateParam,
       query: noQuery,
-      responses: { 200: { description: 'The ISO image', alsoAs: { 'application/x-iso9660-image': { description: 'ISO 9660, El Torito BIOS and UEFI' } } }, 404: { description: 'No such template' }, 503: { description: 'Agent-based migration is not configured' } },
+      responses: { 200: { description: 'The ISO image', alsoAs: { 'application/x-iso9660-image': { description: 'ISO 9660, El Torito BIOS and UEFI' } } }, 404: { description: 'No such template' }, 409: { description: 'The deployment has no agent endpoint configured' } },
       handler: async ({ res, principal, params }) => {
-        const cfg = agents();
         const state = await readTemplate(deps.client, principal, params.id);
+        const cfg = agents();
         const { keyId, key, hash } = newEnrollmentKey(params.id);
         await deps.client.workflow.getHandle(templateWorkflowId(params.id)).executeUpdate(issueEnrollmentKeyUpdate, { args: [{ keyId, hash, actor: principal.user, at: new Date().toISOString() }] });
         const iso = await buildAgentIso({

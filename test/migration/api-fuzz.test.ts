@@ -574,6 +574,8 @@ const requestTarget = fc.oneof(
   { weight: 3, arbitrary: pathSegment.map((s) => `/migrations/${s}`) },
   { weight: 3, arbitrary: fc.tuple(pathSegment, fc.constantFrom('events', 'events', 'cutover', 'cancel', 'retry', 'EVENTS', 'events/', 'nope', '')).map(([s, t]) => `/migrations/${s}/${t}`) },
   { weight: 1, arbitrary: fc.array(pathSegment, { maxLength: 4 }).map((segs) => `/${segs.join('/')}`) },
+  { weight: 1, arbitrary: fc.tuple(pathSegment, fc.constantFrom('', 'iso', 'enrollment-keys/k-00000000', 'enrollment-keys/x')).map(([s, t]) => `/agent-templates/${s}${t ? `/${t}` : ''}`) },
+  { weight: 1, arbitrary: fc.constantFrom('/agent-templates', '/agent-templates/', '/agent-templates/t-000000000000', '/agent-templates/t-000000000000/iso') },
 ).chain((p) => query.map((q) => p + q));
 
 const method = fc.oneof(
