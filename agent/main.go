@@ -100,6 +100,10 @@ func main() {
 			say("%s", e.Message)
 		}
 		err = runSession(ctx, e, &m, m.BootID, *connsPerDisk)
+		if !e.SessionExpiresAt.IsZero() && time.Until(e.SessionExpiresAt) < time.Hour+time.Minute {
+			say("renewing the session")
+			continue
+		}
 		say("session ended: %v; enrolling again in %s", err, delay)
 		time.Sleep(delay)
 	}

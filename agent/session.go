@@ -51,7 +51,9 @@ type Enrollment struct {
 	MigrationID  string `json:"migrationId"`
 	MachineID    string `json:"machineId"`
 	SessionToken string `json:"sessionToken"`
-	Gateway      struct {
+	// SessionExpiresAt: the token's end; the agent enrolls again an hour before it, as the same run.
+	SessionExpiresAt time.Time `json:"sessionExpiresAt"`
+	Gateway          struct {
 		Address     string `json:"address"`
 		Fingerprint string `json:"fingerprint"`
 	} `json:"gateway"`
@@ -150,6 +152,14 @@ func dialGateway(ctx context.Context, e *Enrollment, h hello) (net.Conn, *bufio.
 func runSession(ctx context.Context, e *Enrollment, m *Machine, runID string, connsPerDisk int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if !e.SessionExpiresAt.IsZero() {
+		renew := time.Until(e.SessionExpiresAt) - time.Hour
+		if renew < time.Minute {
+			renew = time.Minute
+		}
+		timer := time.AfterFunc(renew, cancel)
+		defer timer.Stop()
+	}
 	control, br, err := dialGateway(ctx, e, hello{Token: e.SessionToken, Role: "control", RunID: runID, Machine: m})
 	if err != nil {
 		return err

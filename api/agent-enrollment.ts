@@ -109,10 +109,13 @@ export function createEnrollmentApp(deps: EnrollmentDeps): express.Express {
       ],
     });
     deps.logger.info({ migrationId, machineId, runId: machine.bootId, templateId: spec.templateId, keyId: template.keyRecord.keyId }, 'agent enrolled');
+    const exp = Date.now() + SESSION_HOURS * 3600_000;
     return {
       migrationId,
       machineId,
-      sessionToken: signSessionToken({ machineId, migrationId, runId: machine.bootId, exp: Date.now() + SESSION_HOURS * 3600_000 }, sessionKey),
+      sessionToken: signSessionToken({ machineId, migrationId, runId: machine.bootId, exp }, sessionKey),
+      // The agent enrolls again before then, as the same run: a copy of days goes on through the renewal.
+      sessionExpiresAt: new Date(exp).toISOString(),
       gateway: { address: deps.agents.gateway.address, fingerprint },
       message: joined
         ? `this machine's migration is running (${joined}): it goes on from where it was`
