@@ -39,11 +39,14 @@ export function estimateRuntime(bytesToCopy: number, samples: readonly Throughpu
   const bytesPerSecond = usable.reduce((n, s) => n + s.capacityBytes, 0) / usable.reduce((n, s) => n + s.copySeconds, 0);
   const copySeconds = bytesToCopy / bytesPerSecond;
   const otherSeconds = median(usable.map((s) => s.otherSeconds));
+  // The parts are rounded and the total is their sum, so the answer adds up (0.6 s + 0.6 s is 1 + 1, not 1).
+  const copy = Math.round(copySeconds);
+  const other = Math.round(otherSeconds);
   return {
     basis: 'measured',
-    seconds: Math.round(copySeconds + otherSeconds),
-    copySeconds: Math.round(copySeconds),
-    otherSeconds: Math.round(otherSeconds),
+    seconds: copy + other,
+    copySeconds: copy,
+    otherSeconds: other,
     bytesPerSecond: Math.round(bytesPerSecond),
     migrations: usable.length,
   };

@@ -11,7 +11,8 @@ import type { Server } from 'node:https';
 import path from 'node:path';
 import pino from 'pino';
 import { serveEnrollment } from '../../api/agent-enrollment';
-import { sha256File } from '../../tools/disk-image';
+import { selectUefiFirmware } from '../../guest/uefi-firmware';
+import { makeDiskImage, sha256File } from '../../tools/disk-image';
 import { GUEST_HOSTNAME } from '../../tools/test-guest/recipe';
 import { ensureTestGuest, type TestGuestImage } from '../../tools/test-guest/test-guest';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
@@ -28,11 +29,15 @@ interface BootedMachine {
   exited: Promise<unknown>;
 }
 
-/** The machine: q35, 768 MiB, two CPUs, booting the ISO from its CD-ROM, its own disk on VirtIO, qemu's user network. */
-function bootFromIso(iso: string, disk: string, consoleFile: string): BootedMachine {
+/**
+ * The machine: q35, 768 MiB, two CPUs, booting the ISO from its CD-ROM, its own disk on VirtIO, qemu's user network;
+ * BIOS, or UEFI with OVMF (a fresh variable store).
+ */
+function bootFromIso(iso: string, disk: string, consoleFile: string, uefi?: { code: string; vars: string }): BootedMachine {
   let out = '';
   const proc = spawn('qemu-system-x86_64', [
     '-machine', 'q35,accel=tcg', '-m', '768', '-smp', '2', '-nographic', '-no-reboot',
+    ...(uefi ? ['-drive', `if=pflash,format=raw,readonly=on,file=${uefi.code}`, '-drive', `if=pflash,format=raw,file=${uefi.vars}`] : []),
     '-uuid', MACHINE_UUID,
     '-cdrom', iso, '-boot', 'd',
     '-drive', `file=${disk},if=none,id=src,format=raw`, '-device', `virtio-blk-pci,drive=src,serial=${DISK_SERIAL}`,
@@ -145,4 +150,23 @@ describe('agent ISO in qemu: 768 MiB, enroll, confirm, killed mid-copy, booted a
     expect(done.validation.bootCheck).toMatchObject({ passed: true });
     expect(await until('the console says it completed', () => second.console().includes('migration completed'), 60_000)).toBe(true);
   }, 3_600_000);
+
+  it('boots with UEFI too (OVMF): the agent comes up and reports the firmware', async () => {
+    const res = await api.http.get(`/agent-templates/${(await api.http.get('/agent-templates')).data.templates[0].id}/iso`, { responseType: 'arraybuffer' });
+    const iso = path.join(env.dir, 'agent-uefi.iso');
+    await writeFile(iso, Buffer.from(res.data));
+    const firmware = selectUefiFirmware({ machine: 'pc-q35', secureBoot: false });
+    const vars = path.join(env.dir, 'uefi-vars.fd');
+    await copyFile(firmware.varsTemplate, vars);
+    const disk = path.join(env.dir, 'uefi-machine-disk.img');
+    await makeDiskImage(disk, 16 * MiB);
+    const t = Date.now();
+    const m = bootFromIso(iso, disk, path.join(env.dir, 'console-uefi.log'), { code: firmware.code, vars });
+    machines.push(m);
+    const line = await until('the agent reported the machine', () => m.console().split('\n').find((l) => l.includes('this machine:')), 300_000);
+    timings.uefiBootToAgent = Date.now() - t;
+    expect(line).toMatch(/768 MiB of memory, 1 NIC\(s\), 1 disk\(s\), firmware uefi/);
+    m.proc.kill('SIGKILL');
+    await m.exited;
+  }, 600_000);
 });
