@@ -152,7 +152,8 @@ describe('agent ISO in qemu: 768 MiB, enroll, confirm, killed mid-copy, booted a
   }, 3_600_000);
 
   it('boots with UEFI too (OVMF): the agent comes up and reports the firmware', async () => {
-    const res = await api.http.get(`/agent-templates/${(await api.http.get('/agent-templates')).data.templates[0].id}/iso`, { responseType: 'arraybuffer' });
+    const template = await api.http.post('/agent-templates', { name: 'uefi machines', target: { project: 'p1', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] } });
+    const res = await api.http.get(`/agent-templates/${template.data.id}/iso`, { responseType: 'arraybuffer' });
     const iso = path.join(env.dir, 'agent-uefi.iso');
     await writeFile(iso, Buffer.from(res.data));
     const firmware = selectUefiFirmware({ machine: 'pc-q35', secureBoot: false });
