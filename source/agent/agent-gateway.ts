@@ -283,20 +283,24 @@ export class AgentGateway {
   async session(machineId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<AgentSession> {
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
+      opts.signal?.throwIfAborted();
       const s = this.sessions.get(machineId);
       if (s?.alive) return s;
       const left = deadline - Date.now();
       if (left <= 0) throw new AgentNotConnectedError(`the agent of machine ${machineId} is not connected to this worker's gateway`);
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(done, Math.min(left, 5000));
-        const list = this.waiters.get(machineId) ?? [];
-        function done() {
+      // Woken by the agent connecting, the signal, or every few seconds to look again.
+      await new Promise<void>((resolve) => {
+        const done = () => {
           clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', done);
+          const list = this.waiters.get(machineId)?.filter((w) => w !== done);
+          if (list?.length) this.waiters.set(machineId, list);
+          else this.waiters.delete(machineId);
           resolve();
-        }
-        list.push(done);
-        this.waiters.set(machineId, list);
-        opts.signal?.addEventListener('abort', () => reject(opts.signal!.reason ?? new Error('aborted')), { once: true });
+        };
+        const timer = setTimeout(done, Math.min(left, 5000));
+        opts.signal?.addEventListener('abort', done, { once: true });
+        this.waiters.set(machineId, [...(this.waiters.get(machineId) ?? []), done]);
       });
     }
   }
@@ -349,8 +353,7 @@ export class AgentGateway {
       this.opts.logger.info({ machineId: claims.machineId, migrationId: claims.migrationId, runId: claims.runId }, 'agent connected');
       for (const e of this.early.get(`${claims.machineId}/${claims.runId}`) ?? []) session.addIdle(e.disk, e.conn);
       this.early.delete(`${claims.machineId}/${claims.runId}`);
-      for (const w of this.waiters.get(claims.machineId) ?? []) w();
-      this.waiters.delete(claims.machineId);
+      for (const w of [...(this.waiters.get(claims.machineId) ?? [])]) w();
       return;
     }
     if (hello.role !== 'disk' || !Number.isInteger(hello.disk)) return this.refuse(conn, 'unknown connection role');

@@ -19,8 +19,29 @@ export interface PasswordScope {
   projectDomainName?: string;
 }
 
+/** Errors of a connection that gave no answer: refused, or reset (a kept-alive socket the service had just closed). */
+const NO_ANSWER = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/**
+ * fetch, tried again (4 tries, 0.5 s, 1 s, 2 s apart) when the connection gave no answer at all. The lab's services
+ * run under uwsgi and eventlet on a busy machine: a kept-alive socket closed by the service as the next request goes
+ * out, or a listen queue full for a moment, fails a request that never reached the service. Seen once failing the
+ * whole lab's start ("fetch failed") while the suite's TCG guests were booting.
+ */
+async function fetchAnswered(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      const code = ((err as { cause?: { code?: string } }).cause?.code ?? '') as string;
+      if (attempt >= 4 || !NO_ANSWER.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 export async function issueToken(authUrl: string, s: PasswordScope): Promise<Token> {
-  const res = await fetch(`${authUrl}/auth/tokens`, {
+  const res = await fetchAnswered(`${authUrl}/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -58,7 +79,7 @@ export async function call<T = any>(
   const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
   if (token) headers['x-auth-token'] = token;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetchAnswered(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   const ok = opts.expect ? opts.expect.includes(res.status) : res.status >= 200 && res.status < 300;
   if (!ok) throw new RestError(res.status, text, `${method} ${url}`);
