@@ -12,7 +12,7 @@ import { planFirmware } from '../targets/firmware-plan';
 import type { AgentGateway, AgentSession } from '../source/agent/agent-gateway';
 import { openAgentDiskExport } from '../source/agent/agent-disk-export';
 import { agentMachinePlan, planAgentNics } from '../source/agent/agent-machine-plan';
-import { agentSource } from '../source/agent/agent-source';
+import { AGENT_WAIT_MS, agentSource } from '../source/agent/agent-source';
 import type { DiscoveredMachine } from '../source/agent/discovered-machine';
 import type { DiskExport } from '../source/disk-export';
 import type { ActivityDeps } from './activity-deps';
@@ -20,8 +20,6 @@ import type { ExportDiskProgress, ExportDiskResult, ExportSessionReport, SourceI
 import { failuresTranslated, PreflightError } from './failures';
 import type { SourceVmPlan } from './vm-activities';
 
-/** How long an activity waits for the machine's agent to connect (a reboot from the ISO takes a few minutes). */
-const AGENT_WAIT_MS = 20 * 60_000;
 /** The piece size of the digests that tell whether a disk changed between two runs of the agent. */
 const CHANGE_CHECK_SEGMENT = 16 * 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { canSeeProject, type Principal } from '../identity/identity-provider';
 import { ProjectId } from '../shared/search-attributes';
 import { agentTemplate, agentTemplateQuery, type AgentTemplateSpec, type AgentTemplateState, type EnrollmentKeyRecord } from '../workflows/agent-template';
@@ -84,4 +84,3 @@ export async function checkEnrollmentKey(client: Client, key: string): Promise<{
   return { state, keyRecord: record };
 }
 
-export { WorkflowExecutionAlreadyStartedError };

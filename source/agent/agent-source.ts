@@ -4,7 +4,7 @@ import { openAgentDiskExport } from './agent-disk-export';
 import { agentMachinePlan } from './agent-machine-plan';
 
 /** How long opening a disk waits for the machine's agent (a reboot from the ISO takes minutes). */
-const AGENT_WAIT_MS = 20 * 60_000;
+export const AGENT_WAIT_MS = 20 * 60_000;
 
 /**
  * Machines booted from the agent's ISO, as a SourceProvider: what the connected agent found is the plan, its disks
