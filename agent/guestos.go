@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,15 +15,22 @@ import (
 // GuestOS is what the agent recognised on the disks. Name is the computer name, or the machine's IP address when
 // no OS could be read (LVM, encryption, an unknown file system), as the destination needs some name to show.
 type GuestOS struct {
-	Type       string   `json:"type"` // linux, windows or unknown
-	Distro     string   `json:"distro,omitempty"`
-	Version    string   `json:"version,omitempty"`
-	PrettyName string   `json:"prettyName,omitempty"`
-	Hostname   string   `json:"hostname,omitempty"`
-	Name       string   `json:"name"`
-	Encrypted  bool     `json:"encrypted,omitempty"`
-	LVM        bool     `json:"lvm,omitempty"`
-	Notes      []string `json:"notes,omitempty"`
+	Type       string `json:"type"` // linux, windows or unknown
+	Distro     string `json:"distro,omitempty"`
+	Version    string `json:"version,omitempty"`
+	PrettyName string `json:"prettyName,omitempty"`
+	Hostname   string `json:"hostname,omitempty"`
+	// Windows, from the registry.
+	ProductName      string   `json:"productName,omitempty"`
+	Edition          string   `json:"edition,omitempty"`
+	Build            string   `json:"build,omitempty"`
+	DisplayVersion   string   `json:"displayVersion,omitempty"`
+	InstallationType string   `json:"installationType,omitempty"`
+	ComputerName     string   `json:"computerName,omitempty"`
+	Name             string   `json:"name"`
+	Encrypted        bool     `json:"encrypted,omitempty"`
+	LVM              bool     `json:"lvm,omitempty"`
+	Notes            []string `json:"notes,omitempty"`
 }
 
 // BLKROSET: the kernel then refuses every write to the device, whatever opens it later.
@@ -73,7 +81,6 @@ func readAt(dev string, off int64, n int) []byte {
 var readOnlyMounts = []struct{ fstype, data string }{
 	{"ext4", "noload"},
 	{"xfs", "norecovery"},
-	{"ntfs3", ""},
 	{"vfat", ""},
 }
 
@@ -121,6 +128,10 @@ func discoverGuest(disks []Disk, nics []Nic) GuestOS {
 			if g.Type != "unknown" {
 				continue
 			}
+			if isNTFS(head) {
+				lookIntoWindows(ntfsReader(part), part, &g)
+				continue
+			}
 			for _, m := range readOnlyMounts {
 				if err := syscall.Mount(part, mnt, m.fstype, syscall.MS_RDONLY|syscall.MS_NOATIME, m.data); err != nil {
 					continue
@@ -131,16 +142,35 @@ func discoverGuest(disks []Disk, nics []Nic) GuestOS {
 			}
 		}
 	}
+	g.nameIt(nics)
+	return g
+}
+
+// nameIt: the guest's host name, else the machine's first IPv4 address.
+func (g *GuestOS) nameIt(nics []Nic) {
 	g.Name = g.Hostname
-	if g.Name == "" {
-		for _, n := range nics {
-			for _, a := range n.Addresses {
-				if g.Name == "" && !strings.Contains(a, ":") {
-					g.Name = a
-				}
+	for _, n := range nics {
+		for _, a := range n.Addresses {
+			if g.Name == "" && !strings.Contains(a, ":") {
+				g.Name = a
 			}
 		}
 	}
+}
+
+// discoverGuestInFiles looks into disk images given on the command line (the agent run outside the ISO): a file is
+// not a block device and is not mounted, so only a whole-image NTFS volume, read with ntfs-3g's tools, is looked into.
+func discoverGuestInFiles(disks []Disk, nics []Nic) GuestOS {
+	g := GuestOS{Type: "unknown"}
+	for _, d := range disks {
+		if head := readAt(d.path, 0, 512); g.Type == "unknown" && isNTFS(head) {
+			lookIntoWindows(ntfsReader(d.path), d.path, &g)
+		}
+	}
+	if g.Type == "unknown" {
+		g.Notes = append(g.Notes, "disk images given on the command line: only a whole-image NTFS volume is looked into")
+	}
+	g.nameIt(nics)
 	return g
 }
 
@@ -151,11 +181,18 @@ func readGuestFiles(root string, g *GuestOS) {
 		g.Hostname = strings.TrimSpace(readTrimmed(filepath.Join(root, "etc/hostname")))
 		return
 	}
-	for _, hive := range []string{"Windows/System32/config/SOFTWARE", "WINDOWS/system32/config/software"} {
-		if _, err := os.Stat(filepath.Join(root, hive)); err == nil {
-			g.Type = "windows"
-			g.Notes = append(g.Notes, "Windows found; its product and computer name are not read from the registry yet")
-			return
-		}
+	lookIntoWindows(dirReader(root), root, g)
+}
+
+// lookIntoWindows reads the registry of a Windows on a volume. A volume without Windows (a data or boot partition)
+// leaves g as it was; a Windows whose registry cannot be read is still named Windows, with a note saying why.
+func lookIntoWindows(read func(path string) ([]byte, error), where string, g *GuestOS) {
+	w, err := readWindows(read)
+	switch {
+	case err == nil:
+		g.setWindows(w)
+	case !errors.Is(err, errNotWindows):
+		g.Type = "windows"
+		g.Notes = append(g.Notes, "Windows found on "+where+" but its registry could not be read: "+err.Error())
 	}
 }

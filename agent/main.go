@@ -30,7 +30,7 @@ func main() {
 	once := flag.Bool("discover", false, "print what was discovered as JSON and exit")
 	maxRate := flag.Int64("max-rate", 0, "bytes per second the agent sends at most, over all disks (0: no limit)")
 	flag.Parse()
-	sendLimit.perSec = *maxRate
+	sendLimit.set(*maxRate)
 
 	m := Machine{AgentVersion: agentVersion, BootID: randomHex(16)}
 	m.CPU = discoverCPU()
@@ -45,12 +45,7 @@ func main() {
 		}
 		m.Disks = d
 		m.FirmwareUUID = *machineUUID
-		m.Guest = GuestOS{Type: "unknown", Notes: []string{"disk images given on the command line: the guest is not looked into"}}
-		for _, n := range m.Nics {
-			if len(n.Addresses) > 0 && m.Guest.Name == "" {
-				m.Guest.Name = n.Addresses[0]
-			}
-		}
+		m.Guest = discoverGuestInFiles(m.Disks, m.Nics)
 	} else {
 		m.FirmwareUUID = readTrimmed("/sys/class/dmi/id/product_uuid")
 		m.Disks = discoverDisks()
@@ -99,11 +94,11 @@ func main() {
 		if e.Message != "" {
 			say("%s", e.Message)
 		}
-		err = runSession(ctx, e, &m, m.BootID, *connsPerDisk)
-		if !e.SessionExpiresAt.IsZero() && time.Until(e.SessionExpiresAt) < time.Hour+time.Minute {
-			say("renewing the session")
-			continue
+		sendLimit.set(lowerLimit(*maxRate, e.MaxBytesPerSecond))
+		if e.MaxBytesPerSecond > 0 {
+			say("the template limits sending to %d Mbit/s", e.MaxBytesPerSecond*8/1_000_000)
 		}
+		err = runSession(ctx, cfg, e, &m, m.BootID, *connsPerDisk)
 		say("session ended: %v; enrolling again in %s", err, delay)
 		time.Sleep(delay)
 	}

@@ -15,11 +15,27 @@ type rateLimiter struct {
 
 var sendLimit = &rateLimiter{}
 
+// set changes the limit; sends already waiting keep the pace they were given.
+func (r *rateLimiter) set(perSec int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.perSec = perSec
+}
+
+// lowerLimit: the stricter of two limits, zero being none.
+func lowerLimit(a, b int64) int64 {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
 func (r *rateLimiter) wait(n int) {
+	r.mu.Lock()
 	if r.perSec <= 0 {
+		r.mu.Unlock()
 		return
 	}
-	r.mu.Lock()
 	now := time.Now()
 	if r.next.Before(now) {
 		r.next = now

@@ -51,13 +51,75 @@ type Enrollment struct {
 	MigrationID  string `json:"migrationId"`
 	MachineID    string `json:"machineId"`
 	SessionToken string `json:"sessionToken"`
-	// SessionExpiresAt: the token's end; the agent enrolls again an hour before it, as the same run.
+	// SessionExpiresAt: the token's end. The agent enrolls again before it, as the same run, and opens its next
+	// connections with the new token; the gateway checks a token when a connection opens, so those open go on.
 	SessionExpiresAt time.Time `json:"sessionExpiresAt"`
-	Gateway          struct {
+	// MaxBytesPerSecond: the template's bandwidth limit (0: none).
+	MaxBytesPerSecond int64 `json:"maxBytesPerSecond"`
+	Gateway           struct {
 		Address     string `json:"address"`
 		Fingerprint string `json:"fingerprint"`
 	} `json:"gateway"`
 	Message string `json:"message"`
+}
+
+// session is the token connections open with, replaced when the session is renewed.
+type session struct {
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+func (s *session) current() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token
+}
+
+func (s *session) renewed(e *Enrollment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token, s.expires = e.SessionToken, e.SessionExpiresAt
+}
+
+// renewalDelay: a third of what is left, at most an hour before the end; at least ten seconds from now.
+func renewalDelay(expires time.Time) time.Duration {
+	left := time.Until(expires)
+	margin := left / 3
+	if margin > time.Hour {
+		margin = time.Hour
+	}
+	if d := left - margin; d > 10*time.Second {
+		return d
+	}
+	return 10 * time.Second
+}
+
+// keepRenewing enrolls again before the session token expires, as the same run, for as long as ctx lives. A refusal
+// (the key was revoked meanwhile) is told and tried again: the connections already open go on until they end.
+func keepRenewing(ctx context.Context, cfg *Config, m *Machine, s *session) {
+	for {
+		s.mu.Lock()
+		expires := s.expires
+		s.mu.Unlock()
+		if expires.IsZero() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(renewalDelay(expires)):
+		}
+		e, err := enroll(ctx, cfg, m)
+		if err != nil {
+			if ctx.Err() == nil {
+				say("could not renew the session (it ends at %s): %v", expires.UTC().Format(time.RFC3339), err)
+			}
+			continue
+		}
+		s.renewed(e)
+		say("session renewed until %s", e.SessionExpiresAt.UTC().Format(time.RFC3339))
+	}
 }
 
 // EnrollRefused is the destination saying no (a wrong or revoked key): told on the console, then tried again later,
@@ -148,19 +210,15 @@ func dialGateway(ctx context.Context, e *Enrollment, h hello) (net.Conn, *bufio.
 	return conn, br, nil
 }
 
-// runSession serves the migration until the control connection ends (the destination went away or finished).
-func runSession(ctx context.Context, e *Enrollment, m *Machine, runID string, connsPerDisk int) error {
+// runSession serves the migration until the control connection ends (the destination went away or finished),
+// renewing its session token meanwhile.
+func runSession(ctx context.Context, cfg *Config, e *Enrollment, m *Machine, runID string, connsPerDisk int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if !e.SessionExpiresAt.IsZero() {
-		renew := time.Until(e.SessionExpiresAt) - time.Hour
-		if renew < time.Minute {
-			renew = time.Minute
-		}
-		timer := time.AfterFunc(renew, cancel)
-		defer timer.Stop()
-	}
-	control, br, err := dialGateway(ctx, e, hello{Token: e.SessionToken, Role: "control", RunID: runID, Machine: m})
+	s := &session{}
+	s.renewed(e)
+	go keepRenewing(ctx, cfg, m, s)
+	control, br, err := dialGateway(ctx, e, hello{Token: s.current(), Role: "control", RunID: runID, Machine: m})
 	if err != nil {
 		return err
 	}
@@ -169,13 +227,17 @@ func runSession(ctx context.Context, e *Enrollment, m *Machine, runID string, co
 		<-ctx.Done()
 		control.Close()
 	}()
+	if connsPerDisk > maxSessionsPerDisk {
+		connsPerDisk = maxSessionsPerDisk
+	}
 	var wg sync.WaitGroup
 	for _, d := range m.Disks {
+		slots := make(chan struct{}, maxSessionsPerDisk)
 		for i := 0; i < connsPerDisk; i++ {
 			wg.Add(1)
 			go func(d Disk) {
 				defer wg.Done()
-				diskConnections(ctx, e, d, runID)
+				diskConnections(ctx, e, s, d, runID, slots)
 			}(d)
 		}
 	}
@@ -185,12 +247,23 @@ func runSession(ctx context.Context, e *Enrollment, m *Machine, runID string, co
 	return err
 }
 
+// maxSessionsPerDisk bounds the connections of a disk, idle and serving: the destination opens a handful at once
+// (its copy engine's connections, an inspection, a verification).
+const maxSessionsPerDisk = 16
+
 // diskConnections keeps one idle connection for the disk open at the gateway; once the gateway takes it (sends
-// "G"), it serves NBD on it and opens the next.
-func diskConnections(ctx context.Context, e *Enrollment, d Disk, runID string) {
+// "G"), it serves NBD on it and opens the next at once, so the idle ones stay ready however many are serving.
+// slots, shared by the disk's connections, holds one token per connection open.
+func diskConnections(ctx context.Context, e *Enrollment, s *session, d Disk, runID string, slots chan struct{}) {
 	for ctx.Err() == nil {
-		conn, br, err := dialGateway(ctx, e, hello{Token: e.SessionToken, Role: "disk", Disk: d.Index, RunID: runID})
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		conn, br, err := dialGateway(ctx, e, hello{Token: s.current(), Role: "disk", Disk: d.Index, RunID: runID})
 		if err != nil {
+			<-slots
 			select {
 			case <-ctx.Done():
 			case <-time.After(3 * time.Second):
@@ -198,20 +271,23 @@ func diskConnections(ctx context.Context, e *Enrollment, d Disk, runID string) {
 			continue
 		}
 		stop := context.AfterFunc(ctx, func() { conn.Close() })
-		b, err := br.ReadByte()
-		if err == nil && b == 'G' {
-			done := make(chan struct{})
-			go func() {
-				_ = serveNBD(struct {
-					io.Reader
-					io.Writer
-				}{br, conn}, d)
-				close(done)
-			}()
-			<-done
+		closeIt := func() {
+			stop()
+			conn.Close()
+			<-slots
 		}
-		stop()
-		conn.Close()
+		b, err := br.ReadByte()
+		if err != nil || b != 'G' {
+			closeIt()
+			continue
+		}
+		go func() {
+			defer closeIt()
+			_ = serveNBD(struct {
+				io.Reader
+				io.Writer
+			}{br, conn}, d)
+		}()
 	}
 }
 

@@ -5,15 +5,16 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import type { AgentMigrationInput } from '../shared/migration-input';
-import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/search-attributes';
+import { MigrationState, ProjectId } from '../shared/search-attributes';
 import { hostTaskQueue } from '../shared/task-queues';
 import { discoveredMachineSchema } from '../source/agent/discovered-machine';
 import { agentCertificate, agentSessionKey } from '../source/agent/agent-trust';
 import { machineIdentity } from '../source/agent/machine-identity';
 import { signSessionToken } from '../source/agent/session-token';
-import { agentMigration } from '../workflows/agent-migration';
+import type { AdmissionLimits } from '../workflows/admission-ledger';
 import { agentEnrolledSignal } from '../workflows/agent-migration-state';
 import { checkEnrollmentKey, EnrollmentRefused } from './agent-templates';
+import { admit } from './migration-submission';
 import { HttpProblem, sendProblem } from './problem';
 
 /**
@@ -22,13 +23,14 @@ import { HttpProblem, sendProblem } from './problem';
  * reboot) and the agent gets a session token for the gateway. Nothing else of the API is reachable here.
  */
 
-const SESSION_HOURS = 24;
 
 export interface EnrollmentDeps {
   client: Client;
   taskQueue: string;
   agents: NonNullable<VmigrateConfig['agents']>;
   logger: Logger;
+  /** Admission's limits (the deployment's): a machine's migration counts against its project's quotas. */
+  limits?: AdmissionLimits;
 }
 
 export const agentMigrationId = (machineId: string) => `agent-${machineId}`;
@@ -95,21 +97,26 @@ export function createEnrollmentApp(deps: EnrollmentDeps): express.Express {
       submittedBy: `agent-template:${spec.templateId}/${template.keyRecord.keyId}`,
     };
     const at = new Date().toISOString();
-    await deps.client.workflow.signalWithStart(agentMigration, {
-      workflowId: migrationId,
-      taskQueue: deps.taskQueue,
-      args: [input],
-      signal: agentEnrolledSignal,
-      signalArgs: [{ runId: machine.bootId, at }],
-      typedSearchAttributes: [
-        { key: MigrationState, value: 'Queued' },
-        { key: MigrationKind, value: 'agent' },
-        { key: ProjectId, value: spec.project },
-        { key: SourceVm, value: `agent/${machineId}` },
-      ],
-    });
+    let position: number | undefined;
+    if (joined) {
+      await handle.signal(agentEnrolledSignal, { runId: machine.bootId, at });
+    } else {
+      // A new migration goes through admission, as every migration does: its project's quotas apply, and it waits in
+      // Queued while its project runs as many as it may.
+      const result = await admit(deps, { actor: input.submittedBy, limits: deps.limits ?? {}, migrations: [{ migrationId, kind: 'agent', input }] });
+      const outcome = result.outcomes[0]!;
+      if (outcome.outcome === 'refused' && outcome.conflict === 'vm' && outcome.holder === migrationId) {
+        // Another enrollment of this machine got there first (the agent tried again): this one joins it.
+        joined = 'Queued';
+        await handle.signal(agentEnrolledSignal, { runId: machine.bootId, at });
+      } else if (outcome.outcome === 'refused') {
+        throw new HttpProblem('conflict', `the migration of machine ${machineId} cannot start: ${outcome.reason}`);
+      } else {
+        position = outcome.position;
+      }
+    }
     deps.logger.info({ migrationId, machineId, runId: machine.bootId, templateId: spec.templateId, keyId: template.keyRecord.keyId }, 'agent enrolled');
-    const exp = Date.now() + SESSION_HOURS * 3600_000;
+    const exp = Date.now() + deps.agents.sessionLifetimeSeconds * 1000;
     return {
       migrationId,
       machineId,
@@ -117,11 +124,14 @@ export function createEnrollmentApp(deps: EnrollmentDeps): express.Express {
       // The agent enrolls again before then, as the same run: a copy of days goes on through the renewal.
       sessionExpiresAt: new Date(exp).toISOString(),
       gateway: { address: deps.agents.gateway.address, fingerprint },
+      ...(spec.bandwidthLimitMbps ? { maxBytesPerSecond: spec.bandwidthLimitMbps * 125_000 } : {}),
       message: joined
         ? `this machine's migration is running (${joined}): it goes on from where it was`
-        : spec.autoStart
-          ? 'the migration starts now'
-          : 'the migration waits for a confirmation on the destination',
+        : !spec.autoStart
+          ? 'the migration waits for a confirmation on the destination'
+          : position
+            ? `the migration waits for its turn on the destination (place ${position} in line)`
+            : 'the migration starts now',
     };
   }
 

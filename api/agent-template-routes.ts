@@ -37,6 +37,8 @@ const createTemplate = z
     guest: guestOptions.optional(),
     /** Start copying as soon as a machine enrolls (default false: the migration waits for a confirmation). */
     autoStart: z.boolean().default(false),
+    /** Megabits per second a machine's agent sends at most, over all its disks: source networks are often shared. */
+    bandwidthLimitMbps: z.number().int().min(1).max(400_000).optional(),
   })
   .strict();
 
@@ -64,7 +66,7 @@ export function agentTemplateRoutes(deps: AgentTemplateRouteDeps) {
         const issues = checkTargetRequest(deps.targets, body.target);
         if (issues.length) throw new HttpProblem('unprocessable-request', issues.map((i) => `${i.field}: ${i.reason}`).join('; '));
         const templateId = `t-${randomBytes(6).toString('hex')}`;
-        const spec = { templateId, name: body.name, project: body.target.project, createdBy: principal.user, createdAt: new Date().toISOString(), target: body.target, ...(body.guest ? { guest: body.guest } : {}), autoStart: body.autoStart };
+        const spec = { templateId, name: body.name, project: body.target.project, createdBy: principal.user, createdAt: new Date().toISOString(), target: body.target, ...(body.guest ? { guest: body.guest } : {}), autoStart: body.autoStart, ...(body.bandwidthLimitMbps ? { bandwidthLimitMbps: body.bandwidthLimitMbps } : {}) };
         await startTemplate(deps.client, deps.taskQueue, spec);
         res.location(`/agent-templates/${templateId}`).status(201).json(templateView({ template: spec, keys: [] }));
       },

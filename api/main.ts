@@ -24,7 +24,7 @@ export async function runApi(): Promise<void> {
   const port = Number(process.env.PORT ?? 8080);
   const server = app.listen(port, () => logger.info({ port }, 'API listening'));
   // Machines booted from the agent's ISO enroll on a port of their own (HTTPS, the certificate the ISO pins).
-  const enrollment = config.agents ? await serveEnrollment({ client, taskQueue: process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, agents: config.agents, logger }) : undefined;
+  const enrollment = config.agents ? await serveEnrollment({ client, taskQueue: process.env.VMIGRATE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, agents: config.agents, logger, limits: config.admission }) : undefined;
   const stop = () => {
     enrollment?.close();
     server.close(() => void connection.close());

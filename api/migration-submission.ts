@@ -209,7 +209,8 @@ function warmDisksToPickUp(rec: WorkflowRecord): RetryOfMigration['disks'] {
   return disks;
 }
 
-async function admit(deps: SubmissionDeps, request: AdmissionRequest): Promise<AdmissionResult> {
+/** The admission workflow's answer to a request (started if it is not running yet); 503 if no worker answers. */
+export async function admit(deps: Pick<SubmissionDeps, 'client' | 'taskQueue'>, request: AdmissionRequest): Promise<AdmissionResult> {
   const start = new WithStartWorkflowOperation('admission', {
     workflowId: admissionWorkflowId(deps.taskQueue),
     taskQueue: deps.taskQueue,

@@ -80,6 +80,11 @@ const agentsSchema = z
     gateway: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0'), address: z.string().regex(/^[^\s:]+:\d+$/, 'host:port'), hostId: z.string().min(1) }).strict(),
     tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict(),
     sessionKey: secretRefSchema,
+    /**
+     * How long an agent's session token lasts (default a day). The agent enrolls again before it ends, as the same
+     * run, and its open connections go on; a short one bounds how long a revoked key's agents keep connecting.
+     */
+    sessionLifetimeSeconds: z.number().int().min(10).max(7 * 86400).default(86400),
     /** Where the agent's ISO parts and built ISOs are cached (default: the user's cache directory). */
     isoCacheDir: z.string().optional(),
   })

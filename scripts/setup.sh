@@ -19,6 +19,9 @@ APT_PACKAGES+=(tmux)
 # The agent's boot ISO: GRUB for BIOS and UEFI through grub-mkrescue (xorriso, mtools), busybox-static for its
 # initramfs (the kernel is linux-image-amd64 above); openssl makes the test certificates, file checks the ISO.
 APT_PACKAGES+=(xorriso grub-pc-bin grub-efi-amd64-bin busybox-static openssl file)
+# ntfs-3g: the agent reads a Windows guest's registry from NTFS with its tools (copied into the ISO); the tests make
+# Windows-like disks with mkntfs and ntfs-3g, and their registry hives with hivexregedit (libwin-hivex-perl).
+APT_PACKAGES+=(ntfs-3g libwin-hivex-perl)
 
 say() { printf '[setup] %s\n' "$*"; }
 need() { command -v "$1" >/dev/null 2>&1 || { echo "[setup] $1 is required: $2" >&2; exit 1; }; }

@@ -184,4 +184,6 @@ export interface AgentMigrationInput {
   /** The worker host whose gateway the agent connects to: every step that reads the machine runs there. */
   gateway: { hostId: string; taskQueue: string };
   submittedBy: string;
+  /** Set when the admission workflow started the migration: it waits in Queued for that workflow's grant. */
+  admission?: { workflowId: string };
 }

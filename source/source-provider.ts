@@ -42,7 +42,7 @@ export interface SourceMachinePlan {
     secureBoot?: boolean;
     nics: Array<{ mac: string; network: string; link?: boolean; addresses?: string[] }>;
   };
-  guest: { family: 'linux' | 'windows' | 'other'; distro?: string; version?: string; hostname?: string; encrypted?: boolean; notes?: string[] };
+  guest: { family: 'linux' | 'windows' | 'other'; distro?: string; version?: string; productName?: string; hostname?: string; encrypted?: boolean; notes?: string[] };
   disks: SourceDiskPlan[];
   capabilities: SourceCapabilities;
 }

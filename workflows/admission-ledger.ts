@@ -11,6 +11,8 @@
  *   quota and its source host and datastores have a free disk-copy slot. It is granted between one and its disk
  *   count of copy slots, the most that fit, and copies that many disks at a time. Each slot counts against the VM's
  *   host and against every datastore its disks are on (conservative: a copy reads one datastore).
+ * - A machine booted from the agent's ISO is its own source: keyed by its machine id under source "agent", with no
+ *   host or datastore shared with others, so only its project's quotas can keep it waiting.
  * - First come, first served among those that can start: a migration waiting for a busy host does not hold up one
  *   whose host is free. Its place in line is its rank among all migrations waiting.
  */
@@ -68,6 +70,18 @@ export interface LedgerState {
 export const GIB = 1024 ** 3;
 
 export const vmKey = (vm: { sourceId: string; moref: string }) => `${vm.sourceId}/${vm.moref}`;
+
+/** What an agent's machine claims: itself, with the disks the agent found. */
+export function agentMachineClaim(input: { machineId: string; machine: { guest: { name: string }; disks: Array<{ sizeBytes: number }> } }): ClaimedVm {
+  return {
+    sourceId: 'agent',
+    moref: input.machineId,
+    name: input.machine.guest.name || input.machineId,
+    datastores: [],
+    disks: input.machine.disks.length,
+    capacityBytes: input.machine.disks.reduce((s, d) => s + d.sizeBytes, 0),
+  };
+}
 const hostKey = (vm: ClaimedVm) => (vm.host ? `${vm.sourceId}/${vm.host}` : undefined);
 const datastoreKeys = (vm: ClaimedVm) => vm.datastores.map((d) => `${vm.sourceId}/${d}`);
 

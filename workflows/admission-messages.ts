@@ -1,14 +1,16 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ColdMigrationInput, WarmMigrationInput } from '../shared/migration-input';
+import type { AgentMigrationInput, ColdMigrationInput, WarmMigrationInput } from '../shared/migration-input';
 import type { AdmissionLimits, QueuePlace } from './admission-ledger';
 
 /** The messages of the admission workflow, shared by the API (client side) and the migration workflows. */
 
-export interface AdmissionCandidate {
-  migrationId: string;
-  kind: 'cold' | 'warm';
-  input: ColdMigrationInput | WarmMigrationInput;
-}
+export type AdmissionCandidate =
+  | { migrationId: string; kind: 'cold' | 'warm'; input: ColdMigrationInput | WarmMigrationInput }
+  /** A machine booted from the agent's ISO: it is its own source, so nothing is asked of a vSphere. */
+  | { migrationId: string; kind: 'agent'; input: AgentMigrationInput };
+
+/** The VM an outcome is about: a source's VM, or an agent's machine by its id and name. */
+export type AdmissionSubject = { moref?: string; name?: string };
 
 export interface AdmissionRequest {
   /** Who submits (recorded on every migration it starts). */
@@ -21,8 +23,8 @@ export interface AdmissionRequest {
 }
 
 export type AdmissionOutcome =
-  | { vm: AdmissionCandidate['input']['vm']; outcome: 'admitted'; migrationId: string; sourceVm: string; position?: number }
-  | { vm: AdmissionCandidate['input']['vm']; outcome: 'refused'; conflict: 'vm' | 'quota' | 'not-found' | 'source'; reason: string; holder?: string };
+  | { vm: AdmissionSubject; outcome: 'admitted'; migrationId: string; sourceVm: string; position?: number }
+  | { vm: AdmissionSubject; outcome: 'refused'; conflict: 'vm' | 'quota' | 'not-found' | 'source'; reason: string; holder?: string };
 
 export interface AdmissionResult {
   /** True when this answers an earlier request with the same Idempotency-Key (nothing new was started). */

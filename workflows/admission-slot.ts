@@ -22,7 +22,14 @@ export interface AdmissionSlot {
   ended(): Promise<void>;
 }
 
-export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
+/**
+ * `startedBy`: the migration decides itself when it has been started (an agent's migration, by its confirmation);
+ * otherwise the slot takes the startReplication Update of a migration created to be started later.
+ */
+export function admissionSlot(
+  input: Pick<ColdMigrationInput, 'migrationId' | 'admission' | 'startReplication'>,
+  opts: { startedBy?: () => boolean } = {},
+): AdmissionSlot {
   const admission = input.admission && patched(ADMISSION_PATCH) ? input.admission : undefined;
   let copySlots: number | undefined;
   let copiesReturned = false;
@@ -43,7 +50,7 @@ export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
   // Created to be started later: the Update starts it (a validator refuses it otherwise).
   let awaitingStart = input.startReplication === false;
   let startedBy: StartReplicationRequest | undefined;
-  setHandler(
+  if (!opts.startedBy) setHandler(
     startReplicationUpdate,
     (request) => {
       startedBy = request;
@@ -58,11 +65,11 @@ export function admissionSlot(input: ColdMigrationInput): AdmissionSlot {
   );
   return {
     get awaitingStart() {
-      return awaitingStart;
+      return opts.startedBy ? !opts.startedBy() : awaitingStart;
     },
     async started() {
       if (input.startReplication !== false) return;
-      await condition(() => startedBy !== undefined);
+      await condition(opts.startedBy ?? (() => startedBy !== undefined));
       await tell(replicationStartedSignal);
     },
     async granted() {

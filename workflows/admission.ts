@@ -15,6 +15,7 @@ import { MigrationKind, MigrationState, ProjectId, SourceVm } from '../shared/se
 import { NON_RETRYABLE, rootCauseMessage, rootCauseType } from './activity-proxies';
 import {
   addClaim,
+  agentMachineClaim,
   claimOf,
   grantSlots,
   markStarted,
@@ -77,6 +78,8 @@ export interface AdmissionTuning {
   /** Continue as new past this many history events (default 10,000; tests lower it to see the hand-over). */
   maxHistoryEvents?: number;
 }
+
+const workflowTypeOf = (kind: AdmissionCandidate['kind']) => ({ cold: 'coldMigration', warm: 'warmMigration', agent: 'agentMigration' })[kind];
 
 export async function admission(carried?: AdmissionWorkflowState, tuning: AdmissionTuning = {}): Promise<void> {
   const state: AdmissionWorkflowState = carried ?? { ledger: { claims: [] }, limits: {}, idempotency: [], outbox: [] };
@@ -175,12 +178,19 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
 
   async function admitOne(req: AdmissionRequest, candidate: AdmissionCandidate): Promise<AdmissionOutcome> {
     const { input } = candidate;
+    // An agent's machine is known from what its agent reported; a source VM is looked up in its source. (Only new
+    // requests carry agent candidates, so recorded histories never take that branch.)
+    const subject = candidate.kind === 'agent' ? { moref: candidate.input.machineId, name: candidate.input.machine.guest.name } : candidate.input.vm;
     let vm: ClaimedVm;
-    try {
-      vm = await activities.resolveSourceVm({ sourceId: input.sourceId, vm: input.vm });
-    } catch (err) {
-      const notFound = rootCauseType(err) === 'VmNotFound';
-      return { vm: input.vm, outcome: 'refused', conflict: notFound ? 'not-found' : 'source', reason: rootCauseMessage(err) };
+    if (candidate.kind === 'agent') {
+      vm = agentMachineClaim(candidate.input);
+    } else {
+      try {
+        vm = await activities.resolveSourceVm({ sourceId: candidate.input.sourceId, vm: candidate.input.vm });
+      } catch (err) {
+        const notFound = rootCauseType(err) === 'VmNotFound';
+        return { vm: subject, outcome: 'refused', conflict: notFound ? 'not-found' : 'source', reason: rootCauseMessage(err) };
+      }
     }
     let why = refusal(state.ledger, state.limits, input.target.project, vm);
     const holder = why?.holder ? claimOf(state.ledger, why.holder) : undefined;
@@ -190,7 +200,7 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
       why = refusal(state.ledger, state.limits, input.target.project, vm);
     }
     // From here to the claim nothing awaits: no other submission can slip in between the check and the claim.
-    if (why) return { vm: input.vm, outcome: 'refused', conflict: why.conflict, reason: why.reason, holder: why.holder };
+    if (why) return { vm: subject, outcome: 'refused', conflict: why.conflict, reason: why.reason, holder: why.holder };
     addClaim(state.ledger, {
       migrationId: candidate.migrationId,
       project: input.target.project,
@@ -198,15 +208,20 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
       submittedAt: Date.now(),
       submittedBy: req.actor,
       // Created to be started later: it keeps its VM, and waits outside the line until it is started.
-      ...(input.startReplication === false ? { held: true } : {}),
+      ...((candidate.kind === 'agent' ? !candidate.input.autoStart : candidate.input.startReplication === false) ? { held: true } : {}),
     });
     const sourceVm = vmKey(vm);
     let runId: string;
     try {
-      const child = await startChild(candidate.kind === 'warm' ? 'warmMigration' : 'coldMigration', {
+      const admission = { workflowId: workflowInfo().workflowId };
+      const child = await startChild(workflowTypeOf(candidate.kind), {
         workflowId: candidate.migrationId,
         // A retry keeps its original submitter (the retry itself names who asked for it).
-        args: [{ ...input, vm: { moref: vm.moref, name: vm.name }, submittedBy: input.submittedBy ?? req.actor, admission: { workflowId: workflowInfo().workflowId } }],
+        args: [
+          candidate.kind === 'agent'
+            ? { ...candidate.input, admission }
+            : { ...candidate.input, vm: { moref: vm.moref, name: vm.name }, submittedBy: candidate.input.submittedBy ?? req.actor, admission },
+        ],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         typedSearchAttributes: [
           { key: MigrationState, value: 'Queued' },
@@ -218,13 +233,13 @@ export async function admission(carried?: AdmissionWorkflowState, tuning: Admiss
       runId = child.firstExecutionRunId;
     } catch (err) {
       release(candidate.migrationId);
-      return { vm: input.vm, outcome: 'refused', conflict: 'source', reason: `could not start the migration: ${rootCauseMessage(err)}` };
+      return { vm: subject, outcome: 'refused', conflict: 'source', reason: `could not start the migration: ${rootCauseMessage(err)}` };
     }
     // Only now can a grant reach it (another handler may regrant while the start is under way).
     markStarted(state.ledger, candidate.migrationId, runId);
     regrant();
     const place = queuePlaces(state.ledger, state.limits).find((p) => p.migrationId === candidate.migrationId);
-    return { vm: input.vm, outcome: 'admitted', migrationId: candidate.migrationId, sourceVm, ...(place ? { position: place.position } : {}) };
+    return { vm: subject, outcome: 'admitted', migrationId: candidate.migrationId, sourceVm, ...(place ? { position: place.position } : {}) };
   }
 
   for (;;) {

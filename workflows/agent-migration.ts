@@ -7,6 +7,7 @@ import type { InstanceRef } from '../targets/target-provider';
 import { volumeTypeFor } from '../targets/storage-map';
 import { controlActivities, migrationFailed, rootCauseMessage } from './activity-proxies';
 import { agentEnrolledSignal, confirmSignal, type AgentMigrationState } from './agent-migration-state';
+import { admissionSlot } from './admission-slot';
 import { allOrCancel } from './all-or-cancel';
 import { coldMigrationStateQuery, type ColdMigrationState } from './cold-migration-state';
 import { startReplicationUpdate, type StartReplicationRequest } from './admission-messages';
@@ -92,6 +93,9 @@ export async function agentMigration(input: AgentMigrationInput, tuning: HostTun
       },
     },
   );
+  // Started through admission (the machine's project quotas): it waits in Queued for a grant after its
+  // confirmation, and gives its place back when its copies are done and when it ends.
+  const slot = admissionSlot({ migrationId: input.migrationId, admission: input.admission, startReplication: input.autoStart ? undefined : false }, { startedBy: () => confirmedBy !== undefined });
   const onHost = volumeActivities(input.gateway, tuning);
 
   const enter = (stage: MigrationStage) => {
@@ -109,6 +113,8 @@ export async function agentMigration(input: AgentMigrationInput, tuning: HostTun
       await tell('the migration waits for a confirmation on the destination');
       await condition(() => confirmedBy !== undefined);
     }
+    await slot.started();
+    state.copySlots = await slot.granted();
     const plan: SourceVmPlan = await control.planAgentMachine({ machineId: input.machineId, machine: m, target: input.target });
     state.warnings.push(...plan.warnings);
 
@@ -146,6 +152,7 @@ export async function agentMigration(input: AgentMigrationInput, tuning: HostTun
       if (result.sourceChanged) state.warnings.push(result.sourceChanged);
       return result;
     });
+    await slot.copiesDone();
 
     enter('GuestFixes');
     const guestFix = await convertGuest(onHost.guest, {
@@ -200,5 +207,7 @@ export async function agentMigration(input: AgentMigrationInput, tuning: HostTun
     });
     enter('Failed');
     throw migrationFailed(input.migrationId, failedIn, state.error, err);
+  } finally {
+    await slot.ended();
   }
 }

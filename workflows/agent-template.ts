@@ -19,6 +19,8 @@ export interface AgentTemplateSpec {
   guest?: GuestOptions;
   /** Start copying as soon as a machine enrolls; false: its migration waits for a confirmation. */
   autoStart: boolean;
+  /** Megabits per second each machine's agent sends at most (absent: no limit); told to the agent at enrollment. */
+  bandwidthLimitMbps?: number;
 }
 
 export interface EnrollmentKeyRecord {

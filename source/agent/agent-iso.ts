@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -28,7 +28,7 @@ export function defaultAgentIsoCacheDir(): string {
 export const AGENT_MODULES = [
   'virtio_pci', 'virtio_blk', 'virtio_scsi', 'virtio_net', 'sd_mod', 'ahci', 'ata_piix', 'ata_generic', 'nvme',
   'mptspi', 'vmw_pvscsi', 'hv_storvsc', 'megaraid_sas', 'mpt3sas', 'e1000', 'e1000e', 'igb', 'ixgbe', 'vmxnet3',
-  'hv_netvsc', 'tg3', 'bnx2', 'r8169', 'ext4', 'xfs', 'vfat', 'nls_cp437', 'nls_iso8859_1', 'ntfs3', 'crc32c_generic',
+  'hv_netvsc', 'tg3', 'bnx2', 'r8169', 'ext4', 'xfs', 'vfat', 'nls_cp437', 'nls_iso8859_1', 'crc32c_generic',
 ];
 
 export interface AgentIsoConfig {
@@ -50,6 +50,7 @@ function debianKernel(): { version: string; vmlinuz: string; modules: string } {
 const INIT = `#!/bin/busybox sh
 # vmigrate agent ISO: bring up the drivers and the network, then run the agent (again, if it ever exits).
 /bin/busybox --install -s /bin
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp /mnt
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -99,11 +100,25 @@ menuentry "vmigrate migration agent" {
 /** Kernel arguments: the console on the screen and the first serial port (where labs and tests read it). */
 const KERNEL_ARGS = 'console=tty0 console=ttyS0,115200 panic=10 quiet';
 
-/** The recipe's identity: the agent's source, this builder, the kernel and busybox. */
+/**
+ * Programs of Debian packages the agent runs, copied with the shared libraries they load: ntfs-3g's tools read the
+ * registry of a Windows guest from its NTFS volume without mounting it (Debian 12's kernel has no NTFS driver).
+ */
+export const AGENT_TOOLS = ['/usr/bin/ntfsls', '/usr/bin/ntfscat'];
+
+/** A program and the libraries it loads (the dynamic loader included), as ldd resolves them. */
+function withLibraries(program: string): string[] {
+  const out = execFileSync('ldd', [program], { encoding: 'utf8' });
+  const libs = [...out.matchAll(/(?:=>\s*)?(\/[^\s]+)\s+\(0x/g)].map((m) => m[1]!);
+  return [program, ...libs];
+}
+
+/** The recipe's identity: the agent's source, this builder, the kernel, busybox and the tools. */
 export function agentIsoRecipeHash(): string {
   const h = createHash('sha256').update(readFileSync(__filename));
   for (const f of readdirSync(AGENT_SOURCE).sort()) if (f.endsWith('.go') || f === 'go.mod') h.update(f).update(readFileSync(path.join(AGENT_SOURCE, f)));
   h.update(debianKernel().version).update(readFileSync('/bin/busybox'));
+  for (const tool of AGENT_TOOLS) for (const f of withLibraries(tool)) h.update(f).update(readFileSync(f));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -149,6 +164,12 @@ export async function ensureAgentIsoParts(cacheDir: string): Promise<{ vmlinuz: 
     await copyFile('/bin/busybox', path.join(root, 'bin/busybox'));
     await symlink('busybox', path.join(root, 'bin/sh'));
     await copyFile(agent, path.join(root, 'usr/bin/vmigrate-agent'));
+    for (const tool of AGENT_TOOLS) {
+      for (const f of withLibraries(tool)) {
+        await mkdir(path.join(root, path.dirname(f)), { recursive: true });
+        await copyFile(f, path.join(root, f)); // follows the soname's link: the loader looks the file up by it
+      }
+    }
     await writeFile(path.join(root, 'init'), INIT, { mode: 0o755 });
     await writeFile(path.join(root, 'etc/udhcpc.script'), UDHCPC_SCRIPT, { mode: 0o755 });
     const order = moduleLoadOrder(kernel.modules, AGENT_MODULES);

@@ -21,6 +21,7 @@ export function agentMachinePlan(machineId: string, m: DiscoveredMachine): Sourc
       family: m.guest.type === 'unknown' ? 'other' : m.guest.type,
       distro: m.guest.distro,
       version: m.guest.version,
+      productName: m.guest.productName,
       hostname: m.guest.hostname,
       encrypted: m.guest.encrypted,
       notes: m.guest.notes ?? undefined,

@@ -27,6 +27,14 @@ export const discoveredMachineSchema = z
       version: text(64).optional(),
       prettyName: text(256).optional(),
       hostname: text(256).optional(),
+      // Windows, from its registry: ProductName, EditionID, CurrentBuildNumber, DisplayVersion, InstallationType and
+      // the computer (NetBIOS) name of the control set it booted last.
+      productName: text(256).optional(),
+      edition: text(64).optional(),
+      build: text(32).optional(),
+      displayVersion: text(32).optional(),
+      installationType: text(32).optional(),
+      computerName: text(64).optional(),
       name: text(256).default(''),
       encrypted: z.boolean().optional(),
       lvm: z.boolean().optional(),

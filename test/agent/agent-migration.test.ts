@@ -9,11 +9,13 @@ import { serveEnrollment } from '../../api/agent-enrollment';
 import { defaultAgentIsoCacheDir, ensureAgentIsoParts } from '../../source/agent/agent-iso';
 import { makeDiskImage, sha256File } from '../../tools/disk-image';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
+import { admissionWorkflowId } from '../../workflows/admission-messages';
 import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
+const SESSION_SECONDS = 20;
 
 /** The configuration an ISO carries: its second initramfs (a cpio with one JSON file), read back from the ISO. */
 async function isoConfig(iso: string, dir: string): Promise<Record<string, string>> {
@@ -66,10 +68,19 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
       agentsReachAt: '127.0.0.1',
       // An agent outside its ISO reports this machine's own CPUs and memory: a flavor that fits any test machine.
       localFlavors: [{ name: 'host.fit', vcpus: 256, ramMB: 4 * 1024 * 1024 }],
+      // Tokens of 20 s: every agent here renews its session, some of them mid-copy.
+      agentSessionLifetimeSeconds: SESSION_SECONDS,
     });
     await env.startWorker();
     api = await startApi(env);
-    enrollment = await serveEnrollment({ client: env.client, taskQueue: env.taskQueue, agents: env.config.agents!, logger: pino({ level: 'silent' }) });
+    // Project p-quota: one migration running at a time, and 100 MiB of disks in live migrations.
+    enrollment = await serveEnrollment({
+      client: env.client,
+      taskQueue: env.taskQueue,
+      agents: env.config.agents!,
+      logger: pino({ level: 'silent' }),
+      limits: { projects: { 'p-quota': { concurrentMigrations: 1, volumeGiB: 100 / 1024 } } },
+    });
     agentBinary = (await ensureAgentIsoParts(defaultAgentIsoCacheDir())).agent;
     const created = await api.http.post('/agent-templates', {
       name: 'physical servers',
@@ -88,8 +99,8 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     await env?.close();
   });
 
-  async function downloadIso(): Promise<{ iso: string; keyId: string; config: Record<string, string> }> {
-    const res = await api.http.get(`/agent-templates/${templateId}/iso`, { responseType: 'arraybuffer' });
+  async function downloadIso(template = templateId): Promise<{ iso: string; keyId: string; config: Record<string, string> }> {
+    const res = await api.http.get(`/agent-templates/${template}/iso`, { responseType: 'arraybuffer' });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/x-iso9660-image');
     const iso = path.join(env.dir, `${res.headers['x-enrollment-key-id']}.iso`);
@@ -116,7 +127,8 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     const sourceSha = await sha256File(disk);
     const cfgFile = path.join(env.dir, 'agent1.json');
     await writeFile(cfgFile, JSON.stringify(config));
-    const agent = startAgent(agentBinary, cfgFile, [disk], '11111111-2222-4333-8444-555555555555');
+    // One idle connection per disk: the copy's four connections are opened when it needs them.
+    const agent = startAgent(agentBinary, cfgFile, [disk], '11111111-2222-4333-8444-555555555555', ['-connections', '1']);
     agents.push(agent);
     const id = await migrationIdFrom(agent);
 
@@ -127,6 +139,11 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     expect(waiting.agent.memoryBytes).toBeGreaterThan(0);
     expect(waiting.agent.nics.length).toBeGreaterThanOrEqual(0);
     expect(await until('the console says it waits', () => agent.console.find((l) => l.includes('waits for a confirmation')))).toBeTruthy();
+    // Confirmed only once the first session token has expired: the disk connections the copy opens from now on carry
+    // the renewed one, and the gateway lets them in (it refuses an expired token).
+    const enrolledAt = Date.now();
+    expect(await until('the session renewed', () => agent.console.find((l) => /session renewed until \d{4}-/.test(l)), 30_000)).toBeTruthy();
+    await new Promise((r) => setTimeout(r, Math.max(0, enrolledAt + SESSION_SECONDS * 1000 + 1000 - Date.now())));
 
     const started = await api.http.post(`/migrations/${id}/start`, {});
     expect(started.status).toBe(202);
@@ -142,17 +159,26 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
   }, 300_000);
 
   it('killed mid-copy and started again: the same migration resumes from its watermark, reading at most what was left plus one checkpoint window', async () => {
-    const { config } = await downloadIso();
+    // A template limiting each machine to 64 Mbit/s: the copy takes seconds, long enough to stop it in the middle.
+    const limited = await api.http.post('/agent-templates', {
+      name: 'servers on a shared uplink',
+      target: { project: 'p1', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] },
+      guest: { convert: 'skip' },
+      bandwidthLimitMbps: 64,
+    });
+    expect(limited.status).toBe(201);
+    expect(limited.data.bandwidthLimitMbps).toBe(64);
+    const { config } = await downloadIso(limited.data.id);
     const cfgFile = path.join(env.dir, 'agent2.json');
     await writeFile(cfgFile, JSON.stringify(config));
     const disk = path.join(env.dir, 'server2.img');
     const size = 96 * MiB;
     await makeDiskImage(disk, size, { dataRegions: 20 });
     const uuid = '22222222-2222-4333-8444-555555555555';
-    // 8 MiB/s: the copy takes seconds, long enough to stop it in the middle.
-    const first = startAgent(agentBinary, cfgFile, [disk], uuid, ['-max-rate', String(8 * MiB)]);
+    const first = startAgent(agentBinary, cfgFile, [disk], uuid);
     agents.push(first);
     const id = await migrationIdFrom(first);
+    expect(await until('the limit told', () => first.console.find((l) => l.includes('the template limits sending to 64 Mbit/s')))).toBeTruthy();
     await waitForMigration(api.http, id, { done: (s) => s.agent?.awaitingConfirmation === true });
     await api.http.post(`/migrations/${id}/start`, {});
     const mid = await waitForMigration(api.http, id, { done: (s) => s.disks[0]?.bytesDone >= 24 * MiB, timeoutMs: 120_000 });
@@ -239,4 +265,59 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     const after = (await api.http.get('/migrations', { params: { kind: 'agent' } })).data;
     expect(JSON.stringify(after.migrations ?? after.items)).toBe(JSON.stringify(before.migrations ?? before.items));
   }, 120_000);
+
+  it("a machine's migration goes through admission: its project's quotas keep it Queued in line, or refuse it at enrollment with the reason", async () => {
+    const quoted = await api.http.post('/agent-templates', {
+      name: 'quota-bound servers',
+      target: { project: 'p-quota', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] },
+      guest: { convert: 'skip' },
+      autoStart: true,
+    });
+    expect(quoted.status).toBe(201);
+    const { config } = await downloadIso(quoted.data.id);
+    const cfgFile = path.join(env.dir, 'agent-quota.json');
+    await writeFile(cfgFile, JSON.stringify(config));
+    const disks = { a: 48 * MiB, b: 32 * MiB, c: 64 * MiB };
+    for (const [name, size] of Object.entries(disks)) await makeDiskImage(path.join(env.dir, `quota-${name}.img`), size);
+
+    // A runs (at 8 MiB/s, for seconds); B, enrolling meanwhile, waits in line behind the project's one running slot.
+    const a = startAgent(agentBinary, cfgFile, [path.join(env.dir, 'quota-a.img')], '55555555-aaaa-4333-8444-555555555555', ['-max-rate', String(8 * MiB)]);
+    agents.push(a);
+    const idA = await migrationIdFrom(a);
+    await waitForMigration(api.http, idA, { done: (s) => s.stage === 'WriteVolume' });
+    const b = startAgent(agentBinary, cfgFile, [path.join(env.dir, 'quota-b.img')], '55555555-bbbb-4333-8444-555555555555');
+    agents.push(b);
+    const idB = await migrationIdFrom(b);
+    expect(await until('B told it waits', () => b.console.find((l) => l.includes('the migration waits for its turn on the destination (place 1 in line)')))).toBeTruthy();
+    const queue = (await api.http.get('/admission')).data;
+    expect(queue.queue).toEqual([expect.objectContaining({ migrationId: idB, project: 'p-quota', position: 1, waitingFor: ['project p-quota: 1 of 1 concurrent migrations running'] })]);
+    expect((await api.http.get(`/migrations/${idB}`)).data.stage).toBe('Queued');
+
+    // C would bring the project's live disks to 144 MiB, over its 100 MiB: refused, and the agent says why.
+    const c = startAgent(agentBinary, cfgFile, [path.join(env.dir, 'quota-c.img')], '55555555-cccc-4333-8444-555555555555');
+    agents.push(c);
+    expect(await until('C refused', () => c.console.find((l) => l.includes('REFUSED')))).toMatch(/the migration of machine m-[0-9a-f]{20} cannot start: project p-quota would have 0\.1 GiB of disks in live migrations, over its quota of 0\.09765625 GiB/);
+    await kill(c);
+
+    const doneA = await waitForMigration(api.http, idA, { timeoutMs: 120_000 });
+    const doneB = await waitForMigration(api.http, idB, { timeoutMs: 120_000 });
+    expect([doneA.status, doneB.status]).toEqual(['COMPLETED', 'COMPLETED']);
+    // B was admitted (left Queued) only once A had created its instance and given its place back.
+    const eventsA = (await api.http.get(`/migrations/${idA}/events`)).data.events as Array<{ name: string; time: string }>;
+    const eventsB = (await api.http.get(`/migrations/${idB}/events`)).data.events as Array<{ name: string; time: string }>;
+    const finalizedA = eventsA.find((e) => e.name === 'finalize.completed')!.time;
+    const admittedB = eventsB.find((e) => e.name === 'migration.admitted')!.time;
+    expect(Date.parse(admittedB)).toBeGreaterThanOrEqual(Date.parse(finalizedA));
+    expect(eventsA.find((e) => e.name === 'migration.admitted')).toBeDefined();
+    const volume = await env.target.findVolume('p-quota', { migrationId: idB, disk: '0' });
+    expect(await sha256File(env.target.volumePath('p-quota', volume!.name))).toBe(await sha256File(path.join(env.dir, 'quota-b.img')));
+    await kill(a);
+    await kill(b);
+    // Re-record the replay test's histories: a machine's migration that waited in Queued for admission's grant, and
+    // admission with machines among its candidates.
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) {
+      await recordRunHistories(env.client, idB, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'agent-migration-admission-v1'));
+      await recordRunHistories(env.client, admissionWorkflowId(env.taskQueue), path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'admission-agent-v1'));
+    }
+  }, 300_000);
 });

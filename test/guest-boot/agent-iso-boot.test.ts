@@ -6,13 +6,14 @@
  * care (block devices set read-only, file systems mounted without journal replay) keeps it unchanged.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, open, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import path from 'node:path';
 import pino from 'pino';
 import { serveEnrollment } from '../../api/agent-enrollment';
 import { selectUefiFirmware } from '../../guest/uefi-firmware';
 import { makeDiskImage, sha256File } from '../../tools/disk-image';
+import { makeWindowsDisk } from '../../tools/windows-disk/windows-disk';
 import { GUEST_HOSTNAME } from '../../tools/test-guest/recipe';
 import { ensureTestGuest, type TestGuestImage } from '../../tools/test-guest/test-guest';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
@@ -33,14 +34,20 @@ interface BootedMachine {
  * The machine: q35, 768 MiB, two CPUs, booting the ISO from its CD-ROM, its own disk on VirtIO, qemu's user network;
  * BIOS, or UEFI with OVMF (a fresh variable store).
  */
-function bootFromIso(iso: string, disk: string, consoleFile: string, uefi?: { code: string; vars: string }): BootedMachine {
+function bootFromIso(
+  iso: string,
+  disk: string,
+  consoleFile: string,
+  uefi?: { code: string; vars: string },
+  identity: { uuid: string; serial: string } = { uuid: MACHINE_UUID, serial: DISK_SERIAL },
+): BootedMachine {
   let out = '';
   const proc = spawn('qemu-system-x86_64', [
     '-machine', 'q35,accel=tcg', '-m', '768', '-smp', '2', '-nographic', '-no-reboot',
     ...(uefi ? ['-drive', `if=pflash,format=raw,readonly=on,file=${uefi.code}`, '-drive', `if=pflash,format=raw,file=${uefi.vars}`] : []),
-    '-uuid', MACHINE_UUID,
+    '-uuid', identity.uuid,
     '-cdrom', iso, '-boot', 'd',
-    '-drive', `file=${disk},if=none,id=src,format=raw`, '-device', `virtio-blk-pci,drive=src,serial=${DISK_SERIAL}`,
+    '-drive', `file=${disk},if=none,id=src,format=raw`, '-device', `virtio-blk-pci,drive=src,serial=${identity.serial}`,
     '-netdev', 'user,id=n0', '-device', `virtio-net-pci,netdev=n0,mac=${NIC_MAC}`,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.setEncoding('latin1').on('data', (c: string) => {
@@ -61,7 +68,7 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
   }
 }
 
-describe('agent ISO in qemu: 768 MiB, enroll, confirm, killed mid-copy, booted again, resumed, converted, boots', () => {
+describe('agent ISO in qemu: 768 MiB, enroll, confirm, killed mid-copy, booted again, resumed, converted, boots; a Windows disk; a revoked key', () => {
   let guest: TestGuestImage;
   let env: MigrationEnv;
   let api: TestApi;
@@ -75,7 +82,7 @@ describe('agent ISO in qemu: 768 MiB, enroll, confirm, killed mid-copy, booted a
     env = await createMigrationEnv('agent-iso', { vms: [] }, { agentsReachAt: '10.0.2.2' });
     await env.startWorker();
     api = await startApi(env);
-    enrollment = await serveEnrollment({ client: env.client, taskQueue: env.taskQueue, agents: env.config.agents!, logger: pino({ level: 'silent' }) });
+    enrollment = await serveEnrollment({ client: env.client, taskQueue: env.taskQueue, agents: env.config.agents!, logger: pino({ level: 'silent' }), limits: env.config.admission });
   }, 900_000);
 
   afterAll(async () => {
@@ -169,5 +176,81 @@ describe('agent ISO in qemu: 768 MiB, enroll, confirm, killed mid-copy, booted a
     expect(line).toMatch(/768 MiB of memory, 1 NIC\(s\), 1 disk\(s\), firmware uefi/);
     m.proc.kill('SIGKILL');
     await m.exited;
+  }, 600_000);
+
+  it('a Windows machine: named from its registry; its disk, changed between two boots, is detected and copied again', async () => {
+    const template = await api.http.post('/agent-templates', {
+      name: 'windows servers',
+      target: { project: 'p1', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] },
+      guest: { convert: 'skip' },
+      autoStart: true,
+    });
+    const res = await api.http.get(`/agent-templates/${template.data.id}/iso`, { responseType: 'arraybuffer' });
+    const iso = path.join(env.dir, 'agent-windows.iso');
+    await writeFile(iso, Buffer.from(res.data));
+    // An MBR disk: the NTFS volume with Windows' registry (32 MiB), then 95 MiB of random data.
+    const disk = path.join(env.dir, 'windows-disk.img');
+    await makeWindowsDisk(disk, 128 * MiB, {
+      productName: 'Windows Server 2022 Standard', build: '20348', majorVersion: 10, minorVersion: 0, editionId: 'ServerStandard',
+      installationType: 'Server', computerName: 'WIN-FILES02', hostname: 'win-files02', currentControlSet: 1,
+    }, { partitioned: true });
+    const identity = { uuid: '0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b', serial: 'WIN-DISK-0001' };
+
+    let t = Date.now();
+    const first = bootFromIso(iso, disk, path.join(env.dir, 'console-windows-1.log'), undefined, identity);
+    machines.push(first);
+    const id = await until('the agent enrolled', () => / migration (agent-m-[0-9a-f]{20})/.exec(first.console())?.[1], 300_000);
+    timings.windowsBootToEnrolled = Date.now() - t;
+    expect(first.console()).toMatch(/guest: windows windows 10\.0, name "win-files02"/);
+    const mid = await waitForMigration(api.http, id, { done: (s) => s.disks[0]?.bytesDone >= 64 * MiB, timeoutMs: 600_000 });
+    expect(mid.agent.guest).toMatchObject({
+      type: 'windows', productName: 'Windows Server 2022 Standard', edition: 'ServerStandard', build: '20348',
+      installationType: 'Server', computerName: 'WIN-FILES02', hostname: 'win-files02',
+    });
+    first.proc.kill('SIGKILL');
+    await first.exited;
+
+    // Someone booted Windows in between: a byte below the watermark, in the data partition, is different now.
+    const at = 40 * MiB + 123;
+    const f = await open(disk, 'r+');
+    const b = Buffer.alloc(1);
+    await f.read(b, 0, 1, at);
+    await f.write(Buffer.from([b[0]! ^ 0x5a]), 0, 1, at);
+    await f.close();
+    const changedSha = await sha256File(disk);
+
+    t = Date.now();
+    const second = bootFromIso(iso, disk, path.join(env.dir, 'console-windows-2.log'), undefined, identity);
+    machines.push(second);
+    const done = await waitForMigration(api.http, id, { timeoutMs: 1_200_000 });
+    timings.windowsSecondBootToCompleted = Date.now() - t;
+    expect([done.status, done.error]).toEqual(['COMPLETED', undefined]);
+    expect(done.agent.runs).toHaveLength(2);
+    expect(done.warnings.join(' ')).toMatch(/disk 0 changed on the machine since an earlier boot of the agent copied \d+ bytes of it .* copying it again from the start/);
+    const volume = await env.target.findVolume('p1', { migrationId: id, disk: '0' });
+    expect(await sha256File(env.target.volumePath('p1', volume!.name))).toBe(changedSha);
+    expect(await sha256File(disk)).toBe(changedSha);
+    expect(await until('the console says the disk changed', () => second.console().includes('changed since the last boot'), 60_000)).toBe(true);
+  }, 1_800_000);
+
+  it('a revoked enrollment key: the agent says so on its console, and no migration appears', async () => {
+    const template = await api.http.post('/agent-templates', { name: 'revoked', target: { project: 'p1', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] } });
+    const res = await api.http.get(`/agent-templates/${template.data.id}/iso`, { responseType: 'arraybuffer' });
+    const keyId = String(res.headers['x-enrollment-key-id']);
+    const iso = path.join(env.dir, 'agent-revoked.iso');
+    await writeFile(iso, Buffer.from(res.data));
+    expect((await api.http.delete(`/agent-templates/${template.data.id}/enrollment-keys/${keyId}`)).status).toBe(200);
+    const before = (await api.http.get('/migrations', { params: { kind: 'agent' } })).data;
+    const disk = path.join(env.dir, 'revoked-machine-disk.img');
+    await makeDiskImage(disk, 16 * MiB);
+    const m = bootFromIso(iso, disk, path.join(env.dir, 'console-revoked.log'), undefined, { uuid: '3c2b1a09-8f7e-4d6c-9b5a-493827160504', serial: 'REVOKED-0001' });
+    machines.push(m);
+    const line = await until('refused', () => m.console().split('\n').find((l) => l.includes('REFUSED')), 300_000);
+    expect(line).toMatch(new RegExp(`the enrollment key ${keyId} of template ${template.data.id} was revoked at \\d{4}-`));
+    expect(m.console()).toContain("check the template's enrollment key on the destination");
+    m.proc.kill('SIGKILL');
+    await m.exited;
+    const after = (await api.http.get('/migrations', { params: { kind: 'agent' } })).data;
+    expect(JSON.stringify(after)).toBe(JSON.stringify(before));
   }, 600_000);
 });

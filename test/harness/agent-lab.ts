@@ -24,7 +24,7 @@ async function freePort(): Promise<number> {
  * gateway, a session key file, free ports, and the address agents reach them at (127.0.0.1 for an agent on this
  * machine, 10.0.2.2 for one in qemu's user network). The gateway runs in the worker of this host.
  */
-export async function agentsConfig(dir: string, reachAt: string): Promise<Record<string, unknown>> {
+export async function agentsConfig(dir: string, reachAt: string, sessionLifetimeSeconds?: number): Promise<Record<string, unknown>> {
   const certFile = path.join(dir, 'agents.crt');
   const keyFile = path.join(dir, 'agents.key');
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=vmigrate-agents', '-keyout', keyFile, '-out', certFile]);
@@ -36,5 +36,6 @@ export async function agentsConfig(dir: string, reachAt: string): Promise<Record
     gateway: { port: gatewayPort, host: '0.0.0.0', address: `${reachAt}:${gatewayPort}`, hostId: os.hostname() },
     tls: { certFile, keyFile },
     sessionKey: { file: sessionKeyFile },
+    ...(sessionLifetimeSeconds ? { sessionLifetimeSeconds } : {}),
   };
 }

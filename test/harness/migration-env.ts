@@ -50,6 +50,8 @@ export interface EnvOptions {
   extraSources?: ExtraSources | ((sim: Simulator, dir: string) => Promise<ExtraSources>);
   /** Agent-based migration: the agent endpoint and gateway, reached by agents at this address (test/harness/agent-lab.ts). */
   agentsReachAt?: string;
+  /** Agents' session tokens last this long (default a day): short, the agents renew them during the test. */
+  agentSessionLifetimeSeconds?: number;
   /** The local target's flavors instead of m1.small … m1.xlarge. */
   localFlavors?: Array<{ name: string; vcpus: number; ramMB: number }>;
 }
@@ -105,7 +107,7 @@ async function assembleEnv(name: string, dir: string, sim: Simulator, opts: EnvO
     targets: { local: { driver: 'local', dataDir: path.join(dir, 'data'), ...(opts.sharedStorage ? { sharedStorage: true } : {}) }, ...(opts.targets ?? {}) },
     ...(opts.defaultTarget ? { defaultTarget: opts.defaultTarget } : {}),
     workDir: path.join(dir, 'data', 'work'),
-    ...(opts.agentsReachAt ? { agents: await agentsConfig(dir, opts.agentsReachAt) } : {}),
+    ...(opts.agentsReachAt ? { agents: await agentsConfig(dir, opts.agentsReachAt, opts.agentSessionLifetimeSeconds) } : {}),
   };
   const configFile = path.join(dir, 'vmigrate.config.json');
   await writeFile(configFile, JSON.stringify(rawConfig, null, 2));
