@@ -102,6 +102,7 @@ export function createAgentActivities(deps: ActivityDeps) {
           nics,
           flavor: fit.flavor.name,
           warnings,
+          capabilities: plan.capabilities,
         };
       });
     },

@@ -1,3 +1,5 @@
+import type { SourceCapabilities } from '../source/source-provider';
+import { VSPHERE_CAPABILITIES } from '../source/vsphere/vsphere-source';
 import { Context } from '@temporalio/activity';
 import type { VmSelector, NetworkMapping, TargetSpec } from '../shared/migration-input';
 import { checkFlavorFits } from '../targets/flavor-fit';
@@ -26,6 +28,8 @@ export interface SourceVmPlan {
   /** The flavor the instance gets: the one asked for, or the smallest that fits when none was. */
   flavor?: string;
   warnings: string[];
+  /** What the source can do besides serving disks (absent in plans recorded before sources declared it: vSphere's). */
+  capabilities?: SourceCapabilities;
 }
 
 export interface PowerOffResult {
@@ -75,6 +79,7 @@ export function createVmActivities(deps: ActivityDeps) {
             nics,
             flavor,
             warnings,
+            capabilities: VSPHERE_CAPABILITIES,
           };
         }),
       );

@@ -115,14 +115,7 @@ func discoverGuest(disks []Disk, nics []Nic) GuestOS {
 				}
 			}
 			head := readAt(part, 0, 1024)
-			if bytes.HasPrefix(head, []byte("LUKS\xba\xbe")) {
-				g.Encrypted = true
-				g.Notes = append(g.Notes, part+" is LUKS-encrypted: copied as it is")
-				continue
-			}
-			if len(head) >= 520 && string(head[512:520]) == "LABELONE" {
-				g.LVM = true
-				g.Notes = append(g.Notes, part+" is an LVM physical volume: not looked into")
+			if opaqueVolume(part, head, &g) {
 				continue
 			}
 			if g.Type != "unknown" {
@@ -146,6 +139,22 @@ func discoverGuest(disks []Disk, nics []Nic) GuestOS {
 	return g
 }
 
+// opaqueVolume notes a volume the agent does not look into: LUKS (copied as it is, encrypted) or an LVM physical
+// volume. True when it is one.
+func opaqueVolume(part string, head []byte, g *GuestOS) bool {
+	if bytes.HasPrefix(head, []byte("LUKS\xba\xbe")) {
+		g.Encrypted = true
+		g.Notes = append(g.Notes, part+" is LUKS-encrypted: copied as it is")
+		return true
+	}
+	if len(head) >= 520 && string(head[512:520]) == "LABELONE" {
+		g.LVM = true
+		g.Notes = append(g.Notes, part+" is an LVM physical volume: not looked into")
+		return true
+	}
+	return false
+}
+
 // nameIt: the guest's host name, else the machine's first IPv4 address.
 func (g *GuestOS) nameIt(nics []Nic) {
 	g.Name = g.Hostname
@@ -159,16 +168,21 @@ func (g *GuestOS) nameIt(nics []Nic) {
 }
 
 // discoverGuestInFiles looks into disk images given on the command line (the agent run outside the ISO): a file is
-// not a block device and is not mounted, so only a whole-image NTFS volume, read with ntfs-3g's tools, is looked into.
+// not a block device and is not mounted, so only whole-image volumes are looked into: LUKS and LVM noted, NTFS read
+// with ntfs-3g's tools.
 func discoverGuestInFiles(disks []Disk, nics []Nic) GuestOS {
 	g := GuestOS{Type: "unknown"}
 	for _, d := range disks {
-		if head := readAt(d.path, 0, 512); g.Type == "unknown" && isNTFS(head) {
+		head := readAt(d.path, 0, 1024)
+		if opaqueVolume(d.path, head, &g) {
+			continue
+		}
+		if g.Type == "unknown" && isNTFS(head) {
 			lookIntoWindows(ntfsReader(d.path), d.path, &g)
 		}
 	}
-	if g.Type == "unknown" {
-		g.Notes = append(g.Notes, "disk images given on the command line: only a whole-image NTFS volume is looked into")
+	if g.Type == "unknown" && !g.Encrypted && !g.LVM {
+		g.Notes = append(g.Notes, "disk images given on the command line: only whole-image LUKS, LVM and NTFS volumes are looked into")
 	}
 	g.nameIt(nics)
 	return g

@@ -15,6 +15,8 @@ export interface AgentMachineStatus {
   runs: Array<{ runId: string; at: string }>;
   /** Waiting for a confirmation (POST /migrations/:id/start, or the `confirm` Signal). */
   awaitingConfirmation: boolean;
+  /** Who confirmed it and how: the API's start (an Update) or the `confirm` Signal (the Temporal Web UI's way). */
+  confirmation?: { by: string; at: string; via: 'api' | 'signal' | 'template' };
 }
 
 export function agentMachineStatus(rec: WorkflowRecord): AgentMachineStatus {
@@ -24,7 +26,9 @@ export function agentMachineStatus(rec: WorkflowRecord): AgentMachineStatus {
     const run = m.input as { runId?: string; at?: string } | undefined;
     if (m.name === 'agentEnrolled' && run?.runId && !runs.some((r) => r.runId === run.runId)) runs.push({ runId: run.runId, at: run.at ?? new Date(m.time).toISOString() });
   }
-  const confirmed = input.autoStart || rec.messages.some((m) => m.name === 'confirm' || m.name === 'startReplication');
+  const first = rec.messages.find((m) => m.name === 'confirm' || m.name === 'startReplication');
+  const confirmed = input.autoStart || !!first;
+  const actor = (first?.input as { actor?: string } | undefined)?.actor;
   return {
     machineId: input.machineId,
     templateId: input.templateId,
@@ -36,5 +40,10 @@ export function agentMachineStatus(rec: WorkflowRecord): AgentMachineStatus {
     guest: input.machine.guest,
     runs,
     awaitingConfirmation: rec.status === 'RUNNING' && !confirmed,
+    ...(first
+      ? { confirmation: { by: actor ?? (first.name === 'confirm' ? 'temporal-ui' : 'unknown'), at: new Date(first.time).toISOString(), via: first.name === 'confirm' ? ('signal' as const) : ('api' as const) } }
+      : input.autoStart
+        ? { confirmation: { by: `template ${input.templateId} (autoStart)`, at: new Date(rec.startedAt).toISOString(), via: 'template' as const } }
+        : {}),
   };
 }

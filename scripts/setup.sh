@@ -22,6 +22,7 @@ APT_PACKAGES+=(xorriso grub-pc-bin grub-efi-amd64-bin busybox-static openssl fil
 # ntfs-3g: the agent reads a Windows guest's registry from NTFS with its tools (copied into the ISO); the tests make
 # Windows-like disks with mkntfs and ntfs-3g, and their registry hives with hivexregedit (libwin-hivex-perl).
 APT_PACKAGES+=(ntfs-3g libwin-hivex-perl)
+APT_PACKAGES+=(cryptsetup-bin)  # the tests make a LUKS disk the agent must copy as it is
 
 say() { printf '[setup] %s\n' "$*"; }
 need() { command -v "$1" >/dev/null 2>&1 || { echo "[setup] $1 is required: $2" >&2; exit 1; }; }

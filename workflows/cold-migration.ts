@@ -22,6 +22,7 @@ import { bootCheckIfAsked, finalizeInputOf } from './instance-steps';
 import { guestPreflight } from './guest-preflight';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { admissionSlot } from './admission-slot';
+import { capabilitiesOf } from './source-capabilities';
 import { auditSignal } from './migration-audit';
 import { claimWorkerHost, hostUnavailableReason, volumeActivities, type HostTuning } from './worker-host';
 
@@ -93,7 +94,10 @@ export async function coldMigration(input: ColdMigrationInput, tuning: HostTunin
     enter('Export');
     // Recorded before acting: a retried powerOff would see the VM already off and report that instead.
     state.sourcePowerStateBefore = plan.powerState;
-    if (input.cold?.shutdownSource) {
+    if (!capabilitiesOf(plan).powerControl) {
+      // A source that cannot power its machine off serves disks of a machine that is not running its OS.
+      state.sourcePowerStateBefore = undefined;
+    } else if (input.cold?.shutdownSource) {
       // A clean guest shutdown first (file systems consistent on disk), a hard power-off after the timeout.
       const shutdown = await transferActivities(tuning.heartbeatTimeoutSeconds ?? 30).shutdownSource({ ...vmRef, guestShutdown: true, timeoutSeconds: input.cold.shutdownTimeoutSeconds ?? 300 });
       if (shutdown.note) state.warnings.push(shutdown.note);

@@ -26,6 +26,7 @@ import { guestPreflight } from './guest-preflight';
 import { releaseTarget, TARGET_RELEASE_PATCH } from './target-release';
 import { claimWorkerHost, hostUnavailableReason, volumeActivities, type HostTuning } from './worker-host';
 import { admissionSlot } from './admission-slot';
+import { requireCapabilities } from './source-capabilities';
 import { auditSignal } from './migration-audit';
 import { forecastFinalSync, type SyncRecord } from './sync-forecast';
 import {
@@ -260,6 +261,7 @@ export async function warmMigration(
       state.copySlots = await slot.granted();
       // Queued: a slot (admission), a read-only preflight, then Changed Block Tracking on (or a clear reason why it cannot be).
       const plan = await control.preflight({ sourceId: input.sourceId, vm: input.vm, target: input.target, kind: 'warm' });
+      requireCapabilities(plan, ['changeTracking', 'snapshots'], 'a warm migration');
       Object.assign(state, {
         run: 1,
         plan,

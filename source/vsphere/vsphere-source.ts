@@ -8,7 +8,7 @@ import type { SourceMachinePlan, SourceProvider } from '../source-provider';
 import { connectOptionsOf, withVmSession } from './vm-session';
 
 /** vSphere's capabilities: power control, changed-block tracking, snapshots. */
-const VSPHERE_CAPABILITIES = { powerControl: true, changeTracking: true, snapshots: true } as const;
+export const VSPHERE_CAPABILITIES = { powerControl: true, changeTracking: true, snapshots: true } as const;
 
 /** A VM as a source machine plan (its moref is its machine id). */
 export function vsphereMachinePlan(hw: VmHardware): SourceMachinePlan {

@@ -10,6 +10,7 @@ import { defaultAgentIsoCacheDir, ensureAgentIsoParts } from '../../source/agent
 import { makeDiskImage, sha256File } from '../../tools/disk-image';
 import { startApi, waitForMigration, type TestApi } from '../harness/api-server';
 import { admissionWorkflowId } from '../../workflows/admission-messages';
+import { confirmSignal } from '../../workflows/agent-migration-state';
 import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 
@@ -242,6 +243,36 @@ describe('agent-based migration: templates, ISO, enrollment, copy through the ga
     expect(await until('the console says so', () => second.console.find((l) => l.includes('changed since the last boot')))).toBeTruthy();
     await kill(second);
   }, 400_000);
+
+  it('an encrypted disk is copied as it is, with a warning; confirmed with the `confirm` Signal, as the Temporal Web UI sends it', async () => {
+    const { config } = await downloadIso();
+    const cfgFile = path.join(env.dir, 'agent-luks.json');
+    await writeFile(cfgFile, JSON.stringify(config));
+    const disk = path.join(env.dir, 'luks.img');
+    const fh = await open(disk, 'w');
+    await fh.truncate(32 * MiB);
+    await fh.close();
+    await writeFile(path.join(env.dir, 'luks.key'), 'not-a-real-passphrase');
+    await run('cryptsetup', ['luksFormat', '--type', 'luks2', '--batch-mode', '--key-file', path.join(env.dir, 'luks.key'), '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', disk]);
+    const sourceSha = await sha256File(disk);
+    const agent = startAgent(agentBinary, cfgFile, [disk], '66666666-2222-4333-8444-555555555555');
+    agents.push(agent);
+    const id = await migrationIdFrom(agent);
+    const waiting = await waitForMigration(api.http, id, { done: (s) => s.agent?.awaitingConfirmation === true });
+    expect(waiting.agent.guest).toMatchObject({ type: 'unknown', encrypted: true, notes: [expect.stringMatching(/luks\.img is LUKS-encrypted: copied as it is$/)] });
+    expect(waiting.agent.confirmation).toBeUndefined();
+
+    // What the Web UI's "Send Signal" does: the signal by its name, no input.
+    await env.client.workflow.getHandle(id).signal(confirmSignal);
+    const done = await waitForMigration(api.http, id, { timeoutMs: 120_000 });
+    expect([done.status, done.error]).toEqual(['COMPLETED', undefined]);
+    expect(done.agent.confirmation).toMatchObject({ by: 'temporal-ui', via: 'signal' });
+    expect(done.warnings).toContain('an encrypted disk was found: it is copied as it is; it decrypts in the target only if its key is not kept in the source machine (a TPM)');
+    const volume = await env.target.findVolume('p1', { migrationId: id, disk: '0' });
+    expect(await sha256File(env.target.volumePath('p1', volume!.name))).toBe(sourceSha);
+    expect((await run('cryptsetup', ['luksDump', env.target.volumePath('p1', volume!.name)])).stdout).toMatch(/^Version:\s+2$/m);
+    await kill(agent);
+  }, 120_000);
 
   it('a wrong or revoked enrollment key is refused with a clear message on the console, and nothing is created', async () => {
     const { keyId, config } = await downloadIso();
