@@ -4,6 +4,7 @@ import { createAgentActivities } from './agent-activities';
 import { createDiskActivities } from './disk-activities';
 import { createGuestActivities } from './guest-activities';
 import { createInstanceActivities } from './instance-activities';
+import { createLiveActivities } from './live-activities';
 import { countedCopy } from '../metrics/copy-metrics';
 import { InventoryCache } from '../source/inventory-cache';
 import { createPreflightActivities } from './preflight-activities';
@@ -18,6 +19,7 @@ export type { ExportSessionReport, SourceInspection, ExportDiskInput, ExportDisk
 export type { ChangeTrackingReport, SyncSnapshot, SyncMode, SyncDiskInput, SyncDiskProgress, SyncDiskResult, ShutdownSourceResult } from './sync-activities';
 export type { FinalizeInput } from './target-activities';
 export type { AgentDiskProgress, AgentDiskResult } from './agent-activities';
+export type { LiveCheck, LiveProgress } from './live-activities';
 export type { SourceCheck, SourceVmsPage, SourceVmsRequest } from './source-activities';
 export type { GuestFixInput, GuestFixReport, GuestInspection, BootCheckInput, BootCheckReport } from './guest-activities';
 
@@ -39,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createGuestActivities(deps),
     ...createInstanceActivities(deps),
     ...createAdmissionActivities(deps),
+    ...createLiveActivities(deps),
     ...createSourceActivities(deps, inventory),
     ...createPreflightActivities(deps, inventory),
   };

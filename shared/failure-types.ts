@@ -31,6 +31,14 @@ export const NON_RETRYABLE_FAILURES = {
   EncryptedGuestError: 'the guest disks are encrypted',
   InsufficientGuestSpaceError: 'the guest file systems lack the space conversion needs',
   FirmwareMismatchError: "vSphere's firmware setting (BIOS or EFI) is not how the guest's boot disk boots",
+  // Live migration between target hosts: the instance stays ACTIVE on its source; trying again needs a change first.
+  LiveMigrationError: 'the live migration failed; its cause is in the message',
+  CpuIncompatibleError: 'the guest CPU does not match the destination host',
+  NoValidHostError: 'no destination has the capacity or meets the flavor',
+  MigrationConnectionError: 'the hosts could not reach each other on the migration network',
+  BlockMigrationDiskError: 'block migration could not copy the disks (destination disk space)',
+  LiveMigrationPrecheckError: 'a check before the live migration refused it',
+  HostOperationsNotConfiguredError: "the target has no admin credentials for host operations (hostOperations)",
 } as const;
 
 export type NonRetryableFailure = keyof typeof NON_RETRYABLE_FAILURES;

@@ -69,6 +69,11 @@ const openstackTarget = z
       .default({ mode: 'cinder-attachment' }),
     /** How long to wait for a volume, port or server to settle (seconds). */
     waitTimeoutSeconds: z.number().int().min(10).max(3600).default(600),
+    /**
+     * Operations on the cloud's hosts (live migration, host drain) need what Nova's default policy gives the admin
+     * role only: an admin's credentials, scoped to `project`. Absent, those operations are refused with a message.
+     */
+    hostOperations: z.object({ auth: z.discriminatedUnion('method', [passwordAuth, applicationCredentialAuth]), project: z.string().min(1) }).strict().optional(),
   })
   .strict();
 

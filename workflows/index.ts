@@ -4,4 +4,5 @@ export { agentMigration } from './agent-migration';
 export { agentTemplate } from './agent-template';
 export { warmMigration } from './warm-migration';
 export { admission } from './admission';
+export { liveMigration } from './live-migration';
 export { preflightAssessment, sourceCheck, sourceInventory } from './source-reads';

@@ -34,13 +34,14 @@ export interface ProjectToken {
 const RENEW_BEFORE_MS = 5 * 60 * 1000;
 const PROJECT_ID = /^[0-9a-f]{32}$/;
 
-export type ServiceType = 'compute' | 'volumev3' | 'network' | 'image';
+export type ServiceType = 'compute' | 'volumev3' | 'network' | 'image' | 'placement';
 /** Names a catalog may use for the same service (Cinder registers block-storage too). */
 const SERVICE_ALIASES: Record<ServiceType, string[]> = {
   compute: ['compute'],
   volumev3: ['volumev3', 'block-storage', 'volume'],
   network: ['network'],
   image: ['image'],
+  placement: ['placement'],
 };
 
 export class KeystoneSession {

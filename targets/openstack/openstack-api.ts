@@ -20,6 +20,8 @@ export interface CallOptions {
 export interface ApiResponse<T> {
   status: number;
   body: T;
+  /** The request's id (x-openstack-request-id): how Nova's instance actions name what a request did. */
+  requestId?: string;
 }
 
 export class OpenStackApi {
@@ -40,7 +42,8 @@ export class OpenStackApi {
         continue;
       }
       if (res.ok || opts.accept?.includes(res.status)) {
-        return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+        const requestId = res.headers.get('x-openstack-request-id') ?? res.headers.get('x-compute-request-id') ?? undefined;
+        return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, ...(requestId ? { requestId } : {}) };
       }
       throw faultError(parseFault(res.status, text), opts.what);
     }

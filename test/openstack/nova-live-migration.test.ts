@@ -1,0 +1,207 @@
+/**
+ * Nova's live migration against the lab's two fake-driver computes (real Nova API, conductor, scheduler and
+ * placement; the fake driver moves no bytes): the checks before it, a live migration that completes on the other
+ * host, and refusals — a disabled destination, said before Nova is asked and by Nova itself when asked anyway
+ * ("No valid host was found", typed, with its resolution), and the server's own host — where the server stays ACTIVE.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../config/vmigrate-config';
+import { NoValidHostError, liveMigrationFailure } from '../../live/live-migration-errors';
+import { checkLivePrerequisites, type ComputeHostFacts } from '../../live/live-prerequisites';
+import { KeystoneSession } from '../../targets/openstack/keystone-session';
+import { ENDED_MIGRATION_STATUSES, NovaLiveMigrations, type LiveMigrationRecord } from '../../targets/openstack/nova-live-migrations';
+import { OpenStackApi } from '../../targets/openstack/openstack-api';
+import { freeCapacity } from '../../targets/openstack/placement-capacity';
+import type { OpenStackTargetConfig } from '../../targets/target-config';
+import { WorkflowFailedError } from '@temporalio/client';
+import { liveMigration } from '../../workflows/live-migration';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { recordRunHistories } from '../harness/record-histories';
+import { createLabProject, type LabProject } from '../harness/openstack-lab';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+describe('Nova live migration between the lab fake computes', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-os-live-'));
+  let p: LabProject;
+  let nova: NovaLiveMigrations;
+  let placement: OpenStackApi;
+  let member: OpenStackApi;
+  let cinder: OpenStackApi;
+  let env: MigrationEnv;
+  const created: { servers: string[]; volumes: string[] } = { servers: [], volumes: [] };
+
+  beforeAll(async () => {
+    p = await createLabProject('live', dir);
+    const adminPassword = path.join(dir, 'admin.password');
+    writeFileSync(adminPassword, p.lab.admin.password, { mode: 0o600 });
+    const config = (username: string, passwordFile: string) =>
+      parseConfig({ sources: {}, targets: { lab: { driver: 'openstack', authUrl: p.lab.authUrl, region: p.lab.region, auth: { method: 'password', username, password: { file: passwordFile } } } } }, dir)
+        .targets.lab as OpenStackTargetConfig;
+    const adminSession = new KeystoneSession(config(p.lab.admin.username, adminPassword));
+    nova = new NovaLiveMigrations(new OpenStackApi(adminSession, p.lab.admin.projectName, 'compute'));
+    placement = new OpenStackApi(adminSession, p.lab.admin.projectName, 'placement');
+    const memberSession = new KeystoneSession(config(p.username, p.passwordFile));
+    member = new OpenStackApi(memberSession, p.projectName, 'compute');
+    cinder = new OpenStackApi(memberSession, p.projectName, 'volumev3');
+    // A worker whose target has the cloud admin's credentials for host operations.
+    env = await createMigrationEnv('os-live', { vms: [] }, {
+      targets: { lab: p.targetConfig({ hostOperations: { auth: { method: 'password', username: p.lab.admin.username, password: { file: adminPassword } }, project: p.lab.admin.projectName } }) },
+      defaultTarget: 'lab',
+    });
+    await env.startWorker();
+  }, 600_000);
+
+  afterAll(async () => {
+    await env?.close();
+    for (const id of created.servers) await member.call('DELETE', `/servers/${id}`, { accept: [404], what: 'deleting a test server' }).catch(() => undefined);
+    for (const id of created.servers) await until('server gone', async () => ((await member.call('GET', `/servers/${id}`, { accept: [404], what: 'reading' })).status === 404 ? true : undefined)).catch(() => undefined);
+    for (const id of created.volumes) await cinder.call('DELETE', `/volumes/${id}`, { accept: [404], what: 'deleting a test volume' }).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A server in the fake zone booted from an empty volume, no NIC: ACTIVE on one of the two fake computes. */
+  async function bootServer(name: string) {
+    const vol = (await cinder.call('POST', '/volumes', { body: { volume: { size: 1, name: `${name}-root`, volume_type: p.lab.volumeType } }, what: 'creating a volume' })).body.volume;
+    created.volumes.push(vol.id);
+    await until('volume available', async () => ((await cinder.call('GET', `/volumes/${vol.id}`, { what: 'reading' })).body.volume.status === 'available' ? true : undefined));
+    await cinder.call('POST', `/volumes/${vol.id}/action`, { body: { 'os-set_bootable': { bootable: true } }, what: 'marking it bootable' });
+    const server = (
+      await member.call('POST', '/servers', {
+        body: {
+          server: {
+            name,
+            flavorRef: '1',
+            availability_zone: p.lab.zones.fake,
+            networks: 'none',
+            block_device_mapping_v2: [{ boot_index: 0, uuid: vol.id, source_type: 'volume', destination_type: 'volume', delete_on_termination: false }],
+          },
+        },
+        microversion: 'compute 2.67',
+        what: 'booting a server',
+      })
+    ).body.server;
+    created.servers.push(server.id);
+    return until('server ACTIVE', async () => {
+      const s = await nova.server(server.id);
+      if (s.status === 'ERROR') throw new Error(`server ${name} went to ERROR`);
+      return s.status === 'ACTIVE' && !s.taskState ? s : undefined;
+    });
+  }
+
+  async function hostFacts(): Promise<ComputeHostFacts[]> {
+    const [services, hypervisors] = await Promise.all([nova.computeServices(), nova.hypervisors()]);
+    return Promise.all(
+      services.map(async (service) => {
+        const hypervisor = hypervisors.find((h) => h.host === service.host);
+        return { service, hypervisor, ...(hypervisor ? { free: await freeCapacity(placement, hypervisor.id) } : {}) };
+      }),
+    );
+  }
+
+  const ended = (serverId: string, after: number) =>
+    until('the live migration ended', async () => {
+      const m = (await nova.liveMigrations(serverId)).find((x) => x.id > after);
+      return m && ENDED_MIGRATION_STATUSES.includes(m.status) ? m : undefined;
+    });
+  const lastMigrationId = async (serverId: string) => (await nova.liveMigrations(serverId))[0]?.id ?? 0;
+
+  it('checks first, then moves the server to the other fake compute: ACTIVE there, its migration completed', async () => {
+    const server = await bootServer('live-a');
+    const [fake1, fake2] = p.lab.computeHosts.fake;
+    const other = server.host === fake1 ? fake2 : fake1;
+    expect([fake1, fake2]).toContain(server.host);
+    expect(server).toMatchObject({ bootFromVolume: true, flavor: { vcpus: 1, ramMB: 512 } });
+
+    const facts = await hostFacts();
+    const verdict = checkLivePrerequisites(server, facts, { blockMigration: 'auto' });
+    // The libvirt compute is in another zone: only the other fake compute can take it.
+    expect(verdict).toEqual({ ok: true, problems: [], candidates: [other], mode: 'live' });
+    expect(checkLivePrerequisites(server, facts, { destination: server.host, blockMigration: 'auto' }).problems).toEqual([`server live-a runs on ${server.host} already`]);
+
+    const before = await lastMigrationId(server.id);
+    const requestId = await nova.liveMigrate(server.id, { blockMigration: 'auto' });
+    expect(requestId).toMatch(/^req-/);
+    const record: LiveMigrationRecord = await ended(server.id, before);
+    expect(record).toMatchObject({ status: 'completed', sourceCompute: server.host, destCompute: other });
+    expect(await nova.server(server.id)).toMatchObject({ status: 'ACTIVE', host: other });
+    expect(await nova.failureOf(server.id, requestId!)).toBeUndefined();
+  }, 300_000);
+
+  it('a disabled destination: refused before Nova is asked, and by Nova when asked anyway (no valid host); the server stays ACTIVE where it was', async () => {
+    const server = await bootServer('live-b');
+    const [fake1, fake2] = p.lab.computeHosts.fake;
+    const other = server.host === fake1 ? fake2 : fake1;
+    const service = (await nova.computeServices()).find((s) => s.host === other)!;
+    const disabled = await nova.setComputeService(service.id, { enabled: false, reason: 'vmigrate test: maintenance' });
+    try {
+      expect(disabled).toMatchObject({ host: other, enabled: false, disabledReason: 'vmigrate test: maintenance' });
+      const facts = await hostFacts();
+      expect(checkLivePrerequisites(server, facts, { destination: other, blockMigration: 'auto' }).problems).toEqual([`compute ${other} is disabled (vmigrate test: maintenance)`]);
+      expect(checkLivePrerequisites(server, facts, { blockMigration: 'auto' }).problems).toEqual([
+        expect.stringMatching(new RegExp(`^no other compute host can take server live-b: .*compute ${other} is disabled \\(vmigrate test: maintenance\\)`)),
+      ]);
+
+      const before = await lastMigrationId(server.id);
+      const requestId = await nova.liveMigrate(server.id, { host: other, blockMigration: 'auto' });
+      const record = await ended(server.id, before);
+      expect(record.status).toBe('error');
+      const why = await until('the instance action says why', () => nova.failureOf(server.id, requestId!));
+      expect(why).toMatch(/No valid host was found/);
+      const err = liveMigrationFailure(why);
+      expect(err).toBeInstanceOf(NoValidHostError);
+      expect(err.message).toContain('check it with openstack hypervisor show <host>');
+      expect(await nova.server(server.id)).toMatchObject({ status: 'ACTIVE', host: server.host });
+    } finally {
+      await nova.setComputeService(service.id, { enabled: true });
+    }
+    expect((await nova.computeServices()).find((s) => s.host === other)).toMatchObject({ enabled: true });
+  }, 300_000);
+
+  it('the liveMigration workflow: checks, migrates, verifies (stages in order); refused at its checks with the reason', async () => {
+    const server = await bootServer('live-c');
+    const [fake1, fake2] = p.lab.computeHosts.fake;
+    const other = server.host === fake1 ? fake2 : fake1;
+    const result = await env.client.workflow.execute(liveMigration, {
+      taskQueue: env.taskQueue,
+      workflowId: `live-${server.id}`,
+      args: [{ operationId: `live-${server.id}`, target: { name: 'lab' }, serverId: server.id, blockMigration: 'auto', requestedBy: 'admin' }],
+    });
+    expect(result).toMatchObject({ stage: 'Completed', serverName: 'live-c', source: server.host, destination: other, candidates: [other], mode: 'live', record: { status: 'completed', destCompute: other } });
+    expect(result.stages.map((s) => s.stage)).toEqual(['Checks', 'Migrating', 'Verify', 'Completed']);
+    // Re-record the replay test's history (VMIGRATE_RECORD_HISTORY_DIR=test/replay/histories).
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, `live-${server.id}`, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'live-migration-v1'));
+    expect(await nova.server(server.id)).toMatchObject({ status: 'ACTIVE', host: other });
+
+    // Back to where it came from, named, while that host is disabled: refused by the checks, nothing started.
+    const service = (await nova.computeServices()).find((s) => s.host === server.host)!;
+    await nova.setComputeService(service.id, { enabled: false, reason: 'vmigrate test: drain' });
+    try {
+      const before = await lastMigrationId(server.id);
+      const err = await env.client.workflow
+        .execute(liveMigration, {
+          taskQueue: env.taskQueue,
+          workflowId: `live-back-${server.id}`,
+          args: [{ operationId: `live-back-${server.id}`, target: { name: 'lab' }, serverId: server.id, destination: server.host, blockMigration: 'auto', requestedBy: 'admin' }],
+        })
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect(String((err as WorkflowFailedError).cause?.message)).toBe(
+        `migration live-back-${server.id} failed in stage Checks: server live-c cannot be live-migrated: compute ${server.host} is disabled (vmigrate test: drain). Fix what the checks name and migrate again`,
+      );
+      expect(await lastMigrationId(server.id)).toBe(before);
+    } finally {
+      await nova.setComputeService(service.id, { enabled: true });
+    }
+  }, 300_000);
+});
