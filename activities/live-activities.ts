@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { ConvergencePolicy } from '../live/convergence';
 import { HostOperationsNotConfiguredError, novaHostOperations, type NovaHostOperations } from '../live/nova-host-operations';
+import { disableHost, enableHost, serversOn } from '../live/nova-host-drain';
 import { abortLive, checkLive, startLive, verifyLive, watchLive, type LiveProgress } from '../live/nova-live-migration-run';
 import type { LiveMigrationRecord } from '../targets/openstack/nova-live-migrations';
 import type { ActivityDeps } from './activity-deps';
@@ -44,6 +45,16 @@ export function createLiveActivities(deps: ActivityDeps) {
     },
     async abortLiveMigration(input: { target: string; serverId: string; after: number }) {
       return failuresTranslated(() => abortLive(opsOf(input.target), input));
+    },
+    /** Host drain: the compute service disabled with the drain's reason. */
+    async disableComputeHost(input: { target: string; host: string; reason: string }) {
+      return failuresTranslated(() => disableHost(opsOf(input.target), input));
+    },
+    async serversOnComputeHost(input: { target: string; host: string }) {
+      return failuresTranslated(() => serversOn(opsOf(input.target), input.host));
+    },
+    async enableComputeHost(input: { target: string; serviceId: string }) {
+      return failuresTranslated(() => enableHost(opsOf(input.target), input));
     },
   };
 }

@@ -5,4 +5,5 @@ export { agentTemplate } from './agent-template';
 export { warmMigration } from './warm-migration';
 export { admission } from './admission';
 export { liveMigration } from './live-migration';
+export { hostDrain } from './host-drain';
 export { preflightAssessment, sourceCheck, sourceInventory } from './source-reads';

@@ -16,6 +16,7 @@ import { OpenStackApi } from '../../targets/openstack/openstack-api';
 import { freeCapacity } from '../../targets/openstack/placement-capacity';
 import type { OpenStackTargetConfig } from '../../targets/target-config';
 import { WorkflowFailedError } from '@temporalio/client';
+import { hostDrain } from '../../workflows/host-drain';
 import { liveMigration } from '../../workflows/live-migration';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
@@ -204,4 +205,36 @@ describe('Nova live migration between the lab fake computes', () => {
       await nova.setComputeService(service.id, { enabled: true });
     }
   }, 300_000);
+
+  it('hostDrain: the host disabled with its reason, three servers moved off one at a time, then enabled again', async () => {
+    const [fake1, fake2] = p.lab.computeHosts.fake;
+    // All three land on fake1: fake2 is disabled while they boot.
+    const other = (await nova.computeServices()).find((s) => s.host === fake2)!;
+    await nova.setComputeService(other.id, { enabled: false, reason: 'vmigrate test: placing on fake1' });
+    const ids: string[] = [];
+    try {
+      for (const name of ['drain-1', 'drain-2', 'drain-3']) ids.push((await bootServer(name)).id);
+    } finally {
+      await nova.setComputeService(other.id, { enabled: true });
+    }
+    for (const id of ids) expect((await nova.server(id)).host).toBe(fake1);
+
+    const drainId = `drain-${fake1}-${Date.now()}`;
+    const result = await env.client.workflow.execute(hostDrain, {
+      taskQueue: env.taskQueue,
+      workflowId: drainId,
+      args: [{ operationId: drainId, target: { name: 'lab' }, host: fake1, reason: 'vmigrate test: firmware update', maxInFlight: 1, reenable: true, requestedBy: 'admin' }],
+    });
+    expect(result).toMatchObject({ stage: 'Completed', host: fake1, notMoved: 0, reenabled: true });
+    const ours = result.servers.filter((s) => ids.includes(s.serverId));
+    expect(ours.map((s) => [s.name, s.to, s.error])).toEqual(expect.arrayContaining([['drain-1', fake2, undefined], ['drain-2', fake2, undefined], ['drain-3', fake2, undefined]]));
+    expect(result.moved).toBe(result.servers.length);
+    // One in flight: each live migration started after the one before it ended.
+    const spans = result.servers.map((s) => [Date.parse(s.startedAt!), Date.parse(s.endedAt!)]).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
+    expect(await nova.serversOnHost(fake1)).toEqual([]);
+    for (const id of ids) expect(await nova.server(id)).toMatchObject({ status: 'ACTIVE', host: fake2 });
+    expect((await nova.computeServices()).find((s) => s.host === fake1)).toMatchObject({ enabled: true });
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, drainId, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'host-drain-v1'));
+  }, 600_000);
 });
