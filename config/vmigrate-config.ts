@@ -139,7 +139,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): VmigrateConf
   }
   for (const t of Object.values(cfg.targets)) {
     if (t.driver === 'local') t.dataDir = path.resolve(baseDir, t.dataDir);
-    else {
+    else if (t.driver === 'openstack') {
       for (const ref of [t.auth.method === 'password' ? t.auth.password : t.auth.secret]) if (ref.file) ref.file = path.resolve(baseDir, ref.file);
       if (t.volumeAccess.mode === 'cinder-attachment' && t.volumeAccess.mountBase) t.volumeAccess.mountBase = path.resolve(baseDir, t.volumeAccess.mountBase);
     }

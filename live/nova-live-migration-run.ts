@@ -1,6 +1,7 @@
 import { convergenceStep, DEFAULT_CONVERGENCE, type ConvergencePolicy } from './convergence';
 import { LiveMigrationError, LiveMigrationPrecheckError, liveMigrationFailure } from './live-migration-errors';
 import { checkLivePrerequisites, type ComputeHostFacts, type LivePrerequisites } from './live-prerequisites';
+import type { LiveMigrationDriver } from './live-migration-driver';
 import type { NovaHostOperations } from './nova-host-operations';
 import { ENDED_MIGRATION_STATUSES, type LiveMigrationRecord, type ServerPlacement } from '../targets/openstack/nova-live-migrations';
 import { freeCapacity } from '../targets/openstack/placement-capacity';
@@ -25,6 +26,12 @@ export interface LiveProgress {
   runningMs: number;
   memory?: LiveMigrationRecord['memory'];
   disk?: LiveMigrationRecord['disk'];
+  /** QEMU's job info, where the hypervisor is asked directly (libvirt): all data, its dirty rate, its forecast. */
+  data?: LiveMigrationRecord['memory'];
+  dirtyRateBytesPerSecond?: number;
+  expectedDowntimeMs?: number;
+  /** Pre-copy passes over memory so far. */
+  iteration?: number;
   forced: boolean;
   aborted: boolean;
 }
@@ -116,4 +123,15 @@ export async function abortLive(ops: NovaHostOperations, input: { serverId: stri
   const running = (await ops.nova.inProgress(input.serverId)).filter((m) => m.id > input.after && !ENDED_MIGRATION_STATUSES.includes(m.status));
   for (const m of running) await ops.nova.abort(input.serverId, m.id);
   return { aborted: running.length > 0 };
+}
+
+/** The steps above as a live-migration driver of an OpenStack target. */
+export function novaLiveMigrationDriver(ops: NovaHostOperations): LiveMigrationDriver {
+  return {
+    check: (input) => checkLive(ops, input),
+    start: (input) => startLive(ops, input),
+    watch: (input, hooks) => watchLive(ops, input, hooks),
+    verify: (input) => verifyLive(ops, input),
+    abort: (input) => abortLive(ops, input),
+  };
 }

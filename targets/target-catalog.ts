@@ -9,7 +9,7 @@ import type { Flavor } from './target-provider';
  */
 export interface TargetCatalogEntry {
   name: string;
-  kind: 'local' | 'openstack';
+  kind: 'local' | 'openstack' | 'libvirt';
   /** Known without asking the cloud. */
   flavors?: Flavor[];
 }
@@ -23,7 +23,7 @@ export function targetCatalog(config: VmigrateConfig): TargetCatalog {
   return {
     defaultTarget: config.defaultTarget,
     entries: Object.entries(config.targets).map(([name, t]) =>
-      t.driver === 'local' ? { name, kind: 'local', flavors: [...(t.flavors ?? DEFAULT_FLAVORS)] } : { name, kind: 'openstack' },
+      t.driver === 'local' ? { name, kind: 'local', flavors: [...(t.flavors ?? DEFAULT_FLAVORS)] } : { name, kind: t.driver },
     ),
   };
 }

@@ -77,10 +77,51 @@ const openstackTarget = z
   })
   .strict();
 
-export const targetConfigSchema = z.discriminatedUnion('driver', [localTarget, openstackTarget]);
+const libvirtHost = z
+  .object({
+    /** The host's name as libvirt reports it (virsh hostname): what a migration names as its destination. */
+    name: z.string().min(1),
+    /**
+     * How workers reach its libvirtd: qemu+ssh://root@kvm1/system, qemu+tls://kvm1/system, qemu:///system on the
+     * host itself. Credentials (ssh keys, TLS certificates) live on the workers, never in this file.
+     */
+    uri: z.string().regex(/^qemu(\+(ssh|tls|tcp|unix|libssh2|libssh))?:\/\/[^\s]*$/, 'must be a qemu libvirt URI such as qemu+ssh://root@kvm1/system'),
+    /** The host's address on the migration network: incoming live migrations listen there (default: its hostname). */
+    migrationAddress: z.string().min(1).optional(),
+  })
+  .strict();
+
+const libvirtNetwork = z.union([z.object({ bridge: z.string().min(1) }).strict(), z.object({ network: z.string().min(1) }).strict()]);
+
+const libvirtTarget = z
+  .object({
+    driver: z.literal('libvirt'),
+    /** KVM hosts managed by libvirt; each has the storage pool and the bridges or networks named below. */
+    hosts: z.array(libvirtHost).min(1),
+    /** The storage pool volumes are made in, on every host (a dir pool: volumes are files). */
+    storagePool: z.string().min(1).default('default'),
+    /**
+     * The pool is storage every host mounts at the same path (NFS, CephFS, GlusterFS): a live migration moves memory
+     * only. Otherwise each host has its own disks, and moving an instance copies them too (block migration).
+     */
+    sharedStorage: z.boolean().default(false),
+    /** Target network names of a migration's network map, as this target's bridges or libvirt networks. */
+    networks: z.record(z.string(), libvirtNetwork).default({}),
+    flavors: z.array(flavor).min(1).optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const names = t.hosts.map((h) => h.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) ctx.addIssue({ code: 'custom', path: ['hosts'], message: `host ${dup} is listed twice` });
+  });
+
+export const targetConfigSchema = z.discriminatedUnion('driver', [localTarget, openstackTarget, libvirtTarget]);
 export const targetNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a target name of letters, digits, ".", "_" or "-"');
 
 export type SecretRef = z.infer<typeof secretRef>;
 export type LocalTargetConfig = z.infer<typeof localTarget>;
 export type OpenStackTargetConfig = z.infer<typeof openstackTarget>;
+export type LibvirtTargetConfig = z.infer<typeof libvirtTarget>;
+export type LibvirtHostConfig = z.infer<typeof libvirtHost>;
 export type TargetConfig = z.infer<typeof targetConfigSchema>;

@@ -3,6 +3,7 @@ import type { VmigrateConfig } from '../config/vmigrate-config';
 import { LocalTargetProvider } from './local/local-target-provider';
 import { OpenStackTargetProvider } from './openstack/openstack-target-provider';
 import type { TargetProvider } from './target-provider';
+import { TargetRequestError } from './target-errors';
 
 export class UnknownTargetError extends Error {
   override name = 'UnknownTargetError';
@@ -31,6 +32,11 @@ export class TargetProviders {
     const cfg = this.config.targets[key];
     if (!cfg) {
       throw new UnknownTargetError(`unknown target '${key}'; configured targets: ${Object.keys(this.config.targets).join(', ') || '(none)'}`);
+    }
+    if (cfg.driver === 'libvirt') {
+      // Its hosts take live migrations today (live/libvirt-live-migration-run.ts); landing migrated VMs in its
+      // storage pool is not built yet, and saying so beats a half-made volume.
+      throw new TargetRequestError(`target ${key} is a libvirt target: it takes live migrations between its hosts, but migrating VMs into it is not supported yet; choose a local or OpenStack target`);
     }
     const provider =
       cfg.driver === 'local'

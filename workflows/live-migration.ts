@@ -38,7 +38,15 @@ export async function liveMigration(input: LiveMigrationInput): Promise<LiveMigr
     after = check.after;
 
     enter('Migrating');
-    const started = await control.startLiveMigration({ target, serverId: input.serverId, destination: input.destination, blockMigration: input.blockMigration, after });
+    const started = await control.startLiveMigration({
+      target,
+      operationId: input.operationId,
+      serverId: input.serverId,
+      source: check.server.host!,
+      destination: input.destination,
+      blockMigration: input.blockMigration,
+      after,
+    });
     const record = await watch.watchLiveMigration({ target, serverId: input.serverId, requestId: started.requestId, after, convergence: input.convergence });
     state.record = record;
 

@@ -39,7 +39,7 @@ export interface AgentIsoConfig {
 }
 
 /** The Debian kernel the ISO boots: the newest installed linux-image with its modules. */
-function debianKernel(): { version: string; vmlinuz: string; modules: string } {
+export function debianKernel(): { version: string; vmlinuz: string; modules: string } {
   const versions = readdirSync('/lib/modules').filter((v) => existsSync(`/boot/vmlinuz-${v}`) && existsSync(`/lib/modules/${v}/modules.dep`));
   versions.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const version = versions.at(-1);
@@ -123,7 +123,7 @@ export function agentIsoRecipeHash(): string {
 }
 
 /** Topological order of the modules and their dependencies, from the kernel's modules.dep. */
-function moduleLoadOrder(modulesDir: string, wanted: string[]): string[] {
+export function moduleLoadOrder(modulesDir: string, wanted: string[]): string[] {
   const deps = new Map<string, string[]>();
   for (const line of readFileSync(path.join(modulesDir, 'modules.dep'), 'utf8').split('\n')) {
     const [mod, rest] = line.split(':');

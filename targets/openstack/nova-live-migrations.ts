@@ -59,6 +59,10 @@ export interface LiveMigrationRecord {
   disk?: { totalBytes: number; processedBytes: number; remainingBytes: number };
   createdAt?: string;
   updatedAt?: string;
+  /** What the hypervisor measured, where it is asked directly (libvirt): the guest's pause, the whole run, the bytes sent. */
+  downtimeMs?: number;
+  durationMs?: number;
+  transferredBytes?: number;
 }
 
 /** Ended one way or the other: completed, or it failed and the server stays where it was. */

@@ -1,0 +1,196 @@
+/**
+ * Live migration between the two hosts of a libvirt target (tools/libvirt-lab: two libvirtds, each in its own
+ * mount, UTS and network namespace, a veth pair between them), through the `liveMigration` workflow: a guest with a
+ * NIC and a local disk, counting in memory and on its disk, moves with its disk copied (block migration). After it:
+ * it runs on the destination only, its count never went backwards, the time its console was silent is no longer
+ * than the downtime QEMU measured (plus the guest's own print interval), and its disk on the destination holds
+ * its latest count. Refused (its own host named as destination) and aborted (past its convergence limit), it keeps
+ * running on its source.
+ */
+import { randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { liveMigration } from '../../workflows/live-migration';
+import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
+import { counterDomainXml, ensureCounterGuest, parseCounts } from '../../tools/live-guest/counter-guest';
+import { MIGRATION_BRIDGE, startLibvirtPair, type LibvirtPair, type PairHost } from '../../tools/libvirt-lab/libvirt-pair';
+import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { recordRunHistories } from '../harness/record-histories';
+
+const virsh = (h: PairHost, ...args: string[]) => execFileSync('virsh', ['-q', '-c', h.uri, ...args], { encoding: 'utf8', stdio: 'pipe' }).trim();
+
+/** Lines of a console file as they appear, each stamped with when this process first saw it. */
+class ConsoleWatch {
+  readonly lines: Array<{ at: number; text: string; host: string }> = [];
+  private readonly offsets = new Map<string, number>();
+  private readonly partial = new Map<string, string>();
+  private timer?: NodeJS.Timeout;
+  constructor(private readonly files: Array<{ host: string; file: string }>) {}
+  start(): void {
+    this.timer = setInterval(() => this.poll(), 5);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+    this.poll();
+  }
+  private poll(): void {
+    const now = Date.now();
+    for (const { host, file } of this.files) {
+      if (!existsSync(file)) continue;
+      const fd = openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(65536);
+        let off = this.offsets.get(file) ?? 0;
+        for (;;) {
+          const n = readSync(fd, buf, 0, buf.length, off);
+          if (n <= 0) break;
+          off += n;
+          const text = (this.partial.get(file) ?? '') + buf.subarray(0, n).toString('latin1');
+          const parts = text.split('\n');
+          this.partial.set(file, parts.pop() ?? '');
+          for (const p of parts) this.lines.push({ at: now, text: p.replace(/\r$/, ''), host });
+        }
+        this.offsets.set(file, off);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('live migration between the hosts of a libvirt target', () => {
+  let pair: LibvirtPair;
+  let env: MigrationEnv;
+  let guest: { kernel: string; initrd: string };
+
+  beforeAll(async () => {
+    [pair, guest] = await Promise.all([startLibvirtPair({ cacheRoot: vmigrateCacheDir() }), ensureCounterGuest(path.join(vmigrateCacheDir(), 'live-guest'))]);
+    env = await createMigrationEnv('libvirt-live', { vms: [] }, {
+      targets: {
+        kvm: {
+          driver: 'libvirt',
+          hosts: pair.hosts.map((h) => ({ name: h.hostname, uri: h.uri, migrationAddress: h.address })),
+          storagePool: 'default',
+          sharedStorage: false,
+        },
+      },
+    });
+    await env.startWorker();
+  }, 300_000);
+
+  afterAll(async () => {
+    await env?.close();
+    await pair?.stop();
+  });
+
+  /** A counter guest defined and started on `host`, its disk in that host's pool; waits for its first counts. */
+  async function startCounter(name: string, host: PairHost, extra: { cpuModel?: string; memoryMiB?: number; dirtyMiB?: number } = {}) {
+    const disk = path.join(host.imagesDir, `${name}.raw`);
+    writeFileSync(disk, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', '8M', disk]);
+    virsh(host, 'pool-refresh', 'default');
+    const xmlFile = path.join(pair.dir, `${name}.xml`);
+    writeFileSync(
+      xmlFile,
+      counterDomainXml({
+        name,
+        uuid: randomUUID(),
+        memoryMiB: extra.memoryMiB ?? 128,
+        kernel: guest.kernel,
+        initrd: guest.initrd,
+        disk: `/var/lib/libvirt/images/${name}.raw`,
+        consoleLog: `/var/log/libvirt/qemu/${name}-console.log`,
+        bridge: MIGRATION_BRIDGE,
+        mac: '52:54:00:7a:00:01',
+        ...(extra.cpuModel ? { cpuModel: extra.cpuModel } : {}),
+        ...(extra.dirtyMiB ? { dirtyMiB: extra.dirtyMiB } : {}),
+      }),
+    );
+    virsh(host, 'define', xmlFile);
+    virsh(host, 'start', name);
+    const consoles = pair.hosts.map((h) => ({ host: h.hostname, file: path.join(h.logDir, 'qemu', `${name}-console.log`) }));
+    const watch = new ConsoleWatch(consoles);
+    watch.start();
+    await until('the guest counting', () => (watch.lines.filter((l) => l.text.startsWith('disk ')).length >= 3 ? true : undefined), 120_000);
+    return { watch, disk };
+  }
+
+  it('moves a running guest with a NIC and a local disk: its counts go on without going back, the silence within the downtime', async () => {
+    const [a, b] = pair.hosts;
+    const { watch } = await startCounter('counter-1', a);
+    const handle = await env.client.workflow.start(liveMigration, {
+      taskQueue: env.taskQueue,
+      workflowId: `live-libvirt-${randomUUID()}`,
+      args: [{ operationId: 'lm-libvirt-1', target: { name: 'kvm' }, serverId: 'counter-1', blockMigration: 'auto', requestedBy: 'admin' }],
+    });
+    const result = await handle.result();
+    await new Promise((r) => setTimeout(r, 1500)); // counts on the destination after it
+    watch.stop();
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, handle.workflowId, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'live-migration-libvirt-v1'));
+
+    expect(result.stages.map((s) => s.stage)).toEqual(['Checks', 'Migrating', 'Verify', 'Completed']);
+    expect(result).toMatchObject({ mode: 'block', source: a.hostname, destination: b.hostname, record: { status: 'completed', sourceCompute: a.hostname, destCompute: b.hostname } });
+    expect(virsh(b, 'domstate', 'counter-1')).toBe('running');
+    expect(() => virsh(a, 'domstate', 'counter-1')).toThrow(/failed to get domain/);
+
+    // Memory: the counts, across both consoles in the order seen, never go back and none is skipped.
+    const counted = watch.lines.filter((l) => /^count \d+$/.test(l.text));
+    const counts = parseCounts(counted.map((l) => l.text).join('\n')).counts;
+    expect(counted.some((l) => l.host === a.hostname) && counted.some((l) => l.host === b.hostname)).toBe(true);
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBe(counts[i - 1]! + 1);
+
+    // Time: the console's longest silence is the switchover, within QEMU's downtime plus one print interval.
+    const downtime = result.record!.downtimeMs!;
+    expect(downtime).toBeGreaterThan(0);
+    const gaps = counted.slice(1).map((l, i) => ({ ms: l.at - counted[i]!.at, across: l.host !== counted[i]!.host }));
+    const steady = Math.max(...gaps.filter((g) => !g.across).map((g) => g.ms));
+    const switchover = gaps.find((g) => g.across)!;
+    console.log(`[libvirt live] downtime ${downtime} ms, console silent ${switchover.ms} ms at the switchover, longest steady interval ${steady} ms, migration ${result.record!.durationMs} ms, ${result.record!.transferredBytes} bytes`);
+    expect(switchover.ms).toBeLessThanOrEqual(downtime + steady + 50);
+
+    // Disk: the destination's copy of the disk holds a count at least the last one written before the move.
+    const lastDiskOnSource = Math.max(...watch.lines.filter((l) => l.host === a.hostname && /^disk \d+$/.test(l.text)).map((l) => Number(l.text.slice(5))));
+    const onDisk = Number(readFileSync(path.join(b.imagesDir, 'counter-1.raw')).subarray(0, 32).toString('latin1').replace(/\D/g, ''));
+    expect(onDisk).toBeGreaterThanOrEqual(lastDiskOnSource);
+    virsh(b, 'destroy', 'counter-1');
+  }, 600_000);
+
+  it('refuses its own host as destination; aborted at its convergence limit, the guest keeps running on its source', async () => {
+    const [a] = pair.hosts;
+    const { watch } = await startCounter('counter-2', a, { dirtyMiB: 32, memoryMiB: 192 });
+    const run = (extra: Record<string, unknown>) =>
+      env.client.workflow
+        .execute(liveMigration, {
+          taskQueue: env.taskQueue,
+          workflowId: `live-libvirt-${randomUUID()}`,
+          args: [{ operationId: `lm-${randomUUID()}`, target: { name: 'kvm' }, serverId: 'counter-2', blockMigration: 'auto', requestedBy: 'admin', ...extra }],
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err as WorkflowFailedError,
+        );
+    const same = await run({ destination: a.hostname });
+    expect(same?.cause?.message).toMatch(/server counter-2 cannot be live-migrated: server counter-2 runs on kvm-a already/);
+    // A limit of 0 s: the policy aborts at its first look at the running job.
+    const aborted = await run({ convergence: { limitSeconds: 0, onLimit: 'abort' } });
+    expect(aborted?.cause?.message).toMatch(/the live migration was aborted: it did not complete within 0 s/);
+    expect(virsh(a, 'domstate', 'counter-2')).toBe('running');
+    const before = watch.lines.length;
+    await until('counting on after the abort', () => (watch.lines.slice(before).some((l) => l.host === a.hostname && /^count /.test(l.text)) ? true : undefined), 30_000);
+    watch.stop();
+    expect(() => virsh(pair.hosts[1], 'domstate', 'counter-2')).toThrow(/failed to get domain/);
+    virsh(a, 'destroy', 'counter-2');
+  }, 300_000);
+});

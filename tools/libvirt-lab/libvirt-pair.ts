@@ -1,0 +1,89 @@
+/**
+ * Two KVM "hosts" on one machine for live migration: two libvirtds (tools/openstack-lab/libvirt-host.ts), each in
+ * its own mount, UTS and network namespace, joined by a veth pair. In each namespace the veth end is a port of a
+ * bridge that carries the host's address on the migration network (10.231.0.1 and .2): QEMU's migration stream and
+ * the disk copy go over it, and guests' NICs plug into the same bridge on either host, so an instance with a NIC
+ * moves with its NIC (its tap is made again on the destination's side). Each host has a dir storage pool "default"
+ * at its own /var/lib/libvirt/images.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { labProcesses, ProcessSet, sleep } from '../openstack-lab/proc';
+import { startLibvirtHost, type LibvirtHost } from '../openstack-lab/libvirt-host';
+
+export const MIGRATION_BRIDGE = 'br-live';
+
+export interface PairHost extends LibvirtHost {
+  /** Its address on the migration network (and the bridge's). */
+  address: string;
+  /** A path of its /var/lib/libvirt/images or /var/log/libvirt as this process sees it. */
+  imagesDir: string;
+  logDir: string;
+}
+
+export interface LibvirtPair {
+  hosts: [PairHost, PairHost];
+  dir: string;
+  stop(): Promise<void>;
+}
+
+function inNetns(host: LibvirtHost, args: string[]): void {
+  execFileSync('nsenter', [`--net=${host.netns}`, ...args], { stdio: 'pipe' });
+}
+
+export async function startLibvirtPair(opts: { cacheRoot: string; names?: [string, string]; dir?: string }): Promise<LibvirtPair> {
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vmigrate-libvirt-pair-'));
+  const logDir = path.join(dir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const procs = new ProcessSet(logDir);
+  const names = opts.names ?? ['kvm-a', 'kvm-b'];
+  const started: LibvirtHost[] = [];
+  const stop = async () => {
+    await procs.stopAll();
+    // qemu is daemonized by libvirtd: it lives on in the host's mount namespace.
+    for (let i = 0; i < 3; i++) {
+      const left = started.flatMap((h) => labProcesses(dir + '/', h.mntNs));
+      if (!left.length) break;
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await sleep(200);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const base = 49152 + (process.pid % 200) * 32;
+    for (const [i, name] of names.entries()) started.push(await startLibvirtHost(procs, path.join(dir, name), name, base + i * 16, opts.cacheRoot));
+    const suffix = (process.pid % 100000).toString(36);
+    const [a, b] = [`lva${suffix}`, `lvb${suffix}`];
+    execFileSync('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+    const hosts = started.map((h, i) => {
+      const end = i === 0 ? a : b;
+      const address = `10.231.0.${i + 1}`;
+      execFileSync('ip', ['link', 'set', end, 'netns', h.netns.split('/')[2]!]);
+      inNetns(h, ['ip', 'link', 'add', MIGRATION_BRIDGE, 'type', 'bridge']);
+      inNetns(h, ['ip', 'link', 'set', end, 'master', MIGRATION_BRIDGE]);
+      inNetns(h, ['ip', 'addr', 'add', `${address}/24`, 'dev', MIGRATION_BRIDGE]);
+      inNetns(h, ['ip', 'link', 'set', end, 'up']);
+      inNetns(h, ['ip', 'link', 'set', MIGRATION_BRIDGE, 'up']);
+      const imagesDir = path.join(h.dir, 'lib', 'images');
+      mkdirSync(imagesDir, { recursive: true });
+      mkdirSync(path.join(h.dir, 'log', 'qemu'), { recursive: true });
+      return { ...h, address, imagesDir, logDir: path.join(h.dir, 'log') };
+    }) as [PairHost, PairHost];
+    for (const h of hosts) {
+      execFileSync('virsh', ['-c', h.uri, 'pool-define-as', 'default', 'dir', '--target', '/var/lib/libvirt/images'], { stdio: 'pipe' });
+      execFileSync('virsh', ['-c', h.uri, 'pool-start', 'default'], { stdio: 'pipe' });
+    }
+    return { hosts, dir, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
