@@ -16,6 +16,7 @@ import { createMigrationRequest, cutoverRequest } from './migration-request';
 import { retryMigration, submitMigrations } from './migration-submission';
 import { sourceRoutes, type ApiSource } from './source-routes';
 import { agentTemplateRoutes } from './agent-template-routes';
+import { hostOperationRoutes } from './host-operation-routes';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { MeasuredThroughput } from './measured-throughput';
 import { serviceMetrics } from '../metrics/service-metrics';
@@ -338,6 +339,7 @@ export function createApp(deps: ApiDeps): express.Express {
     }),
     ...sourceRoutes({ client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources }),
     ...agentTemplateRoutes({ client: deps.client, taskQueue: deps.taskQueue, targets: deps.targets, agents: deps.agents }),
+    ...hostOperationRoutes({ client: deps.client, taskQueue: deps.taskQueue, targets: deps.targets }),
     preflightRoute(preflightDeps),
     route({
       method: 'get',

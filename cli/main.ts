@@ -8,6 +8,7 @@ import { ApiClient } from './api-client';
 import { CliError } from './cli-errors';
 import { resolveSettings, saveSettings } from './cli-settings';
 import { followEvents } from './event-stream';
+import { hostCommands } from './host-commands';
 import { requestFromFlags, requestsFromPlan, type PlanFlags, type RequestBody } from './migration-plan';
 import { printJson, printTable, type OutputFormat } from './output';
 import { ProgressView } from './progress-view';
@@ -256,6 +257,8 @@ export function buildProgram(): Command {
       if (flags.output === 'json') return printJson(answer);
       process.stdout.write(`${id} admitted again (${answer.stage}; reusing ${answer.retry?.reusedDisks ?? 0} disk(s), resuming ${answer.retry?.resumedDisks ?? 0})\n`);
     });
+
+  hostCommands(program, client);
 
   return program;
 }

@@ -8,7 +8,8 @@
  * running on its source.
  */
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -16,6 +17,7 @@ import { liveMigration } from '../../workflows/live-migration';
 import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
 import { counterDomainXml, ensureCounterGuest, parseCounts } from '../../tools/live-guest/counter-guest';
 import { MIGRATION_BRIDGE, startLibvirtPair, type LibvirtPair, type PairHost } from '../../tools/libvirt-lab/libvirt-pair';
+import { startApi, type TestApi } from '../harness/api-server';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
 
@@ -30,6 +32,7 @@ class ConsoleWatch {
   constructor(private readonly files: Array<{ host: string; file: string }>) {}
   start(): void {
     this.timer = setInterval(() => this.poll(), 5);
+    this.timer.unref(); // a test that failed before stop() must not keep jest alive
   }
   stop(): void {
     clearInterval(this.timer);
@@ -74,6 +77,7 @@ describe('live migration between the hosts of a libvirt target', () => {
   let pair: LibvirtPair;
   let env: MigrationEnv;
   let guest: { kernel: string; initrd: string };
+  let api: TestApi;
 
   beforeAll(async () => {
     [pair, guest] = await Promise.all([startLibvirtPair({ cacheRoot: vmigrateCacheDir() }), ensureCounterGuest(path.join(vmigrateCacheDir(), 'live-guest'))]);
@@ -88,9 +92,11 @@ describe('live migration between the hosts of a libvirt target', () => {
       },
     });
     await env.startWorker();
+    api = await startApi(env, { users: [{ name: 'operator', projects: ['p-live'], role: 'member' }] });
   }, 300_000);
 
   afterAll(async () => {
+    await api?.close();
     await env?.close();
     await pair?.stop();
   });
@@ -192,5 +198,35 @@ describe('live migration between the hosts of a libvirt target', () => {
     watch.stop();
     expect(() => virsh(pair.hosts[1], 'domstate', 'counter-2')).toThrow(/failed to get domain/);
     virsh(a, 'destroy', 'counter-2');
+  }, 300_000);
+
+  it('through the API and the CLI: admin only, followed to Completed with its progress and downtime', async () => {
+    const [a, b] = pair.hosts;
+    const { watch } = await startCounter('counter-3', a);
+    watch.stop();
+    const refused = await api.as('operator').post('/live-migrations', { target: 'kvm', server: 'counter-3' });
+    expect(refused.status).toBe(403);
+    expect(refused.data.detail).toMatch(/needs the admin role; you \(operator\) have member/);
+    const local = await api.http.post('/live-migrations', { target: 'local', server: 'counter-3' });
+    expect([local.status, local.data.detail]).toEqual([422, 'target: local is a local target; live migration needs an OpenStack or a libvirt target']);
+
+    const cli = promisify(execFile);
+    const { stdout } = await cli(process.execPath, [path.resolve(__dirname, '../../bin/vmigrate.cjs'), 'live', 'migrate', 'kvm', 'counter-3', '--destination', b.hostname, '--wait'], {
+      env: { ...process.env, VMIGRATE_API_URL: api.url, VMIGRATE_TOKEN: api.tokens.admin },
+      timeout: 300_000,
+    });
+    const lines = stdout.trim().split('\n');
+    const id = lines[0]!.split(/\s+/)[0]!;
+    expect(id).toMatch(/^lm-[0-9a-f]{12}$/);
+    expect(lines.at(-1)).toMatch(new RegExp(`^${id}  Completed  counter-3  kvm-a → kvm-b \\(block\\), memory \\d+ MiB sent, \\d+ MiB left.*, downtime \\d+ ms$`));
+
+    const view = (await api.http.get(`/live-migrations/${id}`)).data;
+    expect(view).toMatchObject({ id, kind: 'live', target: 'kvm', serverId: 'counter-3', requestedBy: 'admin', requestedDestination: b.hostname, stage: 'Completed', status: 'COMPLETED', source: a.hostname, destination: b.hostname, mode: 'block' });
+    expect(view.downtimeMs).toBeGreaterThan(0);
+    expect(view.memory.totalBytes).toBeGreaterThanOrEqual(128 * 2 ** 20);
+    expect(view.memory.processedBytes).toBeGreaterThan(0);
+    expect((await api.http.get('/live-migrations')).data.liveMigrations.map((m: { id: string }) => m.id)).toContain(id);
+    expect(virsh(b, 'domstate', 'counter-3')).toBe('running');
+    virsh(b, 'destroy', 'counter-3');
   }, 300_000);
 });

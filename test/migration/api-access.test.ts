@@ -27,11 +27,19 @@ describe('who may call what: every route × no token, another project, reader, m
   let template: string;
   let doomed: string;
   let key: string;
+  /** A live migration and a host drain of a cloud without admin credentials: both refused at their first step. */
+  let live: string;
+  let drain: string;
   const templateBody = () => ({ name: 'servers', target: { project: 'p-acc', volumeType: 'standard', networks: [{ sourceNetwork: '*', targetNetwork: 'tenant-net' }] } });
   const client = (c: Caller): AxiosInstance => (c === 'none' ? api.anonymous : api.as(c === 'admin' ? 'boss' : c));
 
   beforeAll(async () => {
-    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] }, { extraSources: { 'acc-only': { projects: ['p-acc'] } }, agentsReachAt: '127.0.0.1' });
+    env = await createMigrationEnv('api-access', { vms: [vm('acc01'), vm('acc02'), vm('acc03')] }, {
+      extraSources: { 'acc-only': { projects: ['p-acc'] } },
+      agentsReachAt: '127.0.0.1',
+      // Never reached: without hostOperations credentials a host operation stops before it asks the cloud anything.
+      targets: { cloud: { driver: 'openstack', authUrl: 'http://127.0.0.1:9/v3', auth: { method: 'password', username: 'nobody', password: { env: 'VMIGRATE_TEST_UNUSED_PASSWORD' } } } },
+    });
     await env.startWorker();
     api = await startApi(env, {
       users: [
@@ -49,6 +57,12 @@ describe('who may call what: every route × no token, another project, reader, m
     doomed = await tpl(templateBody());
     key = String((await api.http.get(`/agent-templates/${template}/iso`, { responseType: 'arraybuffer' })).headers['x-enrollment-key-id']);
     expect((await waitForMigration(api.http, done, { timeoutMs: 120_000 })).status).toBe('COMPLETED');
+    live = (await api.as('boss').post('/live-migrations', { target: 'cloud', server: 'srv-1' })).data.id;
+    drain = (await api.as('boss').post('/host-drains', { target: 'cloud', host: 'cmp-1', reason: 'firmware update' })).data.id;
+    for (const path of [`/live-migrations/${live}`, `/host-drains/${drain}`]) {
+      const deadline = Date.now() + 60_000;
+      while ((await api.as('boss').get(path)).data.status === 'RUNNING' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 300));
+    }
   }, 240_000);
 
   afterAll(async () => {
@@ -125,6 +139,39 @@ describe('who may call what: every route × no token, another project, reader, m
     { method: 'get', path: '/agent-templates/{template}/iso', operation: '/agent-templates/{id}/iso', expect: { none: 401, outsider: 404, reader: 403, member: 200, admin: 200 } },
     // Revoking a revoked key again is the same answer.
     { method: 'delete', path: '/agent-templates/{template}/enrollment-keys/{key}', operation: '/agent-templates/{id}/enrollment-keys/{keyId}', expect: { none: 401, outsider: 404, reader: 403, member: 200, admin: 200 } },
+    // Host operations: the admin's alone, not scoped to projects.
+    { method: 'post', path: '/live-migrations', operation: '/live-migrations', body: () => ({ target: 'cloud', server: 'srv-2' }), expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 202 } },
+    {
+      method: 'get',
+      path: '/live-migrations',
+      operation: '/live-migrations',
+      expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 },
+      check: (c, data) => c === 'admin' && expect(data.liveMigrations.map((m: { id: string }) => m.id)).toContain(live),
+    },
+    {
+      method: 'get',
+      path: '/live-migrations/{live}',
+      operation: '/live-migrations/{id}',
+      expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 },
+      check: (c, data) => c === 'admin' && expect(data).toMatchObject({ id: live, kind: 'live', stage: 'Failed', status: 'FAILED', serverId: 'srv-1', requestedBy: 'boss', error: expect.stringMatching(/target cloud has no hostOperations credentials/) }),
+    },
+    { method: 'post', path: '/live-migrations/{live}/cancel', operation: '/live-migrations/{id}/cancel', body: () => ({}), expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 409 } },
+    { method: 'post', path: '/host-drains', operation: '/host-drains', body: () => ({ target: 'cloud', host: 'cmp-2', reason: 'new disks' }), expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 202 } },
+    {
+      method: 'get',
+      path: '/host-drains',
+      operation: '/host-drains',
+      expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 },
+      check: (c, data) => c === 'admin' && expect(data.hostDrains.map((d: { id: string }) => d.id)).toContain(drain),
+    },
+    {
+      method: 'get',
+      path: '/host-drains/{drain}',
+      operation: '/host-drains/{id}',
+      expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 },
+      check: (c, data) => c === 'admin' && expect(data).toMatchObject({ id: drain, kind: 'drain', host: 'cmp-1', reason: 'firmware update', maxInFlight: 1, stage: 'Failed', status: 'FAILED', error: expect.stringMatching(/hostOperations/) }),
+    },
+    { method: 'post', path: '/host-drains/{drain}/cancel', operation: '/host-drains/{id}/cancel', body: () => ({}), expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 409 } },
     // The member deletes it; for the admin after that, it no longer exists.
     { method: 'delete', path: '/agent-templates/{doomed}', operation: '/agent-templates/{id}', expect: { none: 401, outsider: 404, reader: 403, member: 204, admin: 404 } },
   ];
@@ -133,7 +180,7 @@ describe('who may call what: every route × no token, another project, reader, m
     const seen: string[] = [];
     for (const c of cases()) {
       for (const caller of CALLERS) {
-        const path = c.path.replace('{done}', done).replace('{template}', template).replace('{doomed}', doomed).replace('{key}', key);
+        const path = c.path.replace('{done}', done).replace('{template}', template).replace('{doomed}', doomed).replace('{key}', key).replace('{live}', live).replace('{drain}', drain);
         let data = c.body?.();
         if (c.method === 'post' && c.path === '/migrations' && caller === 'admin') data = submission('acc03');
         const res = c.method === 'get' ? await client(caller).get(path, { responseType: path.endsWith('/iso') ? 'arraybuffer' : 'json' }) : c.method === 'delete' ? await client(caller).delete(path) : await client(caller).post(path, data);
