@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { labProcesses, ProcessSet, sleep } from '../openstack-lab/proc';
-import { startLibvirtHost, type LibvirtHost } from '../openstack-lab/libvirt-host';
+import { linkLibvirtHosts, startLibvirtHost, type LibvirtHost } from '../openstack-lab/libvirt-host';
 
 export const MIGRATION_BRIDGE = 'br-live';
 
@@ -27,10 +27,6 @@ export interface LibvirtPair {
   hosts: [PairHost, PairHost];
   dir: string;
   stop(): Promise<void>;
-}
-
-function inNetns(host: LibvirtHost, args: string[]): void {
-  execFileSync('nsenter', [`--net=${host.netns}`, ...args], { stdio: 'pipe' });
 }
 
 export async function startLibvirtPair(opts: { cacheRoot: string; names?: [string, string]; dir?: string }): Promise<LibvirtPair> {
@@ -60,18 +56,9 @@ export async function startLibvirtPair(opts: { cacheRoot: string; names?: [strin
   try {
     const base = 49152 + (process.pid % 200) * 32;
     for (const [i, name] of names.entries()) started.push(await startLibvirtHost(procs, path.join(dir, name), name, base + i * 16, opts.cacheRoot));
-    const suffix = (process.pid % 100000).toString(36);
-    const [a, b] = [`lva${suffix}`, `lvb${suffix}`];
-    execFileSync('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+    const addresses = linkLibvirtHosts(started[0]!, started[1]!, { bridge: MIGRATION_BRIDGE, subnet: '10.231.0' });
     const hosts = started.map((h, i) => {
-      const end = i === 0 ? a : b;
-      const address = `10.231.0.${i + 1}`;
-      execFileSync('ip', ['link', 'set', end, 'netns', h.netns.split('/')[2]!]);
-      inNetns(h, ['ip', 'link', 'add', MIGRATION_BRIDGE, 'type', 'bridge']);
-      inNetns(h, ['ip', 'link', 'set', end, 'master', MIGRATION_BRIDGE]);
-      inNetns(h, ['ip', 'addr', 'add', `${address}/24`, 'dev', MIGRATION_BRIDGE]);
-      inNetns(h, ['ip', 'link', 'set', end, 'up']);
-      inNetns(h, ['ip', 'link', 'set', MIGRATION_BRIDGE, 'up']);
+      const address = addresses[i]!;
       const imagesDir = path.join(h.dir, 'lib', 'images');
       mkdirSync(imagesDir, { recursive: true });
       mkdirSync(path.join(h.dir, 'log', 'qemu'), { recursive: true });

@@ -134,3 +134,26 @@ export function saveQemuCapabilities(dir: string, cacheRoot: string): void {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+/**
+ * A migration network between two hosts: a veth pair from one network namespace to the other, each end a port of a
+ * bridge `bridge` that carries the host's address (`<subnet>.1` and `<subnet>.2`). QEMU's migration stream and the
+ * disk copy of a block migration go over it; guests' NICs may plug into the same bridge. Returns the two addresses.
+ */
+export function linkLibvirtHosts(a: LibvirtHost, b: LibvirtHost, opts: { bridge: string; subnet: string }): [string, string] {
+  const tag = `${(process.pid % 100000).toString(36)}${a.hostname.length}${b.hostname.length}`.slice(0, 10);
+  const ends = [`lva${tag}`, `lvb${tag}`];
+  execFileSync('ip', ['link', 'add', ends[0]!, 'type', 'veth', 'peer', 'name', ends[1]!]);
+  const inNetns = (h: LibvirtHost, args: string[]) => execFileSync('nsenter', [`--net=${h.netns}`, ...args], { stdio: 'pipe' });
+  return [a, b].map((h, i) => {
+    const end = ends[i]!;
+    const address = `${opts.subnet}.${i + 1}`;
+    execFileSync('ip', ['link', 'set', end, 'netns', h.netns.split('/')[2]!]);
+    inNetns(h, ['ip', 'link', 'add', opts.bridge, 'type', 'bridge']);
+    inNetns(h, ['ip', 'link', 'set', end, 'master', opts.bridge]);
+    inNetns(h, ['ip', 'addr', 'add', `${address}/24`, 'dev', opts.bridge]);
+    inNetns(h, ['ip', 'link', 'set', end, 'up']);
+    inNetns(h, ['ip', 'link', 'set', opts.bridge, 'up']);
+    return address;
+  }) as [string, string];
+}
