@@ -23,6 +23,7 @@ export interface LabInfo {
   publicNetworkId: string;
   computeHosts: OpenStackLab['computeHosts'];
   libvirtUri?: string;
+  libvirtHosts: OpenStackLab['libvirtHosts'];
   /** The OS_* variables `npm run lab:openstack` prints. */
   env: Record<string, string>;
 }
@@ -61,6 +62,7 @@ export function startLabInBackground(): { stop(): Promise<void> } {
         publicNetworkId: l.publicNetworkId,
         computeHosts: l.computeHosts,
         libvirtUri: l.libvirtUri,
+        libvirtHosts: l.libvirtHosts,
         env: l.env(),
       };
       publish({ ready: info, startSeconds: (Date.now() - started) / 1000 });

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../temporal-dev-server';
@@ -14,10 +14,10 @@ import { CINDER_HOST, VOLUME_BACKEND, cinderConf, startCinder } from './cinder';
 import { cacheRoot, ensureDbTemplate } from './db-template';
 import { glanceConf, startGlance } from './glance';
 import { keystoneConf, startKeystone } from './keystone';
-import { saveQemuCapabilities, startLibvirtHost, type LibvirtHost } from './libvirt-host';
+import { linkLibvirtHosts, saveQemuCapabilities, startLibvirtHost, type LibvirtHost } from './libvirt-host';
 import { startMariaDb, type MariaDb } from './mariadb';
 import { neutronConf, startNeutron } from './neutron';
-import { FAKE_COMPUTES, fakeComputeConf, libvirtComputeConf, novaConf, startCompute, startNovaControl } from './nova';
+import { computeInstancesDir, FAKE_COMPUTES, fakeComputeConf, LIBVIRT_INSTANCES_PATH, libvirtComputeConf, novaConf, startCompute, startLibvirtCompute, startNovaControl } from './nova';
 import { placementConf, startPlacement } from './placement';
 import { capture, labProcesses, ProcessSet, sleep } from './proc';
 import { waitFor, waitHttp } from './wait';
@@ -49,10 +49,15 @@ export interface OpenStackLab {
   stateDir: string;
   /** The directory on this host that is the Cinder NFS share's export: where volume-<id> files appear. */
   shareExportDir: string;
-  /** Hosts of the computes, by driver (what os-services and os-hypervisors list). */
+  /** Hosts of the computes, by driver (what os-services and os-hypervisors list); `libvirt` is the first libvirt one. */
   computeHosts: { fake: string[]; libvirt?: string };
-  /** The libvirt URI of the libvirt compute's libvirtd (virsh -c URI), when it runs. */
+  /** The libvirt URI of the first libvirt compute's libvirtd (virsh -c URI), when it runs. */
   libvirtUri?: string;
+  /**
+   * The libvirt computes, each its own libvirtd in its own namespaces, joined by a migration network: their libvirt
+   * URIs, their addresses on it, and where their instances directories are (console.log of each instance).
+   */
+  libvirtHosts: Array<{ host: string; uri: string; address: string; instancesDir: string }>;
   /** Ids of what the lab pre-creates. */
   networkId: string;
   publicNetworkId: string;
@@ -63,6 +68,9 @@ export interface OpenStackLab {
 export const LIBVIRT_ZONE = 'libvirt';
 export const FAKE_ZONE = 'fake';
 export const LIBVIRT_HOST = 'lab-libvirt';
+/** Both libvirt computes, in the libvirt zone: live migration between them is real QEMU migration. */
+export const LIBVIRT_HOSTS = [LIBVIRT_HOST, 'lab-libvirt-2'];
+const MIGRATION_SUBNET = '10.232.0';
 const SHARE_GIB = 64;
 
 export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise<OpenStackLab> {
@@ -80,13 +88,13 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
   const procs = new ProcessSet(logDir);
   let share: Share | undefined;
-  let libvirtHost: LibvirtHost | undefined;
+  const libvirtHosts: LibvirtHost[] = [];
   let stopped: Promise<void> | undefined;
 
   // If this process ends without stop() (an uncaught error, process.exit), end what the lab started and unmount
   // its tree, synchronously: nothing else runs in an exit handler. The process groups are ProcessSet's.
   const onExit = () => {
-    for (const pid of labProcesses(stateDir + '/', libvirtHost?.mntNs)) {
+    for (const pid of [labProcesses(stateDir + '/'), ...libvirtHosts.map((h) => labProcesses(stateDir + '/', h.mntNs))].flat()) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -116,7 +124,7 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
       // What the services started outside their process groups: qemu (daemonized by libvirtd), privsep daemons,
       // bindfs.
       for (let i = 0; i < 3; i++) {
-        const left = labProcesses(stateDir + '/', libvirtHost?.mntNs);
+        const left = [labProcesses(stateDir + '/'), ...libvirtHosts.map((h) => labProcesses(stateDir + '/', h.mntNs))].flat();
         if (!left.length) break;
         for (const pid of left) {
           try {
@@ -171,9 +179,15 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
     const rabbitReady = startRabbitMq(procs, path.join(stateDir, 'rabbitmq'), { amqp, dist, epmd }).then(() => log(`rabbitmq up (${elapsed()})`));
     const shareReady = createShare(path.join(stateDir, 'share'), SHARE_GIB, path.join(logDir, 'share.log')).then((s) => (share = s));
     const libvirtReady = withLibvirt
-      ? startLibvirtHost(procs, path.join(stateDir, 'libvirt', LIBVIRT_HOST), LIBVIRT_HOST, migration, cacheRoot()).then((h) => {
-          libvirtHost = h;
-          log(`libvirtd up (${elapsed()})`);
+      ? Promise.all(
+          LIBVIRT_HOSTS.map((name) => {
+            const instances = computeInstancesDir({ stateDir }, name);
+            mkdirSync(instances, { recursive: true });
+            return startLibvirtHost(procs, path.join(stateDir, 'libvirt', name), name, migration, cacheRoot(), { binds: [[instances, LIBVIRT_INSTANCES_PATH]] });
+          }),
+        ).then((hosts) => {
+          libvirtHosts.push(...hosts);
+          log(`libvirtds up (${elapsed()})`);
         })
       : Promise.resolve();
 
@@ -202,7 +216,15 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
     await waitHttp(svc('placement-api'), `http://127.0.0.1:${placement}/`);
     for (const host of FAKE_COMPUTES) startCompute(procs, host, confs.nova, fakeComputeConf(ctx, host));
     await libvirtReady;
-    if (libvirtHost) startCompute(procs, LIBVIRT_HOST, confs.nova, libvirtComputeConf(ctx, libvirtHost));
+    const migrationNetwork = libvirtHosts.length === 2 ? linkLibvirtHosts(libvirtHosts[0]!, libvirtHosts[1]!, { bridge: 'br-migration', subnet: MIGRATION_SUBNET }) : [];
+    // Nova names a live migration's destination by its address on the migration network (live_migration_inbound_addr);
+    // the libvirt URI of that address is its libvirtd's socket, reached through a directory named after the address.
+    const byAddress = path.join(stateDir, 'libvirt', 'by-address');
+    mkdirSync(byAddress, { recursive: true });
+    for (const [i, h] of libvirtHosts.entries()) {
+      symlinkSync(path.join(h.dir, 'run'), path.join(byAddress, migrationNetwork[i]!));
+      startLibvirtCompute(procs, h, confs.nova, libvirtComputeConf(ctx, h, { inboundAddress: migrationNetwork[i]!, peerUri: `qemu+unix:///system?socket=${byAddress}/%s/libvirt-sock` }));
+    }
 
     await Promise.all([
       waitHttp(svc('glance-api'), `http://127.0.0.1:${glance}/versions`),
@@ -223,7 +245,7 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
       createVolumeType(token.id, cinderUrl, VOLUME_BACKEND, VOLUME_BACKEND),
     ]);
 
-    const computeHosts = [...FAKE_COMPUTES, ...(libvirtHost ? [LIBVIRT_HOST] : [])];
+    const computeHosts = [...FAKE_COMPUTES, ...libvirtHosts.map((h) => h.hostname)];
     const computeServices = computeHosts.map((h) => svc(`nova-compute-${h}`));
     await waitFor(
       'the computes to be up, in placement and mapped to cell1',
@@ -242,9 +264,9 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
       240_000,
     );
     await createZone(token.id, novaUrl, FAKE_ZONE, [...FAKE_COMPUTES]);
-    if (libvirtHost) {
-      await createZone(token.id, novaUrl, LIBVIRT_ZONE, [LIBVIRT_HOST]);
-      saveQemuCapabilities(libvirtHost.dir, cacheRoot());
+    if (libvirtHosts.length) {
+      await createZone(token.id, novaUrl, LIBVIRT_ZONE, libvirtHosts.map((h) => h.hostname));
+      saveQemuCapabilities(libvirtHosts[0]!.dir, cacheRoot());
     }
     log(`computes up (${elapsed()})`);
 
@@ -277,12 +299,13 @@ export async function startOpenStackLab(opts: OpenStackLabOptions = {}): Promise
         OS_IDENTITY_API_VERSION: '3',
         OS_INTERFACE: 'public',
       }),
-      zones: { libvirt: libvirtHost ? LIBVIRT_ZONE : undefined, fake: FAKE_ZONE },
+      zones: { libvirt: libvirtHosts.length ? LIBVIRT_ZONE : undefined, fake: FAKE_ZONE },
       volumeType: VOLUME_BACKEND,
       stateDir,
       shareExportDir: share!.exportDir,
-      computeHosts: { fake: [...FAKE_COMPUTES], libvirt: libvirtHost ? LIBVIRT_HOST : undefined },
-      libvirtUri: libvirtHost?.uri,
+      computeHosts: { fake: [...FAKE_COMPUTES], libvirt: libvirtHosts.length ? LIBVIRT_HOST : undefined },
+      libvirtUri: libvirtHosts[0]?.uri,
+      libvirtHosts: libvirtHosts.map((h, i) => ({ host: h.hostname, uri: h.uri, address: migrationNetwork[i]!, instancesDir: computeInstancesDir({ stateDir }, h.hostname) })),
       networkId: nets.networkId,
       publicNetworkId: nets.publicNetworkId,
       stop,

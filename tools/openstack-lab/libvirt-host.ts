@@ -9,9 +9,9 @@
  * - x86 emulators only: the other qemu-system-* binaries (other packages' dependencies) are hidden from it, as on
  *   an x86 compute node; libvirtd would otherwise probe each of them (~2 s apiece) before Nova's first call returns.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { capture, logTail, sleep, type ProcessSet, type Service } from './proc';
@@ -24,6 +24,8 @@ export interface LibvirtHost {
   netns: string;
   /** The mount namespace's id (readlink of /proc/PID/ns/mnt), to find its qemu processes at stop. */
   mntNs: string;
+  /** /proc/PID/ns/mnt of libvirtd: for nsenter. */
+  mountNs: string;
   /** Its state directory (run/, lib/, log/, cache/, etc/ are its /run/libvirt, /var/lib/libvirt, …). */
   dir: string;
   service: Service;
@@ -43,10 +45,21 @@ export async function startLibvirtHost(
   hostname: string,
   migrationPort: number,
   cacheRoot: string,
+  opts: {
+    /** More directories of the machine seen at another path in this host only: [directory, path in the host]. */
+    binds?: Array<[string, string]>;
+    /**
+     * CPU features this host's emulated CPU is to lack, as an older CPU model would: taken out of the probed
+     * capabilities it starts with (which must be in `cacheRoot` already). A stand-in for hosts of two CPU generations.
+     */
+    cpuWithout?: string[];
+  } = {},
 ): Promise<LibvirtHost> {
+  const binds = opts.binds ?? [];
   for (const [d] of PRIVATE_DIRS) mkdirSync(path.join(dir, d), { recursive: true });
   mkdirSync(path.join(dir, 'lib', 'qemu'), { recursive: true });
   restoreQemuCapabilities(dir, cacheRoot);
+  if (opts.cpuWithout?.length) withoutCpuFeatures(dir, opts.cpuWithout);
   writeFileSync(
     path.join(dir, 'etc', 'libvirtd.conf'),
     `unix_sock_dir = "/run/libvirt"
@@ -75,13 +88,15 @@ migration_port_min = ${migrationPort}
 migration_port_max = ${migrationPort + 15}
 `,
   );
-  const binds = PRIVATE_DIRS.map(([d, target]) => `mkdir -p ${target} && mount --bind ${path.join(dir, d)} ${target}`).join('\n');
+  const mounts = [...PRIVATE_DIRS.map(([d, target]): [string, string] => [path.join(dir, d), target]), ...binds]
+    .map(([source, target]) => `mkdir -p ${target} && mount --bind ${source} ${target}`)
+    .join('\n');
   const script = `set -e
 # Receive the host's later mounts (the lab's state tree is shared), send none back.
 mount --make-rslave /
 hostname ${hostname}
 ip link set lo up
-${binds}
+${mounts}
 for b in /usr/bin/qemu-system-*; do
   case "$b" in */qemu-system-x86_64|*/qemu-system-i386) ;; *) mount --bind /dev/null "$b" ;; esac
 done
@@ -99,7 +114,7 @@ exec libvirtd -f /etc/libvirt/libvirtd.conf -p ${path.join(dir, 'libvirtd.pid')}
     if (Date.now() > deadline) throw new Error(`libvirtd (${hostname}) did not answer on ${uri}:\n${logTail(service.logFile)}`);
     await sleep(200);
   }
-  return { hostname, uri, netns: `/proc/${pid}/ns/net`, mntNs: readlinkSync(`/proc/${pid}/ns/mnt`), dir, service };
+  return { hostname, uri, netns: `/proc/${pid}/ns/net`, mntNs: readlinkSync(`/proc/${pid}/ns/mnt`), mountNs: `/proc/${pid}/ns/mnt`, dir, service };
 }
 
 /**
@@ -118,6 +133,28 @@ const capsDir = (dir: string) => path.join(dir, 'cache', 'qemu', 'capabilities')
 export function restoreQemuCapabilities(dir: string, cacheRoot: string): void {
   const cache = capabilitiesCache(cacheRoot);
   if (existsSync(cache)) cpSync(cache, capsDir(dir), { recursive: true });
+}
+
+/**
+ * Marks `features` absent from the emulated (TCG) host CPU in the capabilities libvirtd will load, so that its host
+ * CPU model — what `virsh hypervisor-cpu-compare` and an incoming migration check a guest's CPU against — lacks them.
+ */
+function withoutCpuFeatures(dir: string, features: string[]): void {
+  const files = existsSync(capsDir(dir)) ? readdirSync(capsDir(dir)).filter((f) => f.endsWith('.xml')) : [];
+  let changed = 0;
+  for (const f of files) {
+    const file = path.join(capsDir(dir), f);
+    const xml = readFileSync(file, 'utf8');
+    const out = xml.replace(/<hostCPU type='tcg'[\s\S]*?<\/hostCPU>/, (block) =>
+      block.replace(/<property name='([^']+)' type='boolean' value='true'( migratable='yes')?\/>/g, (prop, name: string) => {
+        if (!features.includes(name)) return prop;
+        changed++;
+        return `<property name='${name}' type='boolean' value='false'/>`;
+      }),
+    );
+    if (out !== xml) writeFileSync(file, out);
+  }
+  if (!changed) throw new Error(`no probed qemu capabilities with CPU features ${features.join(', ')} to take out (start a host without cpuWithout first: it probes them)`);
 }
 
 /** Keeps what this libvirtd probed, once the libvirt compute has asked for the capabilities. */
@@ -141,7 +178,8 @@ export function saveQemuCapabilities(dir: string, cacheRoot: string): void {
  * disk copy of a block migration go over it; guests' NICs may plug into the same bridge. Returns the two addresses.
  */
 export function linkLibvirtHosts(a: LibvirtHost, b: LibvirtHost, opts: { bridge: string; subnet: string }): [string, string] {
-  const tag = `${(process.pid % 100000).toString(36)}${a.hostname.length}${b.hostname.length}`.slice(0, 10);
+  // Unique on the machine while both ends are still in its namespace (several pairs may be made at once).
+  const tag = randomBytes(4).toString('hex');
   const ends = [`lva${tag}`, `lvb${tag}`];
   execFileSync('ip', ['link', 'add', ends[0]!, 'type', 'veth', 'peer', 'name', ends[1]!]);
   const inNetns = (h: LibvirtHost, args: string[]) => execFileSync('nsenter', [`--net=${h.netns}`, ...args], { stdio: 'pipe' });

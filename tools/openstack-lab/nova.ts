@@ -50,7 +50,7 @@ export function novaConf(ctx: LabContext): string {
 
 function computeState(ctx: LabContext, host: string): string {
   const d = path.join(ctx.stateDir, 'nova', host);
-  mkdirSync(path.join(d, 'instances'), { recursive: true });
+  mkdirSync(computeInstancesDir(ctx, host), { recursive: true });
   return d;
 }
 
@@ -72,7 +72,18 @@ export function fakeComputeConf(ctx: LabContext, host: string): string {
   return file;
 }
 
-export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost): string {
+/**
+ * Where every libvirt compute keeps its instances, as in a real cloud, where each compute has the same
+ * instances_path: a live migration's domain XML carries the source's paths (the console log's among them) to the
+ * destination, which must find them in its own instances directory. Each lab host sees its own directory there
+ * (`computeInstancesDir`), bound into its mount namespace, where its nova-compute runs too.
+ */
+export const LIBVIRT_INSTANCES_PATH = '/var/lib/nova/instances';
+
+/** A compute's instances directory as the rest of the machine sees it. */
+export const computeInstancesDir = (ctx: Pick<LabContext, 'stateDir'>, host: string) => path.join(ctx.stateDir, 'nova', host, 'instances');
+
+export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost, migration: { inboundAddress: string; peerUri: string }): string {
   const state = computeState(ctx, lv.hostname);
   const file = path.join(ctx.etc, 'nova', `${lv.hostname}.conf`);
   const helper = (extra: string[] = []) =>
@@ -82,6 +93,7 @@ export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost): string {
       host: lv.hostname,
       compute_driver: 'libvirt.LibvirtDriver',
       state_path: state,
+      instances_path: LIBVIRT_INSTANCES_PATH,
       reserved_host_memory_mb: 256,
       // A guest that ignores ACPI while it boots (under TCG it is slow to get that far) is powered off after 10 s,
       // not Nova's default 60: a stop during the lab's tests should not wait a minute.
@@ -94,6 +106,10 @@ export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost): string {
       images_type: 'raw',
       inject_partition: -2,
       nfs_mount_point_base: path.join(state, 'mnt'),
+      // Live migration: peers reach this host at its address on the migration network, and its libvirtd through
+      // the URI of that address (live_migration_uri's %s).
+      live_migration_inbound_addr: migration.inboundAddress,
+      live_migration_uri: migration.peerUri,
     },
     // os-vif creates the port's bridge where libvirtd creates the tap: in the libvirt host's network namespace,
     // which has no interface but lo (see libvirt-host.ts).
@@ -115,6 +131,11 @@ export function startNovaControl(procs: ProcessSet, conf: string): void {
 
 export function startCompute(procs: ProcessSet, host: string, conf: string, hostConf: string): void {
   procs.start(`nova-compute-${host}`, 'nova-compute', ['--config-file', conf, '--config-file', hostConf]);
+}
+
+/** A libvirt compute runs in its libvirt host's mount namespace: its instances path and its volume mounts are the host's. */
+export function startLibvirtCompute(procs: ProcessSet, lv: LibvirtHost, conf: string, hostConf: string): void {
+  procs.start(`nova-compute-${lv.hostname}`, 'nsenter', [`--mount=${lv.mountNs}`, '--', 'nova-compute', '--config-file', conf, '--config-file', hostConf]);
 }
 
 /**
