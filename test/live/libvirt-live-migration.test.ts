@@ -4,64 +4,26 @@
  * NIC and a local disk, counting in memory and on its disk, moves with its disk copied (block migration). After it:
  * it runs on the destination only, its count never went backwards, the time its console was silent is no longer
  * than the downtime QEMU measured (plus the guest's own print interval), and its disk on the destination holds
- * its latest count. Refused (its own host named as destination) and aborted (past its convergence limit), it keeps
- * running on its source.
+ * its latest count. Refused (its own host named as destination; a destination whose CPU lacks a feature the guest
+ * uses) and aborted (past its convergence limit), it keeps running on its source.
  */
 import { randomUUID } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import { liveMigration } from '../../workflows/live-migration';
 import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
 import { counterDomainXml, ensureCounterGuest, parseCounts } from '../../tools/live-guest/counter-guest';
 import { MIGRATION_BRIDGE, startLibvirtPair, type LibvirtPair, type PairHost } from '../../tools/libvirt-lab/libvirt-pair';
 import { startApi, type TestApi } from '../harness/api-server';
+import { ConsoleWatch, switchoverGaps } from '../harness/console-watch';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
 
 const virsh = (h: PairHost, ...args: string[]) => execFileSync('virsh', ['-q', '-c', h.uri, ...args], { encoding: 'utf8', stdio: 'pipe' }).trim();
-
-/** Lines of a console file as they appear, each stamped with when this process first saw it. */
-class ConsoleWatch {
-  readonly lines: Array<{ at: number; text: string; host: string }> = [];
-  private readonly offsets = new Map<string, number>();
-  private readonly partial = new Map<string, string>();
-  private timer?: NodeJS.Timeout;
-  constructor(private readonly files: Array<{ host: string; file: string }>) {}
-  start(): void {
-    this.timer = setInterval(() => this.poll(), 5);
-    this.timer.unref(); // a test that failed before stop() must not keep jest alive
-  }
-  stop(): void {
-    clearInterval(this.timer);
-    this.poll();
-  }
-  private poll(): void {
-    const now = Date.now();
-    for (const { host, file } of this.files) {
-      if (!existsSync(file)) continue;
-      const fd = openSync(file, 'r');
-      try {
-        const buf = Buffer.alloc(65536);
-        let off = this.offsets.get(file) ?? 0;
-        for (;;) {
-          const n = readSync(fd, buf, 0, buf.length, off);
-          if (n <= 0) break;
-          off += n;
-          const text = (this.partial.get(file) ?? '') + buf.subarray(0, n).toString('latin1');
-          const parts = text.split('\n');
-          this.partial.set(file, parts.pop() ?? '');
-          for (const p of parts) this.lines.push({ at: now, text: p.replace(/\r$/, ''), host });
-        }
-        this.offsets.set(file, off);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  }
-}
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -75,12 +37,15 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 
 describe('live migration between the hosts of a libvirt target', () => {
   let pair: LibvirtPair;
+  /** A second target whose second host has an older CPU: it lacks AES-NI. */
+  let mixed: LibvirtPair;
   let env: MigrationEnv;
   let guest: { kernel: string; initrd: string };
   let api: TestApi;
 
   beforeAll(async () => {
     [pair, guest] = await Promise.all([startLibvirtPair({ cacheRoot: vmigrateCacheDir() }), ensureCounterGuest(path.join(vmigrateCacheDir(), 'live-guest'))]);
+    mixed = await startLibvirtPair({ cacheRoot: vmigrateCacheDir(), names: ['kvm-new', 'kvm-old'], secondCpuWithout: ['aes'] });
     env = await createMigrationEnv('libvirt-live', { vms: [] }, {
       targets: {
         kvm: {
@@ -89,6 +54,7 @@ describe('live migration between the hosts of a libvirt target', () => {
           storagePool: 'default',
           sharedStorage: false,
         },
+        mixed: { driver: 'libvirt', hosts: mixed.hosts.map((h) => ({ name: h.hostname, uri: h.uri, migrationAddress: h.address })), storagePool: 'default', sharedStorage: false },
       },
     });
     await env.startWorker();
@@ -99,15 +65,16 @@ describe('live migration between the hosts of a libvirt target', () => {
     await api?.close();
     await env?.close();
     await pair?.stop();
+    await mixed?.stop();
   });
 
   /** A counter guest defined and started on `host`, its disk in that host's pool; waits for its first counts. */
-  async function startCounter(name: string, host: PairHost, extra: { cpuModel?: string; memoryMiB?: number; dirtyMiB?: number } = {}) {
+  async function startCounter(name: string, host: PairHost, extra: { cpuModel?: string; cpuFeatures?: string[]; memoryMiB?: number; dirtyMiB?: number } = {}, on: LibvirtPair = pair) {
     const disk = path.join(host.imagesDir, `${name}.raw`);
     writeFileSync(disk, Buffer.alloc(0));
     execFileSync('truncate', ['-s', '8M', disk]);
     virsh(host, 'pool-refresh', 'default');
-    const xmlFile = path.join(pair.dir, `${name}.xml`);
+    const xmlFile = path.join(on.dir, `${name}.xml`);
     writeFileSync(
       xmlFile,
       counterDomainXml({
@@ -120,13 +87,13 @@ describe('live migration between the hosts of a libvirt target', () => {
         consoleLog: `/var/log/libvirt/qemu/${name}-console.log`,
         bridge: MIGRATION_BRIDGE,
         mac: '52:54:00:7a:00:01',
-        ...(extra.cpuModel ? { cpuModel: extra.cpuModel } : {}),
+        ...(extra.cpuModel ? { cpuModel: extra.cpuModel, cpuFeatures: extra.cpuFeatures ?? [] } : {}),
         ...(extra.dirtyMiB ? { dirtyMiB: extra.dirtyMiB } : {}),
       }),
     );
     virsh(host, 'define', xmlFile);
     virsh(host, 'start', name);
-    const consoles = pair.hosts.map((h) => ({ host: h.hostname, file: path.join(h.logDir, 'qemu', `${name}-console.log`) }));
+    const consoles = on.hosts.map((h) => ({ host: h.hostname, file: path.join(h.logDir, 'qemu', `${name}-console.log`) }));
     const watch = new ConsoleWatch(consoles);
     watch.start();
     await until('the guest counting', () => (watch.lines.filter((l) => l.text.startsWith('disk ')).length >= 3 ? true : undefined), 120_000);
@@ -160,11 +127,9 @@ describe('live migration between the hosts of a libvirt target', () => {
     // Time: the console's longest silence is the switchover, within QEMU's downtime plus one print interval.
     const downtime = result.record!.downtimeMs!;
     expect(downtime).toBeGreaterThan(0);
-    const gaps = counted.slice(1).map((l, i) => ({ ms: l.at - counted[i]!.at, across: l.host !== counted[i]!.host }));
-    const steady = Math.max(...gaps.filter((g) => !g.across).map((g) => g.ms));
-    const switchover = gaps.find((g) => g.across)!;
-    console.log(`[libvirt live] downtime ${downtime} ms, console silent ${switchover.ms} ms at the switchover, longest steady interval ${steady} ms, migration ${result.record!.durationMs} ms, ${result.record!.transferredBytes} bytes`);
-    expect(switchover.ms).toBeLessThanOrEqual(downtime + steady + 50);
+    const { steadyMs, switchoverMs } = switchoverGaps(counted);
+    console.log(`[libvirt live] downtime ${downtime} ms, console silent ${switchoverMs} ms at the switchover, longest steady interval ${steadyMs} ms, migration ${result.record!.durationMs} ms, ${result.record!.transferredBytes} bytes`);
+    expect(switchoverMs).toBeLessThanOrEqual(downtime + steadyMs + 50);
 
     // Disk: the destination's copy of the disk holds a count at least the last one written before the move.
     const lastDiskOnSource = Math.max(...watch.lines.filter((l) => l.host === a.hostname && /^disk \d+$/.test(l.text)).map((l) => Number(l.text.slice(5))));
@@ -198,6 +163,36 @@ describe('live migration between the hosts of a libvirt target', () => {
     watch.stop();
     expect(() => virsh(pair.hosts[1], 'domstate', 'counter-2')).toThrow(/failed to get domain/);
     virsh(a, 'destroy', 'counter-2');
+  }, 300_000);
+
+  it('a destination whose CPU lacks a feature the guest uses: refused at Checks as a CPU mismatch, the guest running on its source', async () => {
+    const [fresh, old] = mixed.hosts;
+    // qemu64 with AES-NI required: what a guest started on a newer host's CPU model uses.
+    const { watch } = await startCounter('counter-aes', fresh, { cpuModel: 'qemu64', cpuFeatures: ['aes'] }, mixed);
+    const failed = await env.client.workflow
+      .execute(liveMigration, {
+        taskQueue: env.taskQueue,
+        workflowId: `live-libvirt-${randomUUID()}`,
+        args: [{ operationId: `lm-${randomUUID()}`, target: { name: 'mixed' }, serverId: 'counter-aes', blockMigration: 'auto', requestedBy: 'admin' }],
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err as WorkflowFailedError,
+      );
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    const cause = failed!.cause as ApplicationFailure;
+    expect(cause.message).toMatch(/server counter-aes cannot be live-migrated: the guest CPU does not match kvm-old \(host kvm-old: .*aes.*\)\. Give the domain a CPU model every host has/);
+    // The workflow's failure, over the activity's, over the typed error of the check.
+    const types: Array<string | undefined> = [];
+    for (let c: Error | undefined = cause; c; c = c.cause as Error | undefined) types.push((c as ApplicationFailure).type ?? c.name);
+    expect(types).toEqual(['MigrationFailed', 'ActivityFailure', 'CpuIncompatibleError']);
+    // Its own host's CPU is fine: the refusal names only the other.
+    expect(virsh(fresh, 'domstate', 'counter-aes')).toBe('running');
+    expect(() => virsh(old, 'domstate', 'counter-aes')).toThrow(/failed to get domain/);
+    const before = watch.lines.length;
+    await until('counting on after the refusal', () => (watch.lines.slice(before).some((l) => l.host === fresh.hostname && /^count /.test(l.text)) ? true : undefined), 30_000);
+    watch.stop();
+    virsh(fresh, 'destroy', 'counter-aes');
   }, 300_000);
 
   it('through the API and the CLI: admin only, followed to Completed with its progress and downtime', async () => {

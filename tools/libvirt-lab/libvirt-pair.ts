@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { labProcesses, ProcessSet, sleep } from '../openstack-lab/proc';
-import { linkLibvirtHosts, startLibvirtHost, type LibvirtHost } from '../openstack-lab/libvirt-host';
+import { linkLibvirtHosts, saveQemuCapabilities, startLibvirtHost, type LibvirtHost } from '../openstack-lab/libvirt-host';
 
 export const MIGRATION_BRIDGE = 'br-live';
 
@@ -29,7 +29,13 @@ export interface LibvirtPair {
   stop(): Promise<void>;
 }
 
-export async function startLibvirtPair(opts: { cacheRoot: string; names?: [string, string]; dir?: string }): Promise<LibvirtPair> {
+export async function startLibvirtPair(opts: {
+  cacheRoot: string;
+  names?: [string, string];
+  dir?: string;
+  /** CPU features the second host's CPU lacks (an older CPU generation; see startLibvirtHost's cpuWithout). */
+  secondCpuWithout?: string[];
+}): Promise<LibvirtPair> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vmigrate-libvirt-pair-'));
   const logDir = path.join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -55,7 +61,15 @@ export async function startLibvirtPair(opts: { cacheRoot: string; names?: [strin
   };
   try {
     const base = 49152 + (process.pid % 200) * 32;
-    for (const [i, name] of names.entries()) started.push(await startLibvirtHost(procs, path.join(dir, name), name, base + i * 16, opts.cacheRoot));
+    for (const [i, name] of names.entries()) {
+      const host = await startLibvirtHost(procs, path.join(dir, name), name, base + i * 16, opts.cacheRoot, i === 1 && opts.secondCpuWithout ? { cpuWithout: opts.secondCpuWithout } : {});
+      started.push(host);
+      if (i === 0) {
+        // Its qemu capabilities probed now and kept: the second host starts from them (and later pairs faster).
+        execFileSync('virsh', ['-c', host.uri, 'domcapabilities', '--virttype', 'qemu', '--arch', 'x86_64'], { stdio: 'pipe' });
+        saveQemuCapabilities(host.dir, opts.cacheRoot);
+      }
+    }
     const addresses = linkLibvirtHosts(started[0]!, started[1]!, { bridge: MIGRATION_BRIDGE, subnet: '10.231.0' });
     const hosts = started.map((h, i) => {
       const address = addresses[i]!;

@@ -1,6 +1,7 @@
 /**
  * The guest of the live-migration tests and benchmark: Debian's kernel with a busybox initramfs whose init counts,
- * forever, in memory (a shell variable) and on its disk (the first 32 bytes of /dev/vda, every tenth count, synced),
+ * forever, in memory (a shell variable) and on its disk (32 bytes of /dev/vda, at its start or `counterMiB` into it,
+ * every tenth count, synced),
  * and prints each count on the serial console: "count N" and "disk N". A migration that lost memory or disk writes,
  * or paused the guest, shows in that output as a count going backwards or a gap in time. With `dirtyMiB` on the
  * kernel command line it also rewrites that many MiB of random data every second, so its memory changes at a known
@@ -27,12 +28,18 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o size=90% tmpfs /dev/shm
 echo 0 > /proc/sys/kernel/printk
 for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m 2>/dev/null; done
-for a in $(cat /proc/cmdline); do case "$a" in dirtyMiB=*) dirty=\${a#dirtyMiB=} ;; esac; done
+at=0
+for a in $(cat /proc/cmdline); do
+  case "$a" in
+    dirtyMiB=*) dirty=\${a#dirtyMiB=} ;;
+    counterMiB=*) at=$((\${a#counterMiB=} * 32768)) ;;
+  esac
+done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 ip link set lo up
 for dev in /sys/class/net/*; do ip link set "\${dev##*/}" up 2>/dev/null; done
-n=$(dd if=/dev/vda bs=32 count=1 2>/dev/null | tr -dc 0-9)
+n=$(dd if=/dev/vda bs=32 skip=$at count=1 2>/dev/null | tr -dc 0-9)
 n=$((\${n:-0} + 0))
 echo "counter-guest: up, disk at $n, dirtying \${dirty:-0} MiB/s"
 if [ -n "$dirty" ] && [ "$dirty" -gt 0 ]; then
@@ -43,7 +50,7 @@ while :; do
   n=$((n+1))
   echo "count $n"
   if [ $((n % 10)) -eq 0 ]; then
-    printf '%031d\\n' $n | dd of=/dev/vda bs=32 count=1 conv=notrunc,fsync 2>/dev/null && echo "disk $n"
+    printf '%031d\\n' $n | dd of=/dev/vda bs=32 seek=$at count=1 conv=notrunc,fsync 2>/dev/null && echo "disk $n"
   fi
   usleep 20000
 done
@@ -57,6 +64,31 @@ export interface CounterGuestBoot {
 
 function recipeHash(): string {
   return createHash('sha256').update(INIT).update(MODULES.join(',')).update(debianKernel().version).update(readFileSync('/bin/busybox')).digest('hex').slice(0, 16);
+}
+
+/**
+ * The same guest as a disk image a cloud boots from a volume: a BIOS-bootable hybrid ISO (grub-mkrescue) whose
+ * GRUB boots the kernel with its count kept 512 MiB into the disk, past the image. Copy it onto a volume of 1 GiB.
+ */
+export async function ensureCounterGuestDisk(cacheDir: string): Promise<string> {
+  const parts = await ensureCounterGuest(cacheDir);
+  const image = path.join(path.dirname(parts.kernel), 'counter-disk.iso');
+  if (existsSync(image)) return image;
+  const work = await mkdtemp(path.join(cacheDir, 'counter-disk-build-'));
+  try {
+    await mkdir(path.join(work, 'root/boot/grub'), { recursive: true });
+    await copyFile(parts.kernel, path.join(work, 'root/boot/vmlinuz'));
+    await copyFile(parts.initrd, path.join(work, 'root/boot/initrd.gz'));
+    await writeFile(
+      path.join(work, 'root/boot/grub/grub.cfg'),
+      `set timeout=0\nset default=0\nserial --unit=0 --speed=115200\nterminal_output serial\nmenuentry "counter" {\n  linux /boot/vmlinuz console=ttyS0,115200 panic=-1 quiet counterMiB=512\n  initrd /boot/initrd.gz\n}\n`,
+    );
+    await run('grub-mkrescue', ['-o', path.join(work, 'disk.iso'), path.join(work, 'root')]);
+    await rename(path.join(work, 'disk.iso'), image);
+    return image;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 /** Kernel and initramfs, built once per recipe into `cacheDir`. */
@@ -108,6 +140,8 @@ export interface CounterDomainSpec {
   dirtyMiB?: number;
   /** A CPU model the domain asks for (absent: the hypervisor's default). */
   cpuModel?: string;
+  /** CPU features it requires on top of the model. */
+  cpuFeatures?: string[];
 }
 
 export function counterDomainXml(s: CounterDomainSpec): string {
@@ -122,7 +156,7 @@ export function counterDomainXml(s: CounterDomainSpec): string {
     <initrd>${s.initrd}</initrd>
     <cmdline>console=ttyS0,115200 panic=-1 quiet${s.dirtyMiB ? ` dirtyMiB=${s.dirtyMiB}` : ''}</cmdline>
   </os>
-  ${s.cpuModel ? `<cpu mode='custom' match='exact' check='full'><model fallback='forbid'>${s.cpuModel}</model></cpu>` : ''}
+  ${s.cpuModel ? `<cpu mode='custom' match='exact' check='partial'><model fallback='forbid'>${s.cpuModel}</model>${(s.cpuFeatures ?? []).map((f) => `<feature policy='require' name='${f}'/>`).join('')}</cpu>` : ''}
   <on_poweroff>destroy</on_poweroff>
   <on_crash>destroy</on_crash>
   <devices>
