@@ -2,7 +2,8 @@
  * Nova's live migration against the lab's two fake-driver computes (real Nova API, conductor, scheduler and
  * placement; the fake driver moves no bytes): the checks before it, a live migration that completes on the other
  * host, and refusals — a disabled destination, said before Nova is asked and by Nova itself when asked anyway
- * ("No valid host was found", typed, with its resolution), and the server's own host — where the server stays ACTIVE.
+ * ("No valid host was found", typed, with its resolution), a destination whose memory is all reserved (the checks say
+ * what it lacks, Nova has no valid host), and the server's own host — where the server stays ACTIVE.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -167,6 +168,46 @@ describe('Nova live migration between the lab fake computes', () => {
       await nova.setComputeService(service.id, { enabled: true });
     }
     expect((await nova.computeServices()).find((s) => s.host === other)).toMatchObject({ enabled: true });
+  }, 300_000);
+
+  it('a destination without room: refused before Nova is asked with what it lacks, and by Nova when asked anyway (no valid host); the server stays ACTIVE where it was', async () => {
+    const server = await bootServer('live-full');
+    const [fake1, fake2] = p.lab.computeHosts.fake;
+    const other = server.host === fake1 ? fake2 : fake1;
+    const rp = (await nova.hypervisors()).find((h) => h.host === other)!.id;
+    // The other compute's memory all reserved, as an operator holds a host back: Placement then has none to allocate.
+    const inventory = async () => (await placement.call('GET', `/resource_providers/${rp}/inventories/MEMORY_MB`, { what: 'reading the memory inventory' })).body;
+    const setReserved = async (reserved: number) => {
+      const inv = await inventory();
+      await placement.call('PUT', `/resource_providers/${rp}/inventories/MEMORY_MB`, {
+        body: { resource_provider_generation: inv.resource_provider_generation, total: inv.total, reserved, min_unit: inv.min_unit, max_unit: inv.max_unit, step_size: inv.step_size, allocation_ratio: inv.allocation_ratio },
+        microversion: 'placement 1.26',
+        what: 'reserving the memory',
+      });
+    };
+    const original = await inventory();
+    await setReserved(original.total);
+    try {
+      const facts = await hostFacts();
+      expect(checkLivePrerequisites(server, facts, { destination: other, blockMigration: 'auto' }).problems).toEqual([
+        expect.stringMatching(new RegExp(`^compute ${other} lacks capacity: -?\\d+ MiB of memory free, 512 needed$`)),
+      ]);
+      expect(checkLivePrerequisites(server, facts, { blockMigration: 'auto' }).problems).toEqual([
+        expect.stringMatching(new RegExp(`^no other compute host can take server live-full: .*compute ${other} lacks capacity: -?\\d+ MiB of memory free, 512 needed`)),
+      ]);
+
+      const before = await lastMigrationId(server.id);
+      const requestId = await nova.liveMigrate(server.id, { host: other, blockMigration: 'auto' });
+      const record = await ended(server.id, before);
+      expect(record.status).toBe('error');
+      const why = await until('the instance action says why', () => nova.failureOf(server.id, requestId!));
+      expect(why).toMatch(/No valid host was found/);
+      expect(liveMigrationFailure(why)).toBeInstanceOf(NoValidHostError);
+      expect(await nova.server(server.id)).toMatchObject({ status: 'ACTIVE', host: server.host });
+    } finally {
+      await setReserved(original.reserved);
+    }
+    expect((await inventory()).reserved).toBe(original.reserved);
   }, 300_000);
 
   it('the liveMigration workflow: checks, migrates, verifies (stages in order); refused at its checks with the reason', async () => {
