@@ -13,6 +13,7 @@ import { admissionWorkflowId } from '../../workflows/admission-messages';
 import { confirmSignal } from '../../workflows/agent-migration-state';
 import { recordRunHistories } from '../harness/record-histories';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
+import { until } from '../harness/until';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -42,15 +43,6 @@ function startAgent(binary: string, configFile: string, disks: string[], uuid: s
   return { proc, console: lines, exited: new Promise((r) => proc.once('exit', (code) => r(code))) };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('agent-based migration: templates, ISO, enrollment, copy through the gateway, resume and change detection', () => {
   let env: MigrationEnv;

@@ -111,6 +111,11 @@ export interface LabProject {
    * policy lets a project choose MACs and fixed IPs only on its own networks, not on the shared `lab-net`.
    */
   network: { name: string; id: string; subnetName: string; subnetId: string };
+  /**
+   * A target's `hostOperations` as the cloud's admin (live migration and host drains: admin-only in Nova's
+   * policy), its password in a file beside the project's.
+   */
+  adminHostOperations(): Record<string, unknown>;
   /** An admin token, for checking what exists where. */
   adminToken(): Promise<string>;
   endpoint(type: string): Promise<string>;
@@ -129,6 +134,8 @@ export async function createLabProject(name: string, dir: string): Promise<LabPr
   await call(admin.id, 'PUT', `${keystone}/projects/${project.project.id}/users/${user.user.id}/roles/${roles.roles[0].id}`, undefined, { expect: [204] });
   const passwordFile = path.join(dir, `${unique}.password`);
   await writeFile(passwordFile, password, { mode: 0o600 });
+  const adminPasswordFile = path.join(dir, `${unique}.admin-password`);
+  await writeFile(adminPasswordFile, lab.admin.password, { mode: 0o600 });
   const member = await issueToken(lab.authUrl, { username: `u-${unique}`, password, projectName: unique });
   const neutronUrl = member.body.token.catalog!.find((e) => e.type === 'network')!.endpoints.find((e) => e.interface === 'public')!.url.replace(/\/+$/, '');
   const net = await call<{ network: { id: string } }>(member.id, 'POST', `${neutronUrl}/v2.0/networks`, { network: { name: 'proj-net' } });
@@ -154,6 +161,7 @@ export async function createLabProject(name: string, dir: string): Promise<LabPr
     password,
     passwordFile,
     network: { name: 'proj-net', id: net.network.id, subnetName: 'proj-subnet', subnetId: sub.subnet.id },
+    adminHostOperations: () => ({ auth: { method: 'password', username: lab.admin.username, password: { file: adminPasswordFile } }, project: lab.admin.projectName }),
     adminToken: async () => (await issueToken(lab.authUrl, lab.admin)).id,
     endpoint,
     targetConfig: (extra = {}) => ({

@@ -22,18 +22,10 @@ import { startApi, type TestApi } from '../harness/api-server';
 import { ConsoleWatch, switchoverGaps } from '../harness/console-watch';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
+import { until } from '../harness/until';
 
 const virsh = (h: PairHost, ...args: string[]) => execFileSync('virsh', ['-q', '-c', h.uri, ...args], { encoding: 'utf8', stdio: 'pipe' }).trim();
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('live migration between the hosts of a libvirt target', () => {
   let pair: LibvirtPair;

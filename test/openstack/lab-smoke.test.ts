@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { call, issueToken, type CatalogEntry } from '../../tools/openstack-lab/rest';
 import { openStackLab, type LabInfo } from '../harness/openstack-lab';
+import { until } from '../harness/until';
 
 /**
  * The OpenStack lab (tools/openstack-lab) is a real OpenStack: Keystone, Glance, Placement, Nova, Neutron and Cinder
@@ -23,15 +24,6 @@ function endpoint(type: string): string {
   return e.url.replace('%(project_id)s', admin.projectId).replace(/\/$/, '');
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 async function volumeStatus(token: string, cinder: string, id: string, want: string): Promise<any> {
   return until(`volume ${id} ${want}`, async () => {

@@ -7,7 +7,7 @@
  * guest's print interval), and the volume holds the latest count.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCounterGuestDisk, parseCounts } from '../../tools/live-guest/counter-guest';
@@ -20,18 +20,10 @@ import { KeystoneSession } from '../../targets/openstack/keystone-session';
 import { OpenStackApi } from '../../targets/openstack/openstack-api';
 import { parseConfig } from '../../config/vmigrate-config';
 import type { OpenStackTargetConfig } from '../../targets/target-config';
+import { until } from '../harness/until';
 
 const COUNTER_OFFSET = 512 * 2 ** 20;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe('Nova live migration between the lab libvirt computes', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-nova-lv-'));
@@ -45,8 +37,6 @@ describe('Nova live migration between the lab libvirt computes', () => {
   beforeAll(async () => {
     p = await createLabProject('nova-lv', dir);
     expect(p.lab.libvirtHosts).toHaveLength(2);
-    const adminPassword = path.join(dir, 'admin.password');
-    writeFileSync(adminPassword, p.lab.admin.password, { mode: 0o600 });
     const cfg = parseConfig({ sources: {}, targets: { lab: { driver: 'openstack', authUrl: p.lab.authUrl, region: p.lab.region, auth: { method: 'password', username: p.username, password: { file: p.passwordFile } } } } }, dir)
       .targets.lab as OpenStackTargetConfig;
     const session = new KeystoneSession(cfg);
@@ -54,7 +44,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
     cinder = new OpenStackApi(session, p.projectName, 'volumev3');
     glance = new OpenStackApi(session, p.projectName, 'image');
     env = await createMigrationEnv('nova-lv', { vms: [] }, {
-      targets: { lab: p.targetConfig({ hostOperations: { auth: { method: 'password', username: p.lab.admin.username, password: { file: adminPassword } }, project: p.lab.admin.projectName } }) },
+      targets: { lab: p.targetConfig({ hostOperations: p.adminHostOperations() }) },
       defaultTarget: 'lab',
     });
     await env.startWorker();
