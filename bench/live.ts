@@ -33,6 +33,7 @@ async function main(): Promise<void> {
       hosts: pair.hosts.map((h) => ({ name: h.hostname, uri: h.uri, migrationAddress: h.address })),
       storagePool: 'default',
       sharedStorage: false,
+      virtType: 'qemu',
       networks: {},
     });
     const driver = libvirtLiveMigrationDriver({ hosts, logDir: path.join(work, 'logs') });

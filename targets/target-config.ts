@@ -107,13 +107,29 @@ const libvirtTarget = z
     sharedStorage: z.boolean().default(false),
     /** Target network names of a migration's network map, as this target's bridges or libvirt networks. */
     networks: z.record(z.string(), libvirtNetwork).default({}),
+    /** Its flavor catalog for migrated instances (default: OpenStack's classic m1.small … m1.xlarge). */
     flavors: z.array(flavor).min(1).optional(),
+    /**
+     * The host migrated VMs are defined on (default: the first). Their volumes are made in its pool, which the
+     * migration's worker must reach at the pool's path: a worker running on that host, or the pool shared.
+     */
+    landingHost: z.string().min(1).optional(),
+    /**
+     * How a live migration between its hosts may be helped to converge (both off by default, as in Nova's libvirt
+     * driver). permitPostCopy: a migration force-completed past its convergence limit switches to post-copy — the guest
+     * runs on the destination at once and fetches the pages it still needs from the source (a network failure then
+     * loses the guest). permitAutoConverge: QEMU throttles the guest's vCPUs while memory is dirtied faster than sent.
+     */
+    liveMigration: z.object({ permitPostCopy: z.boolean().default(false), permitAutoConverge: z.boolean().default(false) }).strict().optional(),
+    /** kvm, or qemu where the hosts have no hardware virtualization (TCG: labs, nested clouds). */
+    virtType: z.enum(['kvm', 'qemu']).default('kvm'),
   })
   .strict()
   .superRefine((t, ctx) => {
     const names = t.hosts.map((h) => h.name);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) ctx.addIssue({ code: 'custom', path: ['hosts'], message: `host ${dup} is listed twice` });
+    if (t.landingHost && !names.includes(t.landingHost)) ctx.addIssue({ code: 'custom', path: ['landingHost'], message: `landingHost ${t.landingHost} is not one of the hosts (${names.join(', ')})` });
   });
 
 export const targetConfigSchema = z.discriminatedUnion('driver', [localTarget, openstackTarget, libvirtTarget]);

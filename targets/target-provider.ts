@@ -214,7 +214,7 @@ export interface ReleaseReport {
 export interface TargetProvider {
   /** The target's name in the configuration. */
   readonly name: string;
-  readonly kind: 'local' | 'openstack';
+  readonly kind: 'local' | 'openstack' | 'libvirt';
   readonly capabilities: TargetCapabilities;
   listFlavors(project: string): Promise<Flavor[]>;
   /**

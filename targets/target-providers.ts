@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { VmigrateConfig } from '../config/vmigrate-config';
+import { LibvirtTargetProvider } from './libvirt/libvirt-target-provider';
 import { LocalTargetProvider } from './local/local-target-provider';
 import { OpenStackTargetProvider } from './openstack/openstack-target-provider';
 import type { TargetProvider } from './target-provider';
-import { TargetRequestError } from './target-errors';
 
 export class UnknownTargetError extends Error {
   override name = 'UnknownTargetError';
@@ -33,15 +33,12 @@ export class TargetProviders {
     if (!cfg) {
       throw new UnknownTargetError(`unknown target '${key}'; configured targets: ${Object.keys(this.config.targets).join(', ') || '(none)'}`);
     }
-    if (cfg.driver === 'libvirt') {
-      // Its hosts take live migrations today (live/libvirt-live-migration-run.ts); landing migrated VMs in its
-      // storage pool is not built yet, and saying so beats a half-made volume.
-      throw new TargetRequestError(`target ${key} is a libvirt target: it takes live migrations between its hosts, but migrating VMs into it is not supported yet; choose a local or OpenStack target`);
-    }
     const provider =
       cfg.driver === 'local'
         ? new LocalTargetProvider({ name: key, dataDir: cfg.dataDir, flavors: cfg.flavors, sharedStorage: cfg.sharedStorage })
-        : new OpenStackTargetProvider({ name: key, config: cfg, workDir: this.config.workDir, logger: this.logger.child({ target: key }) });
+        : cfg.driver === 'libvirt'
+          ? new LibvirtTargetProvider(key, cfg)
+          : new OpenStackTargetProvider({ name: key, config: cfg, workDir: this.config.workDir, logger: this.logger.child({ target: key }) });
     this.built.set(key, provider);
     return provider;
   }

@@ -1,5 +1,5 @@
 import type { LibvirtHostConfig, LibvirtTargetConfig } from '../target-config';
-import { Virsh } from './virsh';
+import { isNoDomain, Virsh } from './virsh';
 
 /**
  * The KVM hosts of a libvirt target, each through its libvirtd: where a domain runs, and what each host is
@@ -51,16 +51,19 @@ export class LibvirtHosts {
     return client;
   }
 
-  /** Every host that has the domain, with its state (an unreachable host is skipped: it cannot run it for us). */
-  async locate(domain: string): Promise<DomainOnHost[]> {
+  /**
+   * Every host that has the domain, with its state. A host that does not answer is skipped (it cannot run the domain
+   * for us) unless named in `mustAnswer`: where the answer decides an outcome, not knowing is an error.
+   */
+  async locate(domain: string, opts: { mustAnswer?: string[] } = {}): Promise<DomainOnHost[]> {
     const found = await Promise.all(
       this.config.hosts.map(async (h) => {
         try {
           const state = (await this.virsh(h.name).run(['domstate', domain])).trim();
           return { host: h.name, state };
-        } catch {
-          // Not there (libvirt's no-domain error), or the host does not answer: either way it does not run it for us.
-          return undefined;
+        } catch (err) {
+          if (isNoDomain(err) || !opts.mustAnswer?.includes(h.name)) return undefined;
+          throw err;
         }
       }),
     );

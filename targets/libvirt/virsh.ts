@@ -19,6 +19,9 @@ export class VirshError extends Error {
 /** No such domain on that host (libvirt's VIR_ERR_NO_DOMAIN text). */
 export const isNoDomain = (err: unknown): boolean => err instanceof VirshError && /failed to get domain|Domain not found|no domain with matching/i.test(err.libvirtMessage);
 
+/** No such storage volume in that pool (libvirt's VIR_ERR_NO_STORAGE_VOL text). */
+export const isNoStorageVolume = (err: unknown): boolean => err instanceof VirshError && /no storage vol|Storage volume not found/i.test(err.libvirtMessage);
+
 export class Virsh {
   constructor(
     readonly uri: string,

@@ -32,13 +32,15 @@ import type {
   VolumeRef,
   VolumeSpec,
 } from '../target-provider';
-import { renderDomainXml, type DomainDisk } from './domain-xml';
+import { renderDomainXml, type DomainDisk } from '../libvirt/domain-xml';
 import { readJsonIfExists, syncDirectory, writeFileAtomically } from '../../storage/durable-file';
 import { FileBlockTarget } from './file-block-target';
 import { FlavorCatalog } from './flavor-catalog';
 import { KeyedMutex } from '../keyed-mutex';
 import { TargetRequestError } from '../target-errors';
 import { checkResourceName } from './resource-names';
+import { canonicalJson } from '../canonical-json';
+import { checkInstanceSpec, sameOwner } from '../instance-spec-check';
 
 export interface LocalTargetOptions {
   /** The target's name in the configuration (default "local"). */
@@ -81,9 +83,7 @@ interface InstanceRecord {
   createdAt: string;
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const run = promisify(execFile);
-const IDE_MAX_DISKS = 4;
 
 export class LocalTargetProvider implements TargetProvider {
   readonly kind = 'local';
@@ -271,7 +271,7 @@ export class LocalTargetProvider implements TargetProvider {
   async createInstance(spec: InstanceSpec): Promise<InstanceRef> {
     const recordPath = this.instanceRecordPath(spec.project, spec.name);
     const flavor = this.flavors.get(spec.flavor);
-    this.checkInstanceSpec(spec);
+    checkInstanceSpec(spec);
     const disks: DomainDisk[] = [];
     for (const ref of spec.volumes) {
       if (ref.project !== spec.project) {
@@ -392,21 +392,6 @@ export class LocalTargetProvider implements TargetProvider {
     return (await this.volumeRecords(base.project)).filter((r) => r.baseVolumeId === base.id).map((r) => r.name);
   }
 
-  private checkInstanceSpec(spec: InstanceSpec): void {
-    const what = `instance ${spec.project}/${spec.name}`;
-    if (spec.volumes.length === 0) throw new Error(`${what}: needs at least a boot volume`);
-    if (spec.diskBus === 'ide' && spec.machineType === 'pc-q35') {
-      throw new Error(`${what}: the q35 machine type has no IDE bus; use sata, scsi or virtio`);
-    }
-    if (spec.diskBus === 'ide' && spec.volumes.length > IDE_MAX_DISKS) {
-      throw new Error(`${what}: the IDE bus takes at most ${IDE_MAX_DISKS} disks, got ${spec.volumes.length}`);
-    }
-    for (const nic of spec.nics) {
-      if (!nic.network) throw new Error(`${what}: a NIC has no target network`);
-      if (nic.preserveMac && !MAC.test(nic.sourceMac)) throw new Error(`${what}: invalid MAC address ${JSON.stringify(nic.sourceMac)}`);
-    }
-  }
-
   private instanceDir(project: string): string {
     return path.join(this.dataDir, 'instances', checkResourceName('project', project));
   }
@@ -429,17 +414,4 @@ export class LocalTargetProvider implements TargetProvider {
     if (record.id !== ref.id) throw new Error(`volume ${ref.project}/${ref.name} is ${record.id}, not ${ref.id} (recreated?)`);
     return record;
   }
-}
-
-function sameOwner(a: VolumeOwner, b: VolumeOwner): boolean {
-  return a.migrationId === b.migrationId && a.disk === b.disk;
-}
-
-/** JSON with sorted keys and undefined dropped, so equal specs compare equal however they were built. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }

@@ -67,15 +67,19 @@ describe('configured targets', () => {
     expect(() => parseConfig({ sources: {}, targets: { local: { driver: 'local', sharedStorage: 'yes' } } })).toThrow(/targets\.local\.sharedStorage/);
   });
 
-  test('a libvirt target: its hosts and their migration addresses; duplicate hosts and non-libvirt URIs refused; no provider yet', () => {
+  test('a libvirt target: its hosts and their migration addresses; duplicate hosts, an unknown landing host and non-libvirt URIs refused', () => {
     const kvm = { driver: 'libvirt', hosts: [{ name: 'kvm1', uri: 'qemu+ssh://root@kvm1/system', migrationAddress: '10.0.0.1' }, { name: 'kvm2', uri: 'qemu+tls://kvm2/system' }] };
     const cfg = parseConfig({ sources: {}, targets: { local: { driver: 'local' }, kvm } }, '/srv');
-    expect(cfg.targets.kvm).toEqual({ ...kvm, storagePool: 'default', sharedStorage: false, networks: {} });
+    expect(cfg.targets.kvm).toEqual({ ...kvm, storagePool: 'default', sharedStorage: false, networks: {}, virtType: 'kvm' });
     expect(targetCatalog(cfg).entries).toContainEqual({ name: 'kvm', kind: 'libvirt' });
     const twice = { ...kvm, hosts: [kvm.hosts[0], { ...kvm.hosts[1], name: 'kvm1' }] };
     expect(() => parseConfig({ sources: {}, targets: { kvm: twice }, defaultTarget: 'kvm' })).toThrow(/host kvm1 is listed twice/);
     expect(() => parseConfig({ sources: {}, targets: { kvm: { ...kvm, hosts: [{ name: 'x', uri: 'http://kvm1/' }] } }, defaultTarget: 'kvm' })).toThrow(/must be a qemu libvirt URI/);
-    // Landing migrated VMs in it is not built: a provider is refused by name, with what to choose instead.
-    expect(() => new TargetProviders(cfg, pino({ level: 'silent' })).get('kvm')).toThrow(/target kvm is a libvirt target: it takes live migrations between its hosts, but migrating VMs into it is not supported yet/);
+    expect(() => parseConfig({ sources: {}, targets: { kvm: { ...kvm, landingHost: 'kvm3' } }, defaultTarget: 'kvm' })).toThrow(/landingHost kvm3 is not one of the hosts \(kvm1, kvm2\)/);
+    // Its volumes are files of the landing host's pool: the worker there does the volume work, unless the pool is shared.
+    const provider = new TargetProviders(cfg, pino({ level: 'silent' })).get('kvm');
+    expect(provider).toMatchObject({ kind: 'libvirt', landingHost: 'kvm1', capabilities: { volumesOnWorkerHost: true, ports: false } });
+    const shared = parseConfig({ sources: {}, targets: { kvm: { ...kvm, sharedStorage: true, landingHost: 'kvm2' } }, defaultTarget: 'kvm' }, '/srv');
+    expect(new TargetProviders(shared, pino({ level: 'silent' })).get('kvm')).toMatchObject({ landingHost: 'kvm2', capabilities: { volumesOnWorkerHost: false } });
   });
 });
