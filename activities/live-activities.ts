@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { ConvergencePolicy } from '../live/convergence';
 import { HostOperationsNotConfiguredError, novaHostOperations, type NovaHostOperations } from '../live/nova-host-operations';
 import { disableHost, enableHost, serversOn } from '../live/nova-host-drain';
+import { moveStoppedServer, type ColdMoveProgress } from '../live/nova-cold-move';
 import path from 'node:path';
 import { libvirtLiveMigrationDriver } from '../live/libvirt-live-migration-run';
 import type { LiveMigrationDriver } from '../live/live-migration-driver';
@@ -15,7 +16,8 @@ export type { LiveCheck, LiveProgress } from '../live/nova-live-migration-run';
 
 /**
  * Live migration between a target's hosts: thin over its driver (live/nova-live-migration-run.ts for an OpenStack
- * cloud, live/libvirt-live-migration-run.ts for libvirt hosts). Host drain goes through Nova.
+ * cloud, live/libvirt-live-migration-run.ts for libvirt hosts). Host drain goes through Nova, which also moves a
+ * drained host's stopped servers by cold migration (live/nova-cold-move.ts).
  */
 export function createLiveActivities(deps: ActivityDeps) {
   const sessions = new Map<string, NovaHostOperations>();
@@ -71,6 +73,16 @@ export function createLiveActivities(deps: ActivityDeps) {
     },
     async serversOnComputeHost(input: { target: string; host: string }) {
       return failuresTranslated(() => serversOn(opsOf(input.target), input.host));
+    },
+    /** A stopped server on a drained host, moved off by cold migration; a retry goes on from its heartbeat. */
+    async coldMoveServer(input: { target: string; serverId: string; source: string }) {
+      const ctx = Context.current();
+      return failuresTranslated(() =>
+        moveStoppedServer(opsOf(input.target), { ...input, resumed: ctx.info.heartbeatDetails as ColdMoveProgress | undefined }, {
+          heartbeat: (p) => ctx.heartbeat(p),
+          sleep: (ms) => ctx.sleep(ms),
+        }),
+      );
     },
     async enableComputeHost(input: { target: string; serviceId: string }) {
       return failuresTranslated(() => enableHost(opsOf(input.target), input));

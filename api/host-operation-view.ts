@@ -89,7 +89,7 @@ export interface HostDrainView {
   status: string;
   startedAt: string;
   closedAt?: string;
-  /** Each server's live migration: its id under /live-migrations, where it went, or why it did not. */
+  /** Each server's move: its live migration's id under /live-migrations (or `how: cold` for a stopped server), where it went, or why it did not. */
   servers?: HostDrainState['servers'];
   moved?: number;
   notMoved?: number;

@@ -25,7 +25,7 @@ function liveLine(s: any): string {
 
 function drainLine(s: any): string {
   const lines = [`${s.id}  ${s.stage}  host ${s.host} (${s.reason})${s.moved !== undefined ? `: ${s.moved} moved, ${s.notMoved} not moved` : ''}`];
-  for (const server of s.servers ?? []) lines.push(`  ${server.name ?? server.serverId}: ${server.to ? `moved to ${server.to}` : server.error ? `not moved: ${server.error}` : server.startedAt ? 'moving' : 'waiting'}`);
+  for (const server of s.servers ?? []) lines.push(`  ${server.name ?? server.serverId}: ${server.to ? `moved to ${server.to}${server.how === 'cold' ? ' (stopped: cold migration)' : ''}` : server.error ? `not moved: ${server.error}` : server.startedAt ? 'moving' : 'waiting'}`);
   if (s.error) lines.push(`  error: ${s.error}`);
   return lines.join('\n');
 }
@@ -126,7 +126,7 @@ export function hostCommands(program: Command, client: ClientOf): void {
     });
   drain
     .command('status <id>')
-    .description("a drain's stage and each server's live migration")
+    .description("a drain's stage and each server's move (live, or cold for a stopped one)")
     .option('--wait', 'follow it until it ends')
     .action(async (id: string, opts: { wait?: boolean }) => {
       const { api, flags } = await client();

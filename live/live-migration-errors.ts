@@ -43,6 +43,11 @@ export class LiveMigrationPrecheckError extends LiveMigrationError {
   override name = 'LiveMigrationPrecheckError';
 }
 
+/** A stopped server (which a drain moves by cold migration) could not be moved; it stays stopped where it was. */
+export class ColdMoveError extends LiveMigrationError {
+  override name = 'ColdMoveError';
+}
+
 const HYPERVISOR_SHOW = 'openstack hypervisor show <host>';
 
 interface Rule {

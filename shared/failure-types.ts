@@ -38,6 +38,7 @@ export const NON_RETRYABLE_FAILURES = {
   MigrationConnectionError: 'the hosts could not reach each other on the migration network',
   BlockMigrationDiskError: 'block migration could not copy the disks (destination disk space)',
   LiveMigrationPrecheckError: 'a check before the live migration refused it',
+  ColdMoveError: 'a stopped server could not be moved off its host by cold migration',
   HostOperationsNotConfiguredError: "the target has no admin credentials for host operations (hostOperations)",
 } as const;
 

@@ -1,8 +1,20 @@
-import { defineQuery, isCancellation, setCurrentDetails, setHandler, startChild, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityCancellationType, defineQuery, isCancellation, patched, proxyActivities, setCurrentDetails, setHandler, startChild, upsertSearchAttributes } from '@temporalio/workflow';
+import type { VmigrateActivities } from '../activities';
 import type { ConvergencePolicy } from '../live/convergence';
 import { MigrationState } from '../shared/search-attributes';
-import { controlActivities, rootCauseMessage } from './activity-proxies';
+import { controlActivities, NON_RETRYABLE, rootCauseMessage } from './activity-proxies';
 import { liveMigration } from './live-migration';
+
+/** Stopped servers are moved by cold migration (drains recorded before it started live migrations of every server). */
+export const DRAIN_COLD_MOVES_PATCH = 'vmigrate-drain-cold-moves-v1';
+
+/** A cold move lasts as long as copying the server's disks: liveness by heartbeat. */
+const coldMove = proxyActivities<VmigrateActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '60s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+});
 
 export interface HostDrainInput {
   operationId: string;
@@ -27,7 +39,18 @@ export interface HostDrainState {
   stage: HostDrainStage;
   host: string;
   /** Each server's live migration (a child workflow), with when it started and ended (workflow time). */
-  servers: Array<{ serverId: string; name: string; migration: string; startedAt?: string; endedAt?: string; to?: string; error?: string }>;
+  servers: Array<{
+    serverId: string;
+    name: string;
+    /** The live migration's workflow id; a stopped server's cold move is named the same, without a workflow. */
+    migration: string;
+    /** live (a liveMigration child) or cold (a stopped server, moved by Nova's cold migration). */
+    how?: 'live' | 'cold';
+    startedAt?: string;
+    endedAt?: string;
+    to?: string;
+    error?: string;
+  }>;
   moved: number;
   notMoved: number;
   reenabled?: boolean;
@@ -37,8 +60,9 @@ export const hostDrainStateQuery = defineQuery<HostDrainState>('drainState');
 
 /**
  * A host emptied for maintenance: its compute service disabled with the reason (nothing new lands there), every
- * server on it live-migrated off, at most `maxInFlight` at once, each as its own liveMigration (checked, watched,
- * verified); what could not move is reported with why, and the host is enabled again only when asked and empty.
+ * running server on it live-migrated off, each as its own liveMigration (checked, watched, verified), and every
+ * stopped one moved by cold migration, at most `maxInFlight` moves at once; what could not move is reported with
+ * why, and the host is enabled again only when asked and empty.
  */
 export async function hostDrain(input: HostDrainInput): Promise<HostDrainState> {
   const control = controlActivities();
@@ -57,7 +81,11 @@ export async function hostDrain(input: HostDrainInput): Promise<HostDrainState> 
 
     enter('Migrate');
     const servers = await control.serversOnComputeHost({ target, host: input.host });
-    for (const server of servers) state.servers.push({ serverId: server.id, name: server.name, migration: `${input.operationId}-${server.id}` });
+    const coldMoves = patched(DRAIN_COLD_MOVES_PATCH);
+    for (const server of servers) {
+      const how = coldMoves && server.status === 'SHUTOFF' ? 'cold' : 'live';
+      state.servers.push({ serverId: server.id, name: server.name, migration: `${input.operationId}-${server.id}`, ...(coldMoves ? { how } : {}) });
+    }
     const cap = Math.max(1, input.maxInFlight ?? 1);
     const running = new Set<Promise<void>>();
     for (const entry of state.servers) {
@@ -65,12 +93,15 @@ export async function hostDrain(input: HostDrainInput): Promise<HostDrainState> 
       const one: Promise<void> = (async () => {
         entry.startedAt = new Date().toISOString();
         try {
-          const child = await startChild(liveMigration, {
-            workflowId: entry.migration,
-            args: [{ operationId: entry.migration, target: input.target, serverId: entry.serverId, blockMigration: input.blockMigration ?? 'auto', ...(input.convergence ? { convergence: input.convergence } : {}), requestedBy: input.requestedBy }],
-          });
-          const result = await child.result();
-          entry.to = result.destination;
+          if (entry.how === 'cold') {
+            entry.to = (await coldMove.coldMoveServer({ target, serverId: entry.serverId, source: input.host })).to;
+          } else {
+            const child = await startChild(liveMigration, {
+              workflowId: entry.migration,
+              args: [{ operationId: entry.migration, target: input.target, serverId: entry.serverId, blockMigration: input.blockMigration ?? 'auto', ...(input.convergence ? { convergence: input.convergence } : {}), requestedBy: input.requestedBy }],
+            });
+            entry.to = (await child.result()).destination;
+          }
           state.moved++;
         } catch (err) {
           // A cancelled drain stops here (its children are cancelled with it, and abort); a server that could not

@@ -63,6 +63,8 @@ export interface LiveMigrationRecord {
   downtimeMs?: number;
   durationMs?: number;
   transferredBytes?: number;
+  /** Completed in post-copy (libvirt): the guest ran on the destination while its last pages were fetched. */
+  postCopy?: boolean;
 }
 
 /** Ended one way or the other: completed, or it failed and the server stays where it was. */
@@ -196,6 +198,38 @@ export class NovaLiveMigrations {
     const failed = (body.instanceAction.events ?? []).filter((e) => e.result === 'Error');
     const details = failed.map((e) => e.details).filter((d): d is string => !!d);
     return details.join('; ') || body.instanceAction.message || (failed.length ? `${failed.map((e) => e.event).join(', ')} failed` : undefined);
+  }
+
+  /**
+   * Cold migration of a stopped server (a drain moves those this way: live migration needs a running guest). The
+   * scheduler picks the destination unless `host` names one; the server waits in VERIFY_RESIZE for `confirmResize`.
+   */
+  async coldMigrate(serverId: string, opts: { host?: string } = {}): Promise<string | undefined> {
+    const res = await this.api.call('POST', `/servers/${encodeURIComponent(serverId)}/action`, {
+      body: { migrate: opts.host ? { host: opts.host } : null },
+      microversion: NOVA_LIVE_MICROVERSION,
+      what: `cold-migrating server ${serverId}${opts.host ? ` to ${opts.host}` : ''}`,
+    });
+    return res.requestId;
+  }
+
+  /** Ends a cold migration in VERIFY_RESIZE: the source's copy is removed and the server stays where it landed. */
+  async confirmResize(serverId: string): Promise<void> {
+    await this.api.call('POST', `/servers/${encodeURIComponent(serverId)}/action`, {
+      body: { confirmResize: null },
+      microversion: NOVA_LIVE_MICROVERSION,
+      what: `confirming the cold migration of server ${serverId}`,
+    });
+  }
+
+  /** Every cold migration of the server, newest first. */
+  async coldMigrations(serverId: string): Promise<LiveMigrationRecord[]> {
+    const { body } = await this.api.call<{ migrations: Array<Record<string, any>> }>('GET', '/os-migrations', {
+      query: { instance_uuid: serverId, migration_type: 'migration' },
+      microversion: NOVA_LIVE_MICROVERSION,
+      what: `listing the cold migrations of server ${serverId}`,
+    });
+    return body.migrations.map(migrationOf).sort((a, b) => b.id - a.id);
   }
 
   /** Pause the guest so the last memory copy completes (a migration that does not converge). */

@@ -237,7 +237,7 @@ describe('Nova live migration between the lab fake computes', () => {
     }
   }, 300_000);
 
-  it('hostDrain: the host disabled with its reason, three servers moved off one at a time, then enabled again', async () => {
+  it('hostDrain: the host disabled with its reason, three servers moved off one at a time (a stopped one by cold migration), then enabled again', async () => {
     const [fake1, fake2] = p.lab.computeHosts.fake;
     // All three land on fake1: fake2 is disabled while they boot.
     const other = (await nova.computeServices()).find((s) => s.host === fake2)!;
@@ -249,6 +249,17 @@ describe('Nova live migration between the lab fake computes', () => {
       await nova.setComputeService(other.id, { enabled: true });
     }
     for (const id of ids) expect((await nova.server(id)).host).toBe(fake1);
+    // drain-3 is stopped: live migration cannot move it, a cold migration does.
+    await member.call('POST', `/servers/${ids[2]}/action`, { body: { 'os-stop': null }, what: 'stopping drain-3' });
+    await until('drain-3 SHUTOFF', async () => {
+      const s = await nova.server(ids[2]!);
+      return s.status === 'SHUTOFF' && !s.taskState ? true : undefined;
+    });
+    // The drain moves every project's servers on the host: one an earlier test left broken there could not move.
+    for (const s of await nova.serversOnHost(fake1)) {
+      if (!ids.includes(s.id) && s.status === 'ERROR') await nova.api.call('DELETE', `/servers/${s.id}`, { accept: [404], what: `deleting leftover server ${s.name}` });
+    }
+    await until('no broken leftovers on fake1', async () => ((await nova.serversOnHost(fake1)).every((s) => s.status !== 'ERROR') ? true : undefined));
 
     const drainId = `drain-${fake1}-${Date.now()}`;
     const result = await env.client.workflow.execute(hostDrain, {
@@ -256,16 +267,27 @@ describe('Nova live migration between the lab fake computes', () => {
       workflowId: drainId,
       args: [{ operationId: drainId, target: { name: 'lab' }, host: fake1, reason: 'vmigrate test: firmware update', maxInFlight: 1, reenable: true, requestedBy: 'admin' }],
     });
-    expect(result).toMatchObject({ stage: 'Completed', host: fake1, notMoved: 0, reenabled: true });
+    const notMoved = result.servers.filter((s) => s.error).map((s) => `${s.name}: ${s.error}`);
+    expect({ stage: result.stage, host: result.host, notMoved, reenabled: result.reenabled }).toEqual({ stage: 'Completed', host: fake1, notMoved: [], reenabled: true });
+    expect(result.notMoved).toBe(0);
     const ours = result.servers.filter((s) => ids.includes(s.serverId));
-    expect(ours.map((s) => [s.name, s.to, s.error])).toEqual(expect.arrayContaining([['drain-1', fake2, undefined], ['drain-2', fake2, undefined], ['drain-3', fake2, undefined]]));
+    expect(ours.map((s) => [s.name, s.how, s.to, s.error])).toEqual(
+      expect.arrayContaining([
+        ['drain-1', 'live', fake2, undefined],
+        ['drain-2', 'live', fake2, undefined],
+        ['drain-3', 'cold', fake2, undefined],
+      ]),
+    );
     expect(result.moved).toBe(result.servers.length);
     // One in flight: each live migration started after the one before it ended.
     const spans = result.servers.map((s) => [Date.parse(s.startedAt!), Date.parse(s.endedAt!)]).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
     expect(await nova.serversOnHost(fake1)).toEqual([]);
-    for (const id of ids) expect(await nova.server(id)).toMatchObject({ status: 'ACTIVE', host: fake2 });
+    for (const id of ids.slice(0, 2)) expect(await nova.server(id)).toMatchObject({ status: 'ACTIVE', host: fake2 });
+    // Moved and still stopped, its cold migration confirmed.
+    expect(await nova.server(ids[2]!)).toMatchObject({ status: 'SHUTOFF', host: fake2 });
+    expect((await nova.coldMigrations(ids[2]!))[0]).toMatchObject({ status: 'confirmed', sourceCompute: fake1, destCompute: fake2 });
     expect((await nova.computeServices()).find((s) => s.host === fake1)).toMatchObject({ enabled: true });
-    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, drainId, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'host-drain-v1'));
+    if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, drainId, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'host-drain-v2'));
   }, 600_000);
 });
