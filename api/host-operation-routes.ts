@@ -85,11 +85,12 @@ async function record(client: Client, workflowId: string, what: string) {
 }
 
 export function hostOperationRoutes(deps: HostOperationRouteDeps) {
-  const listed = async (workflowType: string, map: (workflowId: string) => string | undefined) => {
+  const listed = async (workflowType: string, map: (workflowId: string) => string | undefined, onlyRunning = false) => {
     const items: Array<{ id: string; stage: string; status: string; startedAt?: string }> = [];
     // Fixed words and the deployment's own task queue: nothing from the request is part of the query.
     if (!/^[A-Za-z0-9._-]+$/.test(deps.taskQueue)) throw new Error(`refusing to put task queue ${JSON.stringify(deps.taskQueue)} into a visibility query`);
-    for await (const w of deps.client.workflow.list({ query: `WorkflowType = '${workflowType}' AND TaskQueue = '${deps.taskQueue}'` })) {
+    const query = `WorkflowType = '${workflowType}' AND TaskQueue = '${deps.taskQueue}'${onlyRunning ? ` AND ExecutionStatus = 'Running'` : ''}`;
+    for await (const w of deps.client.workflow.list({ query })) {
       const id = map(w.workflowId);
       if (id) items.push({ id, stage: String(w.typedSearchAttributes?.get(MigrationState) ?? 'Queued'), status: w.status.name, startedAt: w.startTime.toISOString() });
       if (items.length >= 200) break;
@@ -185,8 +186,8 @@ export function hostOperationRoutes(deps: HostOperationRouteDeps) {
       responses: { 202: { description: 'Started', schema: drainSchema }, 409: { description: 'The host is being drained already' }, 422: { description: 'Unknown target, or not an OpenStack target' } },
       handler: async ({ res, principal, body }) => {
         hostTarget(deps, body.target, 'host drain');
-        for (const running of await listed('hostDrain', (wid) => (wid.startsWith('drain-hd-') ? wid.slice('drain-'.length) : undefined))) {
-          if (running.status !== 'RUNNING') continue;
+        // Only running drains: a host has at most one at a time, however many ended before.
+        for (const running of await listed('hostDrain', (wid) => (wid.startsWith('drain-hd-') ? wid.slice('drain-'.length) : undefined), true)) {
           const input = (await record(deps.client, `drain-${running.id}`, 'host drain')).input as HostDrainInput;
           if (input.target.name === body.target && input.host === body.host) throw new HttpProblem('conflict', `host ${body.host} of target ${body.target} is being drained already (${running.id})`);
         }

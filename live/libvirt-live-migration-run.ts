@@ -51,7 +51,9 @@ async function jobOn(ops: LibvirtLiveOps, host: string, domain: string, complete
   try {
     return parseJobStats(await ops.hosts.virsh(host).run(['domjobinfo', '--rawstats', ...(completed ? ['--completed'] : []), domain]));
   } catch (err) {
-    if (isNoDomain(err)) return { type: 'none' };
+    // No domain there, or one that cannot have a migration job: the incoming copy on a destination (libvirt keeps
+    // the statistics on the source only) or a definition that is not running.
+    if (isNoDomain(err) || (err instanceof VirshError && /available only on the source host|domain is not running/i.test(err.libvirtMessage))) return { type: 'none' };
     throw err;
   }
 }
@@ -119,7 +121,8 @@ async function cpuProblem(ops: LibvirtLiveOps, source: string, destination: stri
     await ops.hosts.virsh(destination).run(['hypervisor-cpu-compare', '--virttype', virtType, '--error', file]);
     return undefined;
   } catch (err) {
-    if (err instanceof VirshError) return `host ${destination}: ${err.libvirtMessage}`;
+    // Only libvirt's verdict on the CPU is a CPU problem; an unreachable host or a failed command is an error.
+    if (err instanceof VirshError && /incompatible|does not provide|doesn't match|not supported by/i.test(err.libvirtMessage)) return `host ${destination}: ${err.libvirtMessage}`;
     throw err;
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -173,10 +176,20 @@ export async function startLibvirtLive(
   const dest = ops.hosts.host(destination);
   const args = ['migrate', '--live', '--p2p', '--persistent', '--undefinesource', '--verbose'];
   if (check.prerequisites.mode === 'block') args.push('--copy-storage-all');
+  // Post-copy is enabled from the start (QEMU needs it negotiated) but only switched to when forced.
+  const helpers = ops.hosts.config.liveMigration;
+  if (helpers?.permitPostCopy) args.push('--postcopy');
+  if (helpers?.permitAutoConverge) args.push('--auto-converge');
   if (dest.migrationAddress) args.push('--migrateuri', `tcp://${dest.migrationAddress}`, '--listen-address', dest.migrationAddress);
   args.push(input.serverId, dest.uri);
   mkdirSync(ops.logDir, { recursive: true });
-  writeFileSync(log, `vmigrate-destination=${destination}\n`);
+  try {
+    // Created once per operation: a retry that comes before libvirt shows the job finds it and starts nothing.
+    writeFileSync(log, `vmigrate-destination=${destination}\n`, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { requestId: JSON.stringify({ log, source, destination: readLog(log).destination ?? destination } satisfies StartedMigration), alreadyStarted: true };
+  }
   // The shell only runs what it is given as arguments and records how virsh ended; nothing is spliced into it.
   const child = spawn('sh', ['-c', '"$@" >>"$LOG" 2>&1; echo "vmigrate-exit=$?" >>"$LOG"', 'sh', 'virsh', '-c', ops.hosts.host(source).uri, ...args], {
     detached: true,
@@ -196,16 +209,19 @@ function readLog(file: string): { ended: boolean; ok: boolean; destination?: str
   }
   const exit = /vmigrate-exit=(\d+)/.exec(text);
   const destination = /^vmigrate-destination=(.+)$/m.exec(text)?.[1];
+  // With --verbose, virsh's progress ("Migration: [ 45 %]") and its error share a line, separated by \r or not at all.
   const error = text
-    .split('\n')
-    .filter((l) => l.startsWith('error:'))
-    .map((l) => l.replace(/^error:\s*/, ''))
+    .split(/[\r\n]+/)
+    .map((l) => /error:\s*(.*)$/.exec(l)?.[1]?.trim())
+    .filter((l): l is string => !!l)
     .join(': ');
   return { ended: !!exit, ok: exit?.[1] === '0', ...(destination ? { destination } : {}), ...(error ? { error } : {}) };
 }
 
 /** A migration that did not begin within this long after `start` is taken as one that failed to begin. */
 const BEGIN_TIMEOUT_MS = 120_000;
+/** A job gone this long, the domain still (only) on its source and no log of its end here: it ended there. */
+const ENDED_WITHOUT_LOG_MS = 15_000;
 
 export async function watchLibvirtLive(
   ops: LibvirtLiveOps,
@@ -216,9 +232,11 @@ export async function watchLibvirtLive(
   const { log, source, destination } = JSON.parse(input.requestId) as StartedMigration;
   const policy = input.convergence ?? DEFAULT_CONVERGENCE;
   const started = hooks.now() - (input.resumed?.runningMs ?? 0);
-  const done = { forced: input.resumed?.forced ?? false, aborted: input.resumed?.aborted ?? false };
+  const done = { forced: input.resumed?.forced ?? false, aborted: input.resumed?.aborted ?? false, ...(input.resumed?.postCopy ? { postCopy: true } : {}) };
+  const postCopy = ops.hosts.config.liveMigration?.permitPostCopy === true;
   let abortReason: string | undefined;
   let seenRunning = false;
+  let idleSince: number | undefined;
   for (;;) {
     const job = await jobOn(ops, source, input.serverId);
     const runningMs = hooks.now() - started;
@@ -236,11 +254,23 @@ export async function watchLibvirtLive(
     hooks.heartbeat(progress);
     if (job.type === 'running') {
       seenRunning = true;
+      idleSince = undefined;
       const step = convergenceStep(policy, runningMs, done);
-      if (step.act === 'force-complete') {
+      if (step.act === 'force-complete' && postCopy) {
+        // As Nova's libvirt driver with post-copy permitted: the guest goes on on the destination now, and the pages
+        // it has not got yet are fetched from the source as it touches them.
+        await ops.hosts.virsh(source).run(['migrate-postcopy', input.serverId]);
+        Object.assign(done, { forced: true, postCopy: true });
+        hooks.heartbeat({ ...progress, ...done });
+      } else if (step.act === 'force-complete') {
         // As Nova's libvirt driver forces completion without post-copy: pause the guest, the rest is copied at once.
         await ops.hosts.virsh(source).run(['suspend', input.serverId]);
         done.forced = true;
+        // Recorded at once: an attempt that dies now leaves a paused guest its retry must resume.
+        hooks.heartbeat({ ...progress, forced: true });
+      } else if (step.act === 'abort' && done.postCopy) {
+        // Past the switch there is no going back: the guest runs on the destination, whose memory is only complete
+        // when the copy ends. It is waited for.
       } else if (step.act === 'abort') {
         await ops.hosts.virsh(source).run(['domjobabort', input.serverId]).catch(() => undefined);
         done.aborted = true;
@@ -250,16 +280,21 @@ export async function watchLibvirtLive(
       continue;
     }
     const outcome = readLog(log);
-    const where = await ops.hosts.locate(input.serverId);
+    const where = await ops.hosts.locate(input.serverId, { mustAnswer: [source, destination] });
     const onDest = where.find((w) => w.host === destination);
     const onSource = where.find((w) => w.host === source);
-    if (!outcome.ended && !(onDest && !onSource) && (seenRunning || runningMs < BEGIN_TIMEOUT_MS)) {
+    // The log is on the worker that started it; another worker (or one whose virsh died) goes by libvirt alone: a
+    // job that ran, is gone, and left the domain where it was has ended.
+    idleSince ??= hooks.now();
+    const endedWithoutLog = seenRunning && !outcome.ended && onSource && !onDest && hooks.now() - idleSince > ENDED_WITHOUT_LOG_MS;
+    if (!outcome.ended && !endedWithoutLog && !(onDest && !onSource) && (seenRunning || runningMs < BEGIN_TIMEOUT_MS)) {
       await hooks.sleep(seenRunning ? 250 : 500);
       continue;
     }
     if (onDest && !onSource) {
       // A forced migration leaves the guest paused where it lands: it runs again there, as it ran before.
-      if (done.forced && onDest.state === 'paused') await ops.hosts.virsh(destination).run(['resume', input.serverId]);
+      // (The checks required it running, so a paused guest here is one this migration paused.)
+      if (onDest.state === 'paused') await ops.hosts.virsh(destination).run(['resume', input.serverId]);
       const stats = await jobOn(ops, destination, input.serverId, true);
       return {
         id: 0,
@@ -271,6 +306,7 @@ export async function watchLibvirtLive(
         ...(stats.downtimeMs !== undefined ? { downtimeMs: stats.downtimeMs } : {}),
         ...(stats.elapsedMs !== undefined ? { durationMs: stats.elapsedMs } : {}),
         ...(stats.data ? { transferredBytes: stats.data.processedBytes } : {}),
+        ...(done.postCopy ? { postCopy: true } : {}),
       };
     }
     if (done.forced && onSource?.state === 'paused') await ops.hosts.virsh(source).run(['resume', input.serverId]).catch(() => undefined);
@@ -282,7 +318,7 @@ export async function watchLibvirtLive(
 
 export async function verifyLibvirtLive(ops: LibvirtLiveOps, input: { serverId: string; source: string; record: LiveMigrationRecord }): Promise<ServerPlacement> {
   const server = await domainPlacement(ops, input.serverId);
-  const where = await ops.hosts.locate(input.serverId);
+  const where = await ops.hosts.locate(input.serverId, { mustAnswer: [input.source, ...(input.record.destCompute ? [input.record.destCompute] : [])] });
   if (server.status !== 'ACTIVE' || server.host !== input.record.destCompute || where.some((w) => w.host === input.source)) {
     throw new LiveMigrationError(
       `after the live migration domain ${server.name} is ${server.status} on ${where.map((w) => `${w.host} (${w.state})`).join(', ')}, not running on ${input.record.destCompute} alone`,
@@ -295,10 +331,17 @@ export async function verifyLibvirtLive(ops: LibvirtLiveOps, input: { serverId: 
 /** Aborts the domain's running migration job (a cancel): it stays running on its source. */
 export async function abortLibvirtLive(ops: LibvirtLiveOps, input: { serverId: string }): Promise<{ aborted: boolean }> {
   let aborted = false;
+  // Past the switch to post-copy the guest runs on the destination and its source copy is incomplete: neither
+  // aborting nor resuming the source is possible, so the migration is left to finish.
+  const inPostCopy = async (host: string) => /post-copy/i.test(await ops.hosts.virsh(host).run(['domstate', '--reason', input.serverId]).catch(() => ''));
   for (const w of await ops.hosts.locate(input.serverId)) {
-    if ((await jobOn(ops, w.host, input.serverId)).type !== 'running') continue;
+    if ((await jobOn(ops, w.host, input.serverId)).type !== 'running' || (await inPostCopy(w.host))) continue;
     await ops.hosts.virsh(w.host).run(['domjobabort', input.serverId]);
     aborted = true;
+  }
+  // A cancel after force-complete paused the guest: it runs on where it stays.
+  for (const w of await ops.hosts.locate(input.serverId)) {
+    if (w.state === 'paused' && !(await inPostCopy(w.host))) await ops.hosts.virsh(w.host).run(['resume', input.serverId]).catch(() => undefined);
   }
   return { aborted };
 }

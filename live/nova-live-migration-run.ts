@@ -34,6 +34,8 @@ export interface LiveProgress {
   iteration?: number;
   forced: boolean;
   aborted: boolean;
+  /** Forced by switching to post-copy (libvirt, where the target permits it) rather than by pausing the guest. */
+  postCopy?: boolean;
 }
 
 async function hostFacts(ops: NovaHostOperations): Promise<ComputeHostFacts[]> {

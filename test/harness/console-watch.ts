@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 
 /**
@@ -49,4 +50,41 @@ export class ConsoleWatch {
 export function switchoverGaps(lines: ConsoleWatch['lines']): { steadyMs: number; switchoverMs?: number } {
   const gaps = lines.slice(1).map((l, i) => ({ ms: l.at - lines[i]!.at, across: l.host !== lines[i]!.host }));
   return { steadyMs: Math.max(0, ...gaps.filter((g) => !g.across).map((g) => g.ms)), switchoverMs: gaps.find((g) => g.across)?.ms };
+}
+
+/**
+ * libvirt's lifecycle events of the hosts' domains (`virsh event --loop --timestamp`), as they happen: when the source
+ * paused a migrating guest and when the destination resumed it — the pause as the guest lives it, of which QEMU's
+ * reported downtime is the part until the last byte was sent.
+ */
+export class LifecycleEvents {
+  readonly events: Array<{ at: number; host: string; domain: string; event: string }> = [];
+  private readonly children: ChildProcess[] = [];
+  constructor(private readonly hosts: Array<{ host: string; uri: string }>) {}
+  start(): void {
+    for (const { host, uri } of this.hosts) {
+      // Line-buffered: each event as it is printed, not when the pipe's buffer fills.
+      const child = spawn('stdbuf', ['-oL', 'virsh', '-c', uri, 'event', '--loop', '--timestamp', '--event', 'lifecycle'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let partial = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        const parts = (partial + chunk.toString('utf8')).split('\n');
+        partial = parts.pop() ?? '';
+        for (const line of parts) {
+          // 2026-12-02 19:14:01.123+0000: event 'lifecycle' for domain 'instance-00000001': Suspended Migrated
+          const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)\+0000: event 'lifecycle' for domain '([^']+)': (.+)$/.exec(line.trim());
+          if (m) this.events.push({ at: Date.parse(`${m[1]}T${m[2]}Z`), host, domain: m[3]!, event: m[4]! });
+        }
+      });
+      this.children.push(child);
+    }
+  }
+  stop(): void {
+    for (const c of this.children) c.kill();
+  }
+  /** From the source's "Suspended Migrated" to the destination's "Resumed Migrated" of `domain`. */
+  pauseMs(domain: string, source: string, destination: string): number | undefined {
+    const paused = this.events.find((e) => e.domain === domain && e.host === source && e.event === 'Suspended Migrated');
+    const resumed = this.events.find((e) => e.domain === domain && e.host === destination && e.event === 'Resumed Migrated' && (!paused || e.at >= paused.at));
+    return paused && resumed ? resumed.at - paused.at : undefined;
+  }
 }

@@ -19,7 +19,7 @@ import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
 import { counterDomainXml, ensureCounterGuest, parseCounts } from '../../tools/live-guest/counter-guest';
 import { MIGRATION_BRIDGE, startLibvirtPair, type LibvirtPair, type PairHost } from '../../tools/libvirt-lab/libvirt-pair';
 import { startApi, type TestApi } from '../harness/api-server';
-import { ConsoleWatch, switchoverGaps } from '../harness/console-watch';
+import { ConsoleWatch, LifecycleEvents, switchoverGaps } from '../harness/console-watch';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
 import { until } from '../harness/until';
@@ -47,6 +47,14 @@ describe('live migration between the hosts of a libvirt target', () => {
           sharedStorage: false,
         },
         mixed: { driver: 'libvirt', hosts: mixed.hosts.map((h) => ({ name: h.hostname, uri: h.uri, migrationAddress: h.address })), storagePool: 'default', sharedStorage: false },
+        // The same hosts, where a migration forced past its limit may switch to post-copy.
+        'kvm-postcopy': {
+          driver: 'libvirt',
+          hosts: pair.hosts.map((h) => ({ name: h.hostname, uri: h.uri, migrationAddress: h.address })),
+          storagePool: 'default',
+          sharedStorage: false,
+          liveMigration: { permitPostCopy: true },
+        },
       },
     });
     await env.startWorker();
@@ -108,6 +116,7 @@ describe('live migration between the hosts of a libvirt target', () => {
     expect(result.stages.map((s) => s.stage)).toEqual(['Checks', 'Migrating', 'Verify', 'Completed']);
     expect(result).toMatchObject({ mode: 'block', source: a.hostname, destination: b.hostname, record: { status: 'completed', sourceCompute: a.hostname, destCompute: b.hostname } });
     expect(virsh(b, 'domstate', 'counter-1')).toBe('running');
+    expect(virsh(b, 'dumpxml', 'counter-1')).toContain("<mac address='52:54:00:7a:00:01'/>");
     expect(() => virsh(a, 'domstate', 'counter-1')).toThrow(/failed to get domain/);
 
     // Memory: the counts, across both consoles in the order seen, never go back and none is skipped.
@@ -129,6 +138,37 @@ describe('live migration between the hosts of a libvirt target', () => {
     expect(onDisk).toBeGreaterThanOrEqual(lastDiskOnSource);
     virsh(b, 'destroy', 'counter-1');
   }, 600_000);
+
+  it('past its limit, a migration that cannot converge switches to post-copy where the target permits it: the guest goes on on the destination and the copy completes', async () => {
+    const [a, b] = pair.hosts;
+    const { watch } = await startCounter('counter-pc', a, { dirtyMiB: 8 });
+    // 1 MiB/s: slower than the guest dirties its memory, so pre-copy alone would never end.
+    virsh(a, 'migrate-setspeed', 'counter-pc', '1');
+    const lifecycle = new LifecycleEvents(pair.hosts.map((h) => ({ host: h.hostname, uri: h.uri })));
+    lifecycle.start();
+    let result;
+    try {
+      result = await env.client.workflow.execute(liveMigration, {
+        taskQueue: env.taskQueue,
+        workflowId: `live-libvirt-${randomUUID()}`,
+        args: [{ operationId: `lm-${randomUUID()}`, target: { name: 'kvm-postcopy' }, serverId: 'counter-pc', destination: b.hostname, blockMigration: 'auto', convergence: { limitSeconds: 3, onLimit: 'force-complete' }, requestedBy: 'admin' }],
+      });
+      await new Promise((r) => setTimeout(r, 1500)); // counts on the destination after it
+    } finally {
+      watch.stop();
+      lifecycle.stop();
+    }
+    expect(result.record).toMatchObject({ status: 'completed', postCopy: true, sourceCompute: a.hostname, destCompute: b.hostname });
+    // libvirt's own account: the guest was resumed on the destination in post-copy, not after a full pre-copy.
+    expect(lifecycle.events.filter((e) => e.domain === 'counter-pc').map((e) => `${e.host} ${e.event}`)).toContain(`${b.hostname} Resumed Post-copy`);
+    expect(virsh(b, 'domstate', 'counter-pc')).toBe('running');
+    expect(() => virsh(a, 'domstate', 'counter-pc')).toThrow(/failed to get domain/);
+    const counted = watch.lines.filter((l) => /^count \d+$/.test(l.text));
+    const counts = parseCounts(counted.map((l) => l.text).join('\n')).counts;
+    expect(counted.some((l) => l.host === b.hostname)).toBe(true);
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBe(counts[i - 1]! + 1);
+    virsh(b, 'destroy', 'counter-pc');
+  }, 300_000);
 
   it('refuses its own host as destination; aborted at its convergence limit, the guest keeps running on its source', async () => {
     const [a] = pair.hosts;
