@@ -1,3 +1,4 @@
+import { hostDrainEvents, liveMigrationEvents, type HostOperationEvent } from './host-operation-events';
 import type { WorkflowRecord } from './workflow-history';
 import type { LiveProgress } from '../live/nova-live-migration-run';
 import type { LiveMigrationInput } from '../shared/live-migration-input';
@@ -32,7 +33,10 @@ export interface LiveMigrationView {
   disk?: { totalBytes: number; processedBytes: number; remainingBytes: number };
   downtimeMs?: number;
   durationMs?: number;
+  /** Completed in post-copy (libvirt, where the target permits it). */
+  postCopy?: boolean;
   error?: string;
+  events: HostOperationEvent[];
 }
 
 const iso = (ms?: number) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -56,6 +60,7 @@ export function liveMigrationView(id: string, rec: WorkflowRecord): LiveMigratio
     stage: String(rec.searchAttributes.MigrationState ?? 'Queued'),
     status: rec.status,
     startedAt: iso(rec.startedAt)!,
+    events: liveMigrationEvents(rec, input.requestedBy),
   };
   const set = <K extends keyof LiveMigrationView>(k: K, v: LiveMigrationView[K] | undefined) => {
     if (v !== undefined) view[k] = v;
@@ -72,6 +77,7 @@ export function liveMigrationView(id: string, rec: WorkflowRecord): LiveMigratio
   set('disk', record?.disk ?? progress?.disk);
   set('downtimeMs', record?.downtimeMs);
   set('durationMs', record?.durationMs);
+  set('postCopy', record?.postCopy);
   set('error', rec.failure);
   return view;
 }
@@ -95,6 +101,7 @@ export interface HostDrainView {
   notMoved?: number;
   reenabled?: boolean;
   error?: string;
+  events: HostOperationEvent[];
 }
 
 export function hostDrainView(id: string, rec: WorkflowRecord): HostDrainView {
@@ -112,6 +119,7 @@ export function hostDrainView(id: string, rec: WorkflowRecord): HostDrainView {
     stage: String(rec.searchAttributes.MigrationState ?? 'Queued'),
     status: rec.status,
     startedAt: iso(rec.startedAt)!,
+    events: hostDrainEvents(rec, input),
   };
   if (rec.closedAt !== undefined) view.closedAt = iso(rec.closedAt);
   if (result) Object.assign(view, { servers: result.servers, moved: result.moved, notMoved: result.notMoved, ...(result.reenabled !== undefined ? { reenabled: result.reenabled } : {}) });

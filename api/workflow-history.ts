@@ -40,6 +40,21 @@ export interface WorkflowRecord {
   activities: ActivityRecord[];
   /** Signals received and Updates accepted, in order (e.g. a warm migration's cutover, and who sent it). */
   messages: MessageRecord[];
+  /** Child workflows it started (a host drain's live migrations), in order. */
+  children: ChildRecord[];
+  /** When a cancel of the workflow was requested. */
+  cancelRequestedAt?: number;
+}
+
+export interface ChildRecord {
+  workflowId: string;
+  workflowType: string;
+  initiatedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  outcome?: 'completed' | 'failed' | 'canceled' | 'terminated' | 'timedOut' | 'notStarted';
+  result?: unknown;
+  failure?: string;
 }
 
 export interface MessageRecord {
@@ -102,7 +117,10 @@ export function buildRecord(description: WorkflowExecutionDescription, runs: His
     searchAttributes: Object.fromEntries(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])),
     activities: [],
     messages: [],
+    children: [],
   };
+  const byInitiated = new Map<number, ChildRecord>();
+  const child = (initiatedEventId: unknown, run: number) => byInitiated.get(run * 1e9 + Number(initiatedEventId));
   for (const [run, ev] of runs.flatMap((events, i) => events.map((e) => [i, e] as const))) {
     // Event ids restart in every run; scheduled-event ids are only unique within one.
     const id = run * 1e9 + Number(ev.eventId);
@@ -145,6 +163,33 @@ export function buildRecord(description: WorkflowExecutionDescription, runs: His
         input: decodeOptional(req?.input?.args),
         identity: req?.meta?.identity ?? undefined,
       });
+    } else if (ev.startChildWorkflowExecutionInitiatedEventAttributes) {
+      const a = ev.startChildWorkflowExecutionInitiatedEventAttributes;
+      const rec: ChildRecord = { workflowId: a.workflowId ?? '', workflowType: a.workflowType?.name ?? '?', initiatedAt: ms(ev.eventTime) };
+      byInitiated.set(id, rec);
+      record.children.push(rec);
+    } else if (ev.childWorkflowExecutionStartedEventAttributes) {
+      const rec = child(ev.childWorkflowExecutionStartedEventAttributes.initiatedEventId, run);
+      if (rec) rec.startedAt = ms(ev.eventTime);
+    } else if (ev.startChildWorkflowExecutionFailedEventAttributes) {
+      const a = ev.startChildWorkflowExecutionFailedEventAttributes;
+      const rec = child(a.initiatedEventId, run);
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'notStarted', failure: `not started: ${temporal.api.enums.v1.StartChildWorkflowExecutionFailedCause[a.cause ?? 0] ?? 'unknown cause'}` });
+    } else if (ev.childWorkflowExecutionCompletedEventAttributes) {
+      const a = ev.childWorkflowExecutionCompletedEventAttributes;
+      const rec = child(a.initiatedEventId, run);
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'completed', result: decodeOptional(a.result) });
+    } else if (ev.childWorkflowExecutionFailedEventAttributes) {
+      const a = ev.childWorkflowExecutionFailedEventAttributes;
+      const rec = child(a.initiatedEventId, run);
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome: 'failed', failure: failureMessage(a.failure) });
+    } else if (ev.childWorkflowExecutionCanceledEventAttributes || ev.childWorkflowExecutionTerminatedEventAttributes || ev.childWorkflowExecutionTimedOutEventAttributes) {
+      const a = ev.childWorkflowExecutionCanceledEventAttributes ?? ev.childWorkflowExecutionTerminatedEventAttributes ?? ev.childWorkflowExecutionTimedOutEventAttributes;
+      const rec = child(a?.initiatedEventId, run);
+      const outcome = ev.childWorkflowExecutionCanceledEventAttributes ? 'canceled' : ev.childWorkflowExecutionTerminatedEventAttributes ? 'terminated' : 'timedOut';
+      if (rec) Object.assign(rec, { endedAt: ms(ev.eventTime), outcome });
+    } else if (ev.workflowExecutionCancelRequestedEventAttributes) {
+      record.cancelRequestedAt ??= ms(ev.eventTime);
     } else if (ev.workflowExecutionCompletedEventAttributes) {
       record.result = decode(ev.workflowExecutionCompletedEventAttributes.result);
     } else if (ev.workflowExecutionFailedEventAttributes) {

@@ -54,6 +54,9 @@ async function jobOn(ops: LibvirtLiveOps, host: string, domain: string, complete
     // No domain there, or one that cannot have a migration job: the incoming copy on a destination (libvirt keeps
     // the statistics on the source only) or a definition that is not running.
     if (isNoDomain(err) || (err instanceof VirshError && /available only on the source host|domain is not running/i.test(err.libvirtMessage))) return { type: 'none' };
+    // libvirt holds the domain's job lock while the migration's perform step waits on QEMU (connecting to the
+    // destination, say): the job is under way, its counters just cannot be read now.
+    if (err instanceof VirshError && /cannot acquire state change lock \(held by [^)]*Migrate/i.test(err.libvirtMessage)) return { type: 'running' };
     throw err;
   }
 }

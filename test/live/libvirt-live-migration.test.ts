@@ -250,6 +250,8 @@ describe('live migration between the hosts of a libvirt target', () => {
     const view = (await api.http.get(`/live-migrations/${id}`)).data;
     expect(view).toMatchObject({ id, kind: 'live', target: 'kvm', serverId: 'counter-3', requestedBy: 'admin', requestedDestination: b.hostname, stage: 'Completed', status: 'COMPLETED', source: a.hostname, destination: b.hostname, mode: 'block' });
     expect(view.downtimeMs).toBeGreaterThan(0);
+    expect(view.events.map((e: { name: string }) => e.name)).toEqual(['live.requested', 'checks.passed', 'migration.started', 'migration.completed', 'verify.passed', 'live.completed']);
+    expect(view.events.find((e: { name: string }) => e.name === 'migration.completed').data).toMatchObject({ destination: b.hostname, downtimeMs: view.downtimeMs });
     expect(view.memory.totalBytes).toBeGreaterThanOrEqual(128 * 2 ** 20);
     expect(view.memory.processedBytes).toBeGreaterThan(0);
     expect((await api.http.get('/live-migrations')).data.liveMigrations.map((m: { id: string }) => m.id)).toContain(id);

@@ -18,6 +18,8 @@ import { freeCapacity } from '../../targets/openstack/placement-capacity';
 import type { OpenStackTargetConfig } from '../../targets/target-config';
 import { WorkflowFailedError } from '@temporalio/client';
 import { hostDrain } from '../../workflows/host-drain';
+import { hostDrainView } from '../../api/host-operation-view';
+import { readWorkflowRecord } from '../../api/workflow-history';
 import { liveMigration } from '../../workflows/live-migration';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
@@ -288,6 +290,14 @@ describe('Nova live migration between the lab fake computes', () => {
     expect(await nova.server(ids[2]!)).toMatchObject({ status: 'SHUTOFF', host: fake2 });
     expect((await nova.coldMigrations(ids[2]!))[0]).toMatchObject({ status: 'confirmed', sourceCompute: fake1, destCompute: fake2 });
     expect((await nova.computeServices()).find((s) => s.host === fake1)).toMatchObject({ enabled: true });
+    // What the API shows of it, from its history: each move started after the one before ended, the stopped one cold.
+    const view = hostDrainView(drainId, await readWorkflowRecord(env.client, drainId));
+    const moves = result.servers.map(() => ['server.move_started', 'server.moved']).flat();
+    expect(view.events.map((e) => e.name)).toEqual(['drain.requested', 'host.disabled', 'servers.listed', ...moves, 'host.enabled', 'drain.completed']);
+    expect(view.events.filter((e) => e.name === 'server.moved').map((e) => [e.data?.how, e.data?.to])).toEqual(
+      expect.arrayContaining([['live', fake2], ['cold', fake2]]),
+    );
+    expect(view.events.find((e) => e.name === 'server.moved' && e.data?.how === 'cold')?.data?.serverId).toBe(ids[2]);
     if (process.env.VMIGRATE_RECORD_HISTORY_DIR) await recordRunHistories(env.client, drainId, path.join(process.env.VMIGRATE_RECORD_HISTORY_DIR, 'host-drain-v2'));
   }, 600_000);
 });

@@ -164,6 +164,8 @@ describe('the libvirt target', () => {
       return v.status === 'RUNNING' ? undefined : v;
     }, 240_000);
     expect({ ...view, error: view.error }).toMatchObject({ error: undefined, stage: 'Completed', status: 'COMPLETED', source: a.hostname, destination: b.hostname, mode: 'live' });
+    expect(view.events.map((e: { name: string }) => e.name)).toEqual(['live.requested', 'checks.passed', 'migration.started', 'migration.completed', 'verify.passed', 'live.completed']);
+    expect(view.events[1].data).toEqual({ source: a.hostname, candidates: [b.hostname], mode: 'live' });
     expect(virsh(b, 'domstate', 'apps-web01')).toBe('running');
     expect(() => virsh(a, 'domstate', 'apps-web01')).toThrow(/failed to get domain/);
     // The provider follows it there.
