@@ -16,8 +16,14 @@ export type ConvergenceStep = { act: 'wait' } | { act: 'force-complete' | 'abort
 export function convergenceStep(policy: ConvergencePolicy, runningMs: number, already: { forced: boolean; aborted: boolean }): ConvergenceStep {
   if (already.aborted || runningMs < policy.limitSeconds * 1000) return { act: 'wait' };
   const reason = `it did not complete within ${policy.limitSeconds} s`;
-  // A forced migration that still runs long after (twice the limit) is aborted: never left running forever.
+  // A forced migration that still runs long after (the limit again, and at least a minute: the paused guest's last
+  // pages must still be sent) is aborted: never left running forever.
   if (policy.onLimit === 'force-complete' && !already.forced) return { act: 'force-complete', reason };
-  if (policy.onLimit === 'abort' || runningMs >= 2 * policy.limitSeconds * 1000) return { act: 'abort', reason: already.forced ? `${reason}, even forced` : reason };
+  if (policy.onLimit === 'abort' || runningMs >= policy.limitSeconds * 1000 + Math.max(policy.limitSeconds * 1000, FORCED_GRACE_MS)) {
+    return { act: 'abort', reason: already.forced ? `${reason}, even forced` : reason };
+  }
   return { act: 'wait' };
 }
+
+/** The least time a forced migration is given to finish before it is aborted. */
+const FORCED_GRACE_MS = 60_000;

@@ -262,9 +262,22 @@ export async function watchLibvirtLive(
       if (step.act === 'force-complete' && postCopy) {
         // As Nova's libvirt driver with post-copy permitted: the guest goes on on the destination now, and the pages
         // it has not got yet are fetched from the source as it touches them.
-        await ops.hosts.virsh(source).run(['migrate-postcopy', input.serverId]);
-        Object.assign(done, { forced: true, postCopy: true });
-        hooks.heartbeat({ ...progress, ...done });
+        // While libvirt still copies the disks (block migration) QEMU's memory migration has not begun, and cannot
+        // switch yet: asked again at the next look.
+        const switched = await ops.hosts
+          .virsh(source)
+          .run(['migrate-postcopy', input.serverId])
+          .then(
+            () => true,
+            (err: unknown) => {
+              if (err instanceof VirshError && /Postcopy must be started after migration has been started/i.test(err.libvirtMessage)) return false;
+              throw err;
+            },
+          );
+        if (switched) {
+          Object.assign(done, { forced: true, postCopy: true });
+          hooks.heartbeat({ ...progress, ...done });
+        }
       } else if (step.act === 'force-complete') {
         // As Nova's libvirt driver forces completion without post-copy: pause the guest, the rest is copied at once.
         await ops.hosts.virsh(source).run(['suspend', input.serverId]);

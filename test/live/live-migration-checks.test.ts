@@ -104,6 +104,11 @@ describe('a live migration that does not converge is never left running', () => 
     expect(convergenceStep(policy, 90_000, { forced: true, aborted: false })).toEqual({ act: 'wait' });
     expect(convergenceStep(policy, 120_000, { forced: true, aborted: false })).toEqual({ act: 'abort', reason: 'it did not complete within 60 s, even forced' });
     expect(convergenceStep(policy, 500_000, { forced: true, aborted: true })).toEqual({ act: 'wait' });
+    // A short limit still leaves a forced migration a minute to send its last pages.
+    const short = { limitSeconds: 3, onLimit: 'force-complete' as const };
+    expect(convergenceStep(short, 3_000, none)).toEqual({ act: 'force-complete', reason: 'it did not complete within 3 s' });
+    expect(convergenceStep(short, 62_000, { forced: true, aborted: false })).toEqual({ act: 'wait' });
+    expect(convergenceStep(short, 63_000, { forced: true, aborted: false })).toEqual({ act: 'abort', reason: 'it did not complete within 3 s, even forced' });
   });
   it('abort: past the limit it is aborted at once', () => {
     expect(convergenceStep({ limitSeconds: 30, onLimit: 'abort' }, 31_000, none)).toEqual({ act: 'abort', reason: 'it did not complete within 30 s' });
