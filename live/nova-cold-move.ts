@@ -1,5 +1,6 @@
 import { TargetRequestError } from '../targets/target-errors';
 import { ColdMoveError } from './live-migration-errors';
+import { awaitFailureReason } from './nova-failure-reason';
 import type { NovaHostOperations } from './nova-host-operations';
 
 /**
@@ -33,7 +34,7 @@ export async function moveStoppedServer(
     const server = await ops.nova.server(input.serverId);
     hooks.heartbeat(progress);
     if (server.status === 'ERROR') {
-      const why = progress.requestId ? await ops.nova.failureOf(input.serverId, progress.requestId) : undefined;
+      const why = await awaitFailureReason(ops.nova, input.serverId, progress.requestId, hooks.sleep);
       throw new ColdMoveError(`server ${server.name} went to ERROR while it was cold-migrated off ${input.source}`, 'Read the instance action (openstack server event list) and reset or rebuild the server', why);
     }
     if (server.status === 'VERIFY_RESIZE' && !server.taskState) {
@@ -64,7 +65,7 @@ export async function moveStoppedServer(
       // Asked before, and back on its source with nothing under way: Nova refused or rolled the move back.
       const last = (await ops.nova.coldMigrations(input.serverId))[0];
       if (last && ['error', 'failed', 'cancelled'].includes(last.status)) {
-        const why = progress.requestId ? await ops.nova.failureOf(input.serverId, progress.requestId) : undefined;
+        const why = await awaitFailureReason(ops.nova, input.serverId, progress.requestId, hooks.sleep);
         throw new ColdMoveError(`the cold migration of server ${server.name} off ${input.source} ended ${last.status}`, 'See why in its instance action; free a destination that can take it and drain again', why);
       }
       await hooks.sleep(1000);

@@ -2,6 +2,7 @@ import { convergenceStep, DEFAULT_CONVERGENCE, type ConvergencePolicy } from './
 import { LiveMigrationError, LiveMigrationPrecheckError, liveMigrationFailure } from './live-migration-errors';
 import { checkLivePrerequisites, type ComputeHostFacts, type LivePrerequisites } from './live-prerequisites';
 import type { LiveMigrationDriver } from './live-migration-driver';
+import { awaitFailureReason } from './nova-failure-reason';
 import type { NovaHostOperations } from './nova-host-operations';
 import { ENDED_MIGRATION_STATUSES, type LiveMigrationRecord, type ServerPlacement } from '../targets/openstack/nova-live-migrations';
 import { freeCapacity } from '../targets/openstack/placement-capacity';
@@ -59,7 +60,11 @@ export async function checkLive(ops: NovaHostOperations, input: { serverId: stri
 
 /** Starts it unless a migration after `after` exists already (an earlier attempt started it). */
 export async function startLive(ops: NovaHostOperations, input: { serverId: string; destination?: string; blockMigration: 'auto' | boolean; after: number }): Promise<{ requestId?: string; alreadyStarted: boolean }> {
-  if ((await ops.nova.liveMigrations(input.serverId)).some((m) => m.id > input.after)) return { alreadyStarted: true };
+  if ((await ops.nova.liveMigrations(input.serverId)).some((m) => m.id > input.after)) {
+    // Started by an attempt that died before it returned: its request id is the newest live-migration action's.
+    const requestId = await ops.nova.latestActionRequest(input.serverId, 'live-migration');
+    return { ...(requestId ? { requestId } : {}), alreadyStarted: true };
+  }
   const requestId = await ops.nova.liveMigrate(input.serverId, { ...(input.destination ? { host: input.destination } : {}), blockMigration: input.blockMigration });
   return { ...(requestId ? { requestId } : {}), alreadyStarted: false };
 }
@@ -90,7 +95,7 @@ export async function watchLive(
     if (ours && ENDED_MIGRATION_STATUSES.includes(ours.status)) {
       if (ours.status === 'completed' || ours.status === 'done') return ours;
       if (ours.status === 'cancelled' && done.aborted) throw new LiveMigrationError(`the live migration was aborted: ${abortReason ?? 'it did not converge'}`, 'The instance stays ACTIVE on its source; migrate it when it is less busy, or with force-complete');
-      const why = (input.requestId ? await ops.nova.failureOf(input.serverId, input.requestId) : undefined) ?? `Nova's migration ${ours.id} ended ${ours.status}`;
+      const why = (await awaitFailureReason(ops.nova, input.serverId, input.requestId, hooks.sleep)) ?? `Nova's migration ${ours.id} ended ${ours.status}`;
       throw liveMigrationFailure(why);
     }
     if (record && record.status === 'running') {

@@ -187,6 +187,19 @@ export class NovaLiveMigrations {
     return body.migrations.map(migrationOf).sort((a, b) => b.id - a.id);
   }
 
+  /** The request id of the server's newest instance action of that kind (`live-migration`, `migrate`), if any. */
+  async latestActionRequest(serverId: string, action: string): Promise<string | undefined> {
+    const { body } = await this.api.call<{ instanceActions: Array<{ action: string; request_id: string; start_time: string }> }>(
+      'GET',
+      `/servers/${encodeURIComponent(serverId)}/os-instance-actions`,
+      { microversion: NOVA_LIVE_MICROVERSION, what: `listing the instance actions of server ${serverId}` },
+    );
+    // Nova lists them newest first; sorted anyway, as its API reference does not promise an order.
+    return body.instanceActions
+      .filter((a) => a.action === action)
+      .sort((a, b) => b.start_time.localeCompare(a.start_time))[0]?.request_id;
+  }
+
   /** What went wrong, in Nova's words: the details of the failed events of the request's instance action. */
   async failureOf(serverId: string, requestId: string): Promise<string | undefined> {
     const { status, body } = await this.api.call<{ instanceAction: { message?: string | null; events?: Array<{ event: string; result?: string | null; details?: string | null }> } }>(

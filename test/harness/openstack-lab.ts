@@ -24,6 +24,8 @@ export interface LabInfo {
   computeHosts: OpenStackLab['computeHosts'];
   libvirtUri?: string;
   libvirtHosts: OpenStackLab['libvirtHosts'];
+  /** Where the lab's services write their logs (`<service>.log`). */
+  logDir: string;
   /** The OS_* variables `npm run lab:openstack` prints. */
   env: Record<string, string>;
 }
@@ -63,6 +65,7 @@ export function startLabInBackground(): { stop(): Promise<void> } {
         computeHosts: l.computeHosts,
         libvirtUri: l.libvirtUri,
         libvirtHosts: l.libvirtHosts,
+        logDir: path.join(l.stateDir, 'logs'),
         env: l.env(),
       };
       publish({ ready: info, startSeconds: (Date.now() - started) / 1000 });
@@ -80,6 +83,28 @@ export function startLabInBackground(): { stop(): Promise<void> } {
       console.log(`[openstack-lab] ready ${state.startSeconds?.toFixed(1)} s after the run began; stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`);
     },
   };
+}
+
+/**
+ * For a failure's message: the errors (newest last; of a traceback its exceptions) the lab's libvirt computes logged since
+ * `since`. A failed Nova operation's cause is often only there, and a CI run's log is all there is to read after it.
+ */
+export function computeErrorsSince(lab: LabInfo, since: Date, max = 30): string[] {
+  const stamp = since.toISOString().replace('T', ' ').slice(0, 19);
+  const lines: string[] = [];
+  for (const h of lab.libvirtHosts) {
+    const file = path.join(lab.logDir, `nova-compute-${h.host}.log`);
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      // Of a traceback, the exceptions and their messages: its frames and source lines are indented.
+      // Nova's libvirt driver logs why it gave up on a migration as a warning with its traceback.
+      const logged = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d+ \d+ (ERROR|WARNING) (\S+) (?:\[[^\]]*\] )*(.*)$/.exec(line);
+      if (!logged || logged[1]! < stamp || !logged[4]!.trim() || /^\s/.test(logged[4]!)) continue;
+      if (logged[2] === 'ERROR' ? logged[3]!.startsWith('oslo.messaging') : !/^nova\.(virt\.libvirt|compute\.manager)/.test(logged[3]!)) continue;
+      lines.push(`${h.host} ${logged[1]} ${logged[2]}: ${logged[4]!.slice(0, 600)}`);
+    }
+  }
+  return lines.slice(-max);
 }
 
 /** Test side: the lab, once it is up (the first test to ask waits for the start). */

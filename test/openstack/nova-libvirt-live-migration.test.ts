@@ -15,7 +15,7 @@ import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
 import { liveMigration } from '../../workflows/live-migration';
 import { ConsoleWatch, LifecycleEvents, switchoverGaps } from '../harness/console-watch';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
-import { createLabProject, type LabProject } from '../harness/openstack-lab';
+import { computeErrorsSince, createLabProject, type LabProject } from '../harness/openstack-lab';
 import { KeystoneSession } from '../../targets/openstack/keystone-session';
 import { OpenStackApi } from '../../targets/openstack/openstack-api';
 import { parseConfig } from '../../config/vmigrate-config';
@@ -27,6 +27,15 @@ const COUNTER_OFFSET = 512 * 2 ** 20;
 
 /** Measured 50–130 ms here between the destination resuming the guest and its first print after the interval. */
 const TCG_RESUME_ALLOWANCE_MS = 300;
+
+/**
+ * Nova Zed's libvirt driver now and then gives up on a migration of the volume-backed guest that QEMU completed: its
+ * monitor raises once the domain has left the source, its abort then finds no domain (InstanceNotFound), and Nova
+ * records the migration as failed (seen twice in about fifteen runs, both with the machine's two cores busy with
+ * other tests). A test is run once more after such a failure; the first failure and what the computes logged are
+ * printed before the retry, so a failure that repeats is a failure.
+ */
+jest.retryTimes(1, { logErrorsBeforeRetry: true });
 
 describe('Nova live migration between the lab libvirt computes', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmigrate-nova-lv-'));
@@ -136,6 +145,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
       await until('the guest counting', () => (watch.lines.filter((l) => /^disk \d+$/.test(l.text)).length >= 3 ? true : undefined), 240_000);
       // Slower than the guest's memory can be sent within the limit: Nova is asked to force it to complete.
       if (forced) execFileSync('virsh', ['-c', from.uri, 'migrate-setspeed', domain, String(forced.speedMiBps)]);
+      const asked = new Date();
       const result = await env.client.workflow.execute(liveMigration, {
         taskQueue: env.taskQueue,
         workflowId: `live-nova-lv-${server.id}`,
@@ -149,6 +159,11 @@ describe('Nova live migration between the lab libvirt computes', () => {
             requestedBy: 'admin',
           },
         ],
+      }).catch((err: Error) => {
+        const errors = computeErrorsSince(p.lab, asked);
+        let deepest: Error = err;
+        while (deepest.cause instanceof Error) deepest = deepest.cause;
+        throw Object.assign(new Error(`${deepest.message}; the computes logged ${errors.length ? errors.join('\n') : 'no error'}`), { cause: err });
       });
       await until('counting on the destination', () => (watch.lines.filter((l) => l.host === to.host && /^count /.test(l.text)).length >= 20 ? true : undefined), 60_000).catch((err) => {
         // What such a failure needs to be understood: where the domain runs, where its console goes, what each host printed.

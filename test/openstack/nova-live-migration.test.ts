@@ -141,6 +141,8 @@ describe('Nova live migration between the lab fake computes', () => {
     expect(record).toMatchObject({ status: 'completed', sourceCompute: server.host, destCompute: other });
     expect(await nova.server(server.id)).toMatchObject({ status: 'ACTIVE', host: other });
     expect(await nova.failureOf(server.id, requestId!)).toBeUndefined();
+    // What a retried start finds when an earlier attempt asked already: the request of that migration.
+    expect(await nova.latestActionRequest(server.id, 'live-migration')).toBe(requestId);
   }, 300_000);
 
   it('a disabled destination: refused before Nova is asked, and by Nova when asked anyway (no valid host); the server stays ACTIVE where it was', async () => {
