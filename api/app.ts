@@ -23,6 +23,7 @@ import { serviceMetrics } from '../metrics/service-metrics';
 import { preflightRoute, runPreflight } from './preflight-route';
 import { migrationEvents, migrationStatus } from './migration-view';
 import { problemAnsweringListen } from './http-server';
+import { panelRouter } from './panel-static';
 import { HttpProblem, problemOfLowerLayer, sendProblem } from './problem';
 import * as schemas from './response-schemas';
 import { mountRoutes, openApiDocument, route } from './route-table';
@@ -50,6 +51,8 @@ export interface ApiDeps {
   eventStreamsPerUser?: number;
   /** How long one event stream stays open before the server ends it (the client resumes with Last-Event-ID). */
   eventStreamMaxSeconds?: number;
+  /** The Migration Panel's built files (default: panel/dist of this checkout). */
+  panelDir?: string;
 }
 
 const migrationId = z.object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/, 'must be a migration id like mig-1234abcd-5678') }).strict();
@@ -369,6 +372,9 @@ export function createApp(deps: ApiDeps): express.Express {
     description: 'Migrations from vSphere into KVM/OpenStack clouds. Errors are RFC 9457 application/problem+json.',
   });
   mountRoutes(app, routes, deps.identity);
+  app.use(panelRouter(deps.panelDir));
+  // The document the panel's API types are generated from (tools/panel/build-panel.ts).
+  app.locals.openapi = openapi;
 
   app.use((req: Request, _res: Response, next: NextFunction) => next(new HttpProblem('not-found', `no route ${req.method} ${req.path.slice(0, 200)}`)));
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

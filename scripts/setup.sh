@@ -73,5 +73,14 @@ if [ ! -d node_modules ] || [ "$(cat node_modules/.vmigrate-lock 2>/dev/null)" !
   npm install --no-save --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.vmigrate-lock
 fi
+# The Migration Panel (panel/), served by the API at /: rebuilt when its sources, the API it is typed from, or the
+# dependencies changed (a few seconds: the API's types generated, a type check, one esbuild bundle).
+panel_hash=$(cat package-lock.json panel/index.html panel/tsconfig.json tools/panel/*.ts shared/migration-stages.ts workflows/sync-forecast.ts \
+  $(find panel/src api -name '*.ts' -o -name '*.tsx' -o -name '*.css' | grep -v '/generated/' | sort) | sha256sum | cut -c1-16)
+if [ ! -f panel/dist/index.html ] || [ "$(cat panel/dist/.source-hash 2>/dev/null)" != "$panel_hash" ]; then
+  say "building the Migration Panel (panel/)"
+  node --import tsx tools/panel/build-panel.ts
+  echo "$panel_hash" > panel/dist/.source-hash
+fi
 bash scripts/setup-openstack.sh  # 5. The OpenStack lab's Debian packages and stand-in mount.nfs (tools/openstack-lab).
 bash scripts/setup-temporal-cluster.sh  # 6. PostgreSQL and the Temporal cluster's builds (tools/temporal-cluster).
