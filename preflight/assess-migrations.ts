@@ -3,6 +3,7 @@
  * source's inventory record of each VM, and the target's flavors, named resources, quotas and ports.
  */
 import type { ColdOptions, GuestOptions, TargetSpec, VmSelector, WarmOptions } from '../shared/migration-input';
+import { mappingsForVm } from '../targets/network-plan';
 import { TargetAuthError, TargetNotFoundError } from '../targets/target-errors';
 import type { Flavor, QuotaHeadroom, TargetProvider } from '../targets/target-provider';
 import type { InventoryVm } from '../vsphere/vm-inventory';
@@ -103,15 +104,18 @@ export async function assessMigrations(req: PreflightRequest, from: PreflightSou
   const ctx = { kind: req.kind, transport: from.transport, convert: req.guest?.convert ?? 'auto', shutdownSource: req.kind === 'warm' ? (req.warm?.shutdownSource ?? true) : req.cold?.shutdownSource === true } as const;
   const needs: Array<QuotaNeed | undefined> = [];
   const verdicts: PreflightVmResult[] = [];
-  for (const want of req.vms) {
-    const { vm, reason } = resolveVm(from.inventory, want);
+  const resolved = req.vms.map((want) => ({ want, ...resolveVm(from.inventory, want) }));
+  const requestNics = resolved.flatMap((r) => r.vm?.nics ?? []);
+  for (const { want, vm, reason } of resolved) {
     if (!vm) {
       verdicts.push({ vm: want, verdict: 'Fail', reasons: [reason!, ...wide.reasons] });
       needs.push(undefined);
       continue;
     }
     const reasons = [...wide.reasons, ...vmwareRules(vm, ctx)];
-    const judged = judgeTarget(vm, req.target, wide.flavors);
+    // Several VMs share the request's mappings: each is judged with those for its own NICs.
+    const target = req.vms.length > 1 ? { ...req.target, networks: mappingsForVm(req.target.networks, vm.nics, requestNics) } : req.target;
+    const judged = judgeTarget(vm, target, wide.flavors);
     // Without the target's flavors (it could not be asked) the flavor rules have nothing to judge.
     reasons.push(...(wide.flavors.length || !wide.reasons.some((r) => r.severity === 'fail') ? judged.reasons : judged.reasons.filter((r) => !r.code.startsWith('flavor.'))));
     const need = quotaNeedOf(vm, judged.flavor, judged.nics?.length ?? vm.nics.length);

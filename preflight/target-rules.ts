@@ -6,7 +6,7 @@
 import type { NetworkMapping, TargetSpec } from '../shared/migration-input';
 import { checkFlavorFits } from '../targets/flavor-fit';
 import { planFirmware } from '../targets/firmware-plan';
-import { NetworkMappingError, planNics } from '../targets/network-plan';
+import { mappingMatches, NetworkMappingError, planNics } from '../targets/network-plan';
 import type { Flavor, MacConflict, NicSpec, QuotaHeadroom, TargetOptionSupport } from '../targets/target-provider';
 import type { InventoryVm } from '../vsphere/vm-inventory';
 import { fail, warn, type PreflightReason } from './verdict';
@@ -50,7 +50,7 @@ export function judgeTarget(vm: InventoryVm, target: TargetSpec, flavors: Flavor
       networks.push(m);
       continue;
     }
-    const matched = vm.nics.filter((n) => (m.sourceMac ? n.macAddress.toLowerCase() === m.sourceMac.toLowerCase() : n.network === m.sourceNetwork));
+    const matched = vm.nics.filter((n) => mappingMatches(m, n));
     for (const nic of matched) {
       const ips = keptIps(nic.ipAddresses);
       if (!ips.length) {

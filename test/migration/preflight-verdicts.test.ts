@@ -125,6 +125,20 @@ describe('preflight verdicts', () => {
     expect(small.verdict).toBe('Pass');
   }, 60_000);
 
+  it('several VMs share one list of mappings: each is judged with those for its NICs, and one that matches no VM is refused for all', async () => {
+    const both = { ...request('ok-1'), vm: undefined, vms: [{ name: 'ok-1' }, { name: 'twonic-1' }] };
+    const mapped = (networks: unknown[]) => api.as('mem').post('/preflight', { ...both, target: { ...both.target, networks } });
+    // twonic-1's second network is no NIC of ok-1: ok-1 is judged without that mapping.
+    const fine = await mapped([{ sourceNetwork: 'VM Network', targetNetwork: 'net-a' }, { sourceNetwork: 'DC0_DVPG0', targetNetwork: 'net-b' }]);
+    expect(fine.status).toBe(200);
+    expect(fine.data.verdicts.map((v: { verdict: string }) => v.verdict)).toEqual(['Pass', 'Pass']);
+    const typo = await mapped([{ sourceNetwork: 'VM Network', targetNetwork: 'net-a' }, { sourceNetwork: 'DC0_DVPG0', targetNetwork: 'net-b' }, { sourceNetwork: 'VM Netwrok', targetNetwork: 'net-c' }]);
+    for (const v of typo.data.verdicts) expect(v.reasons).toContainEqual(expect.objectContaining({ code: 'network.unmapped', message: expect.stringContaining("network 'VM Netwrok'") }));
+    // Without the second network's mapping, twonic-1 alone fails: its NIC on DC0_DVPG0 has none.
+    const half = await mapped([{ sourceNetwork: 'VM Network', targetNetwork: 'net-a' }]);
+    expect(half.data.verdicts.map((v: { verdict: string }) => v.verdict)).toEqual(['Pass', 'Fail']);
+  }, 60_000);
+
   it('refuses to submit a VM that fails, naming its rules, and lets the others of the request go ahead', async () => {
     const one = await api.as('mem').post('/migrations', request('rdm-1'));
     expect(one.status).toBe(422);

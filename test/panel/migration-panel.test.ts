@@ -59,6 +59,12 @@ describe('the Migration Panel in a browser', () => {
     await env?.close();
   });
 
+  /** Form controls on the page without an accessible name (a label, aria-label or text): there should be none. */
+  const unlabelled = () =>
+    page.evaluate(`[...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+      .map((el) => el.outerHTML.slice(0, 120))`) as Promise<string[]>;
+
   async function signInAs(user: string) {
     await page.goto(`${api.url}/`);
     if (await page.getByRole('button', { name: 'Sign out' }).isVisible()) await page.getByRole('button', { name: 'Sign out' }).click();
@@ -88,6 +94,7 @@ describe('the Migration Panel in a browser', () => {
     await page.getByLabel('Volume type').fill('standard');
     const snapRow = page.locator('tr[data-vm="db-snap"]');
     await snapRow.getByText('Fail').waitFor();
+    await expect(unlabelled()).resolves.toEqual([]);
     await expect(snapRow.textContent()).resolves.toContain('snapshots.exist');
     await shoot('inventory');
 
@@ -99,14 +106,17 @@ describe('the Migration Panel in a browser', () => {
     await page.locator('tr[data-vm="db-snap"]').getByText('Fail').waitFor();
     await expect(page.getByLabel('Select db-snap').isDisabled()).resolves.toBe(true);
     await page.getByLabel('Select app-01').check();
+    await expect(unlabelled()).resolves.toEqual([]);
     await shoot('wizard-vms');
     await page.getByRole('button', { name: 'Next', exact: true }).click();
     // Step 3: a bad instance name is the API's to refuse; it is shown at the field and the step is marked.
     await page.getByLabel(/Instance name/).fill('bad name!');
+    await expect(unlabelled()).resolves.toEqual([]);
     await page.getByRole('button', { name: 'Next', exact: true }).click();
-    await page.locator('[data-network="VM Network"]').getByLabel('Target network').fill('tenant-net');
+    await page.locator('fieldset[data-vm="app-01"][data-source-network="VM Network"]').getByLabel('Target network').fill('tenant-net');
     await page.getByRole('button', { name: 'Next', exact: true }).click();
     await page.getByLabel('OS conversion').selectOption('skip');
+    await expect(unlabelled()).resolves.toEqual([]);
     await page.getByRole('button', { name: 'Next', exact: true }).click();
     await expect(page.getByRole('alert').first().textContent()).resolves.toMatch(/must be 1-63 characters/);
     await page.getByRole('button', { name: 'Instance', exact: true }).click();

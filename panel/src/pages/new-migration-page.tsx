@@ -38,6 +38,7 @@ interface WizardState {
   target: AssessmentTarget;
   vms: InventoryVm[];
   instance: { instanceName: string; flavor: string; availabilityZone: string; diskBus: string; machineType: string; keyName: string; start: boolean; keepOnFailure: boolean };
+  /** By source NIC (its MAC). */
   networks: Record<string, NetworkChoice>;
   options: {
     startReplication: boolean;
@@ -56,9 +57,14 @@ interface WizardState {
 function requestOf(s: WizardState): MigrationRequest {
   const i = s.instance;
   const o = s.options;
-  const networks = Object.entries(s.networks)
-    .filter(([, n]) => n.targetNetwork)
-    .map(([sourceNetwork, n]) => ({ sourceNetwork, targetNetwork: n.targetNetwork, ...(n.targetSubnet ? { targetSubnet: n.targetSubnet } : {}), ...(n.preserveMac ? { preserveMac: true } : {}), ...(n.keepIps ? { keepIps: true } : {}) }));
+  // Each NIC by its MAC: one request carries the NICs of all its VMs, and the API gives each VM those of its own.
+  const networks = s.vms
+    .flatMap((vm) => vm.nics)
+    .filter((nic) => s.networks[nic.macAddress]?.targetNetwork)
+    .map((nic) => {
+      const n = s.networks[nic.macAddress]!;
+      return { sourceMac: nic.macAddress, targetNetwork: n.targetNetwork, ...(n.targetSubnet ? { targetSubnet: n.targetSubnet } : {}), ...(n.preserveMac ? { preserveMac: true } : {}), ...(n.keepIps ? { keepIps: true } : {}) };
+    });
   const num = (v: string) => (v.trim() === '' ? undefined : Number(v));
   return {
     kind: s.kind,
@@ -130,7 +136,6 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
 
   const errorsFor = (field: string) => (problem instanceof ApiProblem ? problem.reasonsFor(field) : []);
   const update = <K extends keyof WizardState>(k: K, v: WizardState[K]) => setState((s) => ({ ...s, [k]: v }));
-  const sourceNetworks = useMemo(() => [...new Set(state.vms.flatMap((v) => v.nics.map((n) => n.network)))], [state.vms]);
   const request = useMemo(() => requestOf(state), [state]);
 
   const canLeave: Record<Step, boolean> = {
@@ -301,30 +306,45 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
 
       {step === 'Networks' && (
         <section>
-          {sourceNetworks.length === 0 && <p class="muted">The selected VMs have no NICs.</p>}
-          {sourceNetworks.map((net) => {
-            const n = state.networks[net] ?? { targetNetwork: '', targetSubnet: '', preserveMac: false, keepIps: false };
-            const set = (change: Partial<NetworkChoice>) => update('networks', { ...state.networks, [net]: { ...n, ...change } });
-            return (
-              <fieldset class="fields" key={net} data-network={net}>
-                <legend>Source network {net}</legend>
-                <label>
-                  Target network
-                  <input name={`network.${net}`} value={n.targetNetwork} onInput={(e) => set({ targetNetwork: (e.target as HTMLInputElement).value })} />
-                </label>
-                <label>
-                  Subnet <span class="muted">(optional)</span>
-                  <input value={n.targetSubnet} onInput={(e) => set({ targetSubnet: (e.target as HTMLInputElement).value })} />
-                </label>
-                <label class="inline">
-                  <input type="checkbox" checked={n.preserveMac} onChange={(e) => set({ preserveMac: (e.target as HTMLInputElement).checked })} /> Keep the MAC address
-                </label>
-                <label class="inline">
-                  <input type="checkbox" checked={n.keepIps} onChange={(e) => set({ keepIps: (e.target as HTMLInputElement).checked })} /> Keep the IP addresses VMware Tools report
-                </label>
-              </fieldset>
-            );
-          })}
+          {state.vms.every((vm) => !vm.nics.length) && <p class="muted">The selected VMs have no NICs.</p>}
+          {state.vms.flatMap((vm) =>
+            vm.nics.map((nic) => {
+              const blank: NetworkChoice = { targetNetwork: '', targetSubnet: '', preserveMac: false, keepIps: false };
+              const n = state.networks[nic.macAddress] ?? blank;
+              const set = (change: Partial<NetworkChoice>) =>
+                setState((s) => {
+                  const next = { ...s.networks, [nic.macAddress]: { ...n, ...change } };
+                  // A target network given for one NIC is offered to the other NICs on its source network still unmapped.
+                  if (change.targetNetwork !== undefined) {
+                    for (const other of s.vms.flatMap((v) => v.nics)) {
+                      if (other.network === nic.network && other.macAddress !== nic.macAddress && !s.networks[other.macAddress]?.targetNetwork) next[other.macAddress] = { ...blank, ...s.networks[other.macAddress], targetNetwork: change.targetNetwork };
+                    }
+                  }
+                  return { ...s, networks: next };
+                });
+              return (
+                <fieldset class="fields" key={nic.macAddress} data-vm={vm.name} data-source-network={nic.network}>
+                  <legend>
+                    {vm.name} · {nic.label} <span class="muted">({nic.macAddress}, on {nic.network})</span>
+                  </legend>
+                  <label>
+                    Target network
+                    <input name={`network.${nic.macAddress}`} value={n.targetNetwork} onInput={(e) => set({ targetNetwork: (e.target as HTMLInputElement).value })} />
+                  </label>
+                  <label>
+                    Subnet <span class="muted">(optional)</span>
+                    <input value={n.targetSubnet} onInput={(e) => set({ targetSubnet: (e.target as HTMLInputElement).value })} />
+                  </label>
+                  <label class="inline">
+                    <input type="checkbox" checked={n.preserveMac} onChange={(e) => set({ preserveMac: (e.target as HTMLInputElement).checked })} /> Keep the MAC address
+                  </label>
+                  <label class="inline">
+                    <input type="checkbox" checked={n.keepIps} onChange={(e) => set({ keepIps: (e.target as HTMLInputElement).checked })} /> Keep the IP addresses VMware Tools report ({nic.ipAddresses.join(', ') || 'none reported'})
+                  </label>
+                </fieldset>
+              );
+            }),
+          )}
           <FieldErrors reasons={errorsFor('target.networks')} />
         </section>
       )}
@@ -425,7 +445,7 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
                           {vm.disks.length} × {state.target.volumeType}, {bytes(vm.disks.reduce((s, d) => s + d.capacityBytes, 0))}
                           {v?.bytesToCopy !== undefined && <span class="muted"> ({bytes(v.bytesToCopy)} to copy)</span>}
                         </td>
-                        <td data-label="Networks">{vm.nics.map((n) => `${n.network} → ${state.networks[n.network]?.targetNetwork || 'unmapped'}`).join(', ') || '—'}</td>
+                        <td data-label="Networks">{vm.nics.map((n) => `${n.network} → ${state.networks[n.macAddress]?.targetNetwork || 'unmapped'}`).join(', ') || '—'}</td>
                       </tr>
                     );
                   })}
