@@ -13,7 +13,7 @@ import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env'
  * anonymous or with garbage credentials. Sent with raw node:http, and as raw bytes over a socket for what node:http
  * refuses to send. Property: every request gets an answer; no 5xx except a 503 problem saying a dependency is
  * unavailable; every 4xx/5xx is application/problem+json with type, title and the HTTP status; nothing but the
- * public routes answers 2xx without a valid token. Afterwards the server still answers.
+ * public routes (and the Migration Panel's page and assets) answers 2xx without a valid token. Afterwards the server still answers.
  *
  * Reproduce a failure with the random seed it prints: VMIGRATE_FUZZ_SEED=<seed> npx jest test/migration/api-fuzz.test.ts
  */
@@ -216,7 +216,9 @@ function isPublic(method: string, target: string): boolean {
       return false;
     }
   }
-  return /^\/(health|openapi\.json)\/?$/i.test(pathname);
+  if (/^\/(health|openapi\.json)\/?$/i.test(pathname)) return true;
+  // The Migration Panel's page and its assets: files anyone may load; everything they show comes from the API.
+  return ['GET', 'HEAD'].includes(method.toUpperCase()) && (pathname === '/' || /^\/panel\/./i.test(pathname));
 }
 
 /** A 503 is fine only as a problem saying what it depends on is unavailable (Temporal, admission, a source, identity). */
