@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { WorkerHost } from '../shared/task-queues';
-import type { BootProperties, InstanceRef, InstanceSpec, NicSpec, ReleaseReport, VolumeRef } from '../targets/target-provider';
+import type { BootProperties, InstanceRef, InstanceSpec, NicSpec, ReleaseReport, TargetChoices, VolumeRef } from '../targets/target-provider';
 import type { ActivityDeps } from './activity-deps';
 import { failuresTranslated } from './failures';
 import { planFirmware } from '../targets/firmware-plan';
@@ -43,6 +43,11 @@ export function createTargetActivities(deps: ActivityDeps) {
       // Retryable: the retry may be taken by a worker of the shared queue that has a host queue.
       if (!deps.host) throw ApplicationFailure.retryable(`target '${provider.name}' keeps volumes on the worker's host, but this worker polls no host task queue`, 'NoWorkerHostQueue');
       return deps.host;
+    },
+
+    /** What a project may choose from in a target (flavors, volume types, networks, zones), for the API; reads only. */
+    async listTargetChoices(input: { target?: string; project: string }): Promise<TargetChoices> {
+      return failuresTranslated(() => deps.targets.get(input.target).listChoices(input.project));
     },
 
     /**

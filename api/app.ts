@@ -17,6 +17,7 @@ import { retryMigration, submitMigrations } from './migration-submission';
 import { sourceRoutes, type ApiSource } from './source-routes';
 import { agentTemplateRoutes } from './agent-template-routes';
 import { hostOperationRoutes } from './host-operation-routes';
+import { targetRoutes } from './target-routes';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { MeasuredThroughput } from './measured-throughput';
 import { serviceMetrics } from '../metrics/service-metrics';
@@ -343,6 +344,7 @@ export function createApp(deps: ApiDeps): express.Express {
     ...sourceRoutes({ client: deps.client, taskQueue: deps.taskQueue, sources: deps.sources }),
     ...agentTemplateRoutes({ client: deps.client, taskQueue: deps.taskQueue, targets: deps.targets, agents: deps.agents }),
     ...hostOperationRoutes({ client: deps.client, taskQueue: deps.taskQueue, targets: deps.targets }),
+    ...targetRoutes({ client: deps.client, taskQueue: deps.taskQueue, targets: deps.targets }),
     preflightRoute(preflightDeps),
     route({
       method: 'get',

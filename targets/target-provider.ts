@@ -211,12 +211,27 @@ export interface ReleaseReport {
   deletedInstances: string[];
 }
 
+/**
+ * What a project may choose from in the target when it fills in a migration: flavors, volume types, networks (with
+ * their subnets) and availability zones. A list left out means the target takes any name there (the local target's
+ * volume types and networks); an empty list means it has none.
+ */
+export interface TargetChoices {
+  flavors: Flavor[];
+  volumeTypes?: Array<{ name: string; description?: string }>;
+  networks?: Array<{ name: string; id?: string; external?: boolean; subnets: Array<{ name: string; id?: string; cidr?: string }> }>;
+  availabilityZones?: string[];
+  volumeAvailabilityZones?: string[];
+}
+
 export interface TargetProvider {
   /** The target's name in the configuration. */
   readonly name: string;
   readonly kind: 'local' | 'openstack' | 'libvirt';
   readonly capabilities: TargetCapabilities;
   listFlavors(project: string): Promise<Flavor[]>;
+  /** Read-only: what the project may choose from (the panel's lists). */
+  listChoices(project: string): Promise<TargetChoices>;
   /**
    * Preflight, read-only: what the migration will ask of the target exists in the project (volume type, networks,
    * subnets, security groups, zone). Throws TargetNotFoundError naming what is missing; returns warnings.

@@ -7,3 +7,4 @@ export { admission } from './admission';
 export { liveMigration } from './live-migration';
 export { hostDrain } from './host-drain';
 export { preflightAssessment, sourceCheck, sourceInventory } from './source-reads';
+export { targetChoices } from './target-reads';

@@ -40,6 +40,7 @@ import type {
   VolumeOwner,
   VolumeRef,
   VolumeSpec,
+  TargetChoices,
 } from '../target-provider';
 import { canonicalJson } from '../canonical-json';
 import { checkInstanceSpec, sameOwner } from '../instance-spec-check';
@@ -109,6 +110,11 @@ export class LibvirtTargetProvider implements TargetProvider {
 
   async listFlavors(): Promise<Flavor[]> {
     return this.flavors.list();
+  }
+
+  /** Its flavors and the target networks its configuration maps to bridges or libvirt networks; volume types are any names. */
+  async listChoices(): Promise<TargetChoices> {
+    return { flavors: this.flavors.list(), networks: Object.keys(this.config.networks).map((name) => ({ name, subnets: [] })), availabilityZones: [] };
   }
 
   /** The pool is there, running and file-based, and every network the migration maps to is one this target knows. */

@@ -31,6 +31,7 @@ import type {
   VolumeOwner,
   VolumeRef,
   VolumeSpec,
+  TargetChoices,
 } from '../target-provider';
 import { renderDomainXml, type DomainDisk } from '../libvirt/domain-xml';
 import { readJsonIfExists, syncDirectory, writeFileAtomically } from '../../storage/durable-file';
@@ -109,6 +110,11 @@ export class LocalTargetProvider implements TargetProvider {
 
   async listFlavors(_project?: string): Promise<Flavor[]> {
     return this.flavors.list();
+  }
+
+  /** Its flavors; volume types and networks are any names (recorded with the volume and instance). */
+  async listChoices(): Promise<TargetChoices> {
+    return { flavors: this.flavors.list() };
   }
 
   /** Anything is placeable here: volume types and networks are only names recorded with the volume and instance. */

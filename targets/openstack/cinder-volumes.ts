@@ -150,13 +150,19 @@ export class CinderVolumes {
     );
   }
 
-  async checkAvailabilityZone(name: string): Promise<void> {
+  /** Block storage availability zones (names). */
+  async listAvailabilityZones(): Promise<string[]> {
     const { body } = await this.api.call<{ availabilityZoneInfo: Array<{ zoneName: string }> }>('GET', '/os-availability-zone', {
       microversion: CINDER_MICROVERSION,
       what: 'listing block storage availability zones',
     });
-    if (!body.availabilityZoneInfo.some((z) => z.zoneName === name)) {
-      throw new TargetNotFoundError(`block storage availability zone '${name}' does not exist; available: ${body.availabilityZoneInfo.map((z) => z.zoneName).join(', ') || '(none)'}`);
+    return body.availabilityZoneInfo.map((z) => z.zoneName);
+  }
+
+  async checkAvailabilityZone(name: string): Promise<void> {
+    const zones = await this.listAvailabilityZones();
+    if (!zones.includes(name)) {
+      throw new TargetNotFoundError(`block storage availability zone '${name}' does not exist; available: ${zones.join(', ') || '(none)'}`);
     }
   }
 
@@ -171,13 +177,19 @@ export class CinderVolumes {
     return usageRecords(body.quota_set);
   }
 
-  async checkVolumeType(name: string): Promise<void> {
-    const { body } = await this.api.call<{ volume_types: Array<{ id: string; name: string }> }>('GET', '/types', {
+  /** The volume types the project may use. */
+  async listVolumeTypes(): Promise<Array<{ id: string; name: string; description?: string }>> {
+    const { body } = await this.api.call<{ volume_types: Array<{ id: string; name: string; description?: string | null }> }>('GET', '/types', {
       microversion: CINDER_MICROVERSION,
       what: `listing volume types in project ${this.api.project}`,
     });
-    if (!body.volume_types.some((t) => t.name === name || t.id === name)) {
-      throw new TargetNotFoundError(`volume type '${name}' does not exist; available: ${body.volume_types.map((t) => t.name).join(', ') || '(none)'}`);
+    return body.volume_types.map((t) => ({ id: t.id, name: t.name, ...(t.description ? { description: t.description } : {}) }));
+  }
+
+  async checkVolumeType(name: string): Promise<void> {
+    const types = await this.listVolumeTypes();
+    if (!types.some((t) => t.name === name || t.id === name)) {
+      throw new TargetNotFoundError(`volume type '${name}' does not exist; available: ${types.map((t) => t.name).join(', ') || '(none)'}`);
     }
   }
 }

@@ -33,6 +33,20 @@ export class NeutronPorts {
     return this.named('networks', 'network', ref);
   }
 
+  /** The networks the project can use (its own, shared and external ones), each with its subnets. */
+  async listNetworks(): Promise<Array<{ id: string; name: string; external: boolean; subnets: Array<{ id: string; name: string; cidr: string }> }>> {
+    const [nets, subs] = await Promise.all([
+      this.api.call<{ networks: Array<Named & { 'router:external'?: boolean; subnets: string[] }> }>('GET', '/v2.0/networks', { what: `listing networks of project ${this.api.project}` }),
+      this.api.call<{ subnets: Array<Named & { cidr: string; network_id: string }> }>('GET', '/v2.0/subnets', { what: `listing subnets of project ${this.api.project}` }),
+    ]);
+    return nets.body.networks.map((n) => ({
+      id: n.id,
+      name: n.name,
+      external: n['router:external'] === true,
+      subnets: subs.body.subnets.filter((x) => x.network_id === n.id).map((x) => ({ id: x.id, name: x.name, cidr: x.cidr })),
+    }));
+  }
+
   async subnet(ref: string, networkId: string): Promise<Named> {
     const s = await this.named<Named & { network_id: string }>('subnets', 'subnet', ref);
     if (s.network_id !== networkId) throw new TargetNotFoundError(`subnet '${ref}' is not on network ${networkId}`);

@@ -80,13 +80,18 @@ export class NovaServers {
     return usageRecords(body.quota_set);
   }
 
-  async checkAvailabilityZone(name: string): Promise<void> {
+  /** Compute availability zones and whether each is available. */
+  async listAvailabilityZones(): Promise<Array<{ name: string; available: boolean }>> {
     const { body } = await this.api.call<{ availabilityZoneInfo: Array<{ zoneName: string; zoneState: { available: boolean } }> }>('GET', '/os-availability-zone', {
       microversion: NOVA_MICROVERSION,
       what: 'listing availability zones',
     });
-    const zone = body.availabilityZoneInfo.find((z) => z.zoneName === name);
-    if (!zone) throw new TargetNotFoundError(`compute availability zone '${name}' does not exist; available: ${body.availabilityZoneInfo.map((z) => z.zoneName).join(', ')}`);
+    return body.availabilityZoneInfo.map((z) => ({ name: z.zoneName, available: z.zoneState.available }));
+  }
+
+  async checkAvailabilityZone(name: string): Promise<void> {
+    const zones = await this.listAvailabilityZones();
+    if (!zones.some((z) => z.name === name)) throw new TargetNotFoundError(`compute availability zone '${name}' does not exist; available: ${zones.map((z) => z.name).join(', ')}`);
   }
 
   async findByTag(tag: string): Promise<NovaServer | undefined> {

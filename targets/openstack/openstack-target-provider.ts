@@ -24,6 +24,7 @@ import type {
   VolumeOwner,
   VolumeRef,
   VolumeSpec,
+  TargetChoices,
 } from '../target-provider';
 import { CinderAttachments } from './cinder-attachments';
 import { CinderVolumes, META_MIGRATION, META_SIZE_BYTES, type CinderVolume } from './cinder-volumes';
@@ -103,6 +104,18 @@ export class OpenStackTargetProvider implements TargetProvider {
 
   async listFlavors(project: string): Promise<Flavor[]> {
     return (await this.clients(project).nova.listFlavors()).map(({ name, vcpus, ramMB, diskGB }) => ({ name, vcpus, ramMB, diskGB }));
+  }
+
+  async listChoices(project: string): Promise<TargetChoices> {
+    const { cinder, nova, neutron } = this.clients(project);
+    const [flavors, volumeTypes, networks, zones, volumeZones] = await Promise.all([this.listFlavors(project), cinder.listVolumeTypes(), neutron.listNetworks(), nova.listAvailabilityZones(), cinder.listAvailabilityZones()]);
+    return {
+      flavors,
+      volumeTypes: volumeTypes.map(({ name, description }) => ({ name, ...(description ? { description } : {}) })),
+      networks: networks.map((n) => ({ name: n.name, id: n.id, external: n.external, subnets: n.subnets })),
+      availabilityZones: zones.filter((z) => z.available).map((z) => z.name),
+      volumeAvailabilityZones: volumeZones,
+    };
   }
 
   async checkPlacement(req: PlacementCheck): Promise<string[]> {

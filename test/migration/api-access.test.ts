@@ -125,6 +125,21 @@ describe('who may call what: every route × no token, another project, reader, m
     },
     { method: 'get', path: '/sources/acc-only/vms?name=acc01', operation: '/sources/{id}/vms', expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
     { method: 'post', path: '/preflight', operation: '/preflight', body: () => submission('acc02'), expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 } },
+    {
+      method: 'get',
+      path: '/targets',
+      operation: '/targets',
+      expect: { none: 401, outsider: 200, reader: 200, member: 200, admin: 200 },
+      check: (c, data) => c !== 'none' && expect(data.targets).toContainEqual({ name: 'cloud', kind: 'openstack', default: false }),
+    },
+    {
+      method: 'get',
+      path: `/targets/${env.config.defaultTarget}/choices?project=p-acc`,
+      operation: '/targets/{name}/choices',
+      expect: { none: 401, outsider: 404, reader: 200, member: 200, admin: 200 },
+      // The local target: its flavors; any volume type or network name.
+      check: (c, data) => c !== 'none' && c !== 'outsider' && expect([data.flavors.map((f: { name: string }) => f.name), data.volumeTypes, data.networks]).toEqual([expect.arrayContaining(['m1.small']), undefined, undefined]),
+    },
     { method: 'get', path: '/metrics', operation: '/metrics', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
     { method: 'get', path: '/admission', operation: '/admission', expect: { none: 401, outsider: 403, reader: 403, member: 403, admin: 200 } },
     { method: 'post', path: '/agent-templates', operation: '/agent-templates', body: templateBody, expect: { none: 401, outsider: 404, reader: 403, member: 201, admin: 201 } },

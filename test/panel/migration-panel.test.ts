@@ -110,6 +110,8 @@ describe('the Migration Panel in a browser', () => {
     await shoot('wizard-vms');
     await page.getByRole('button', { name: 'Next', exact: true }).click();
     // Step 3: a bad instance name is the API's to refuse; it is shown at the field and the step is marked.
+    // The target's flavors are offered (GET /targets/:name/choices); left empty, the smallest that fits.
+    await expect(page.getByLabel('Flavor').locator('option').allTextContents()).resolves.toEqual(expect.arrayContaining(['the smallest that fits each VM', expect.stringMatching(/^m1\.small — 1 vCPU/)]));
     await page.getByLabel(/Instance name/).fill('bad name!');
     await expect(unlabelled()).resolves.toEqual([]);
     await page.getByRole('button', { name: 'Next', exact: true }).click();

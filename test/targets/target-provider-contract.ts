@@ -44,6 +44,22 @@ export function describeTargetProviderContract(name: string, setup: () => Promis
       await s?.cleanup?.();
     });
 
+    test("listChoices offers what the contract's own volumes and instance use: its flavor, volume type, networks, subnets and zone", async () => {
+      const c = await s.provider.listChoices(s.project);
+      expect(c.flavors.map((f) => f.name)).toContain(s.flavor);
+      for (const f of c.flavors) expect([f.vcpus, f.ramMB].every((n) => Number.isInteger(n) && n > 0)).toBe(true);
+      // A list the target leaves out is one it does not restrict.
+      if (c.volumeTypes) expect(c.volumeTypes.map((t) => t.name)).toContain(s.volumeType);
+      if (c.networks) {
+        for (const nic of s.nics) {
+          const net = c.networks.find((n) => n.name === nic.network);
+          expect(net).toBeDefined();
+          if (nic.subnet) expect(net!.subnets.map((x) => x.name)).toContain(nic.subnet);
+        }
+      }
+      if (s.availabilityZone) expect(c.availabilityZones).toContain(s.availabilityZone);
+    }, timeout);
+
     test('createVolume is idempotent by owner and the volume holds exactly what was written', async () => {
       const mig = migrationId();
       const spec = { project: s.project, name: `${mig}-disk0`, sizeBytes: 8 * MiB + 4096, volumeType: s.volumeType, owner: { migrationId: mig, disk: '2000' } };

@@ -1,37 +1,48 @@
 import type { AssessmentTarget } from '../assessment-target';
-import { FieldErrors } from './field-errors';
+import type { TargetChoices, TargetList } from '../target-choices';
+import { ChoiceInput } from './choice-input';
+import { ProblemNotice } from './problem-notice';
 
-/** The target VMs are assessed and migrated for: target, project (of the caller's), volume type. */
-export function TargetFields({ value, onChange, projects, errors }: { value: AssessmentTarget; onChange: (t: AssessmentTarget) => void; projects: string[] | '*'; errors?: (field: string) => string[] }) {
-  const set = (k: keyof AssessmentTarget) => (e: Event) => onChange({ ...value, [k]: (e.target as HTMLInputElement).value });
+/** The target VMs are assessed and migrated for: target (of the configured ones), project (of the caller's), volume type (of the target's). */
+export function TargetFields(props: {
+  value: AssessmentTarget;
+  onChange: (t: AssessmentTarget) => void;
+  projects: string[] | '*';
+  targets?: TargetList;
+  choices?: TargetChoices;
+  choicesError?: unknown;
+  errors?: (field: string) => string[];
+}) {
+  const { value, onChange, projects, targets, choices, errors } = props;
+  const set = (k: keyof AssessmentTarget) => (v: string) => onChange({ ...value, [k]: v });
   return (
     <fieldset class="fields">
       <legend>Target</legend>
-      <label>
-        Target <span class="muted">(empty: the service's default)</span>
-        <input name="target.name" value={value.name} onInput={set('name')} placeholder="default" aria-invalid={!!errors?.('target.name').length} />
-        <FieldErrors reasons={errors?.('target.name')} />
-      </label>
-      <label>
-        Project
-        {projects === '*' ? (
-          <input name="target.project" required value={value.project} onInput={set('project')} aria-invalid={!!errors?.('target.project').length} />
-        ) : (
-          <select name="target.project" required value={value.project} onChange={set('project')} aria-invalid={!!errors?.('target.project').length}>
-            {projects.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        )}
-        <FieldErrors reasons={errors?.('target.project')} />
-      </label>
-      <label>
-        Volume type
-        <input name="target.volumeType" required value={value.volumeType} onInput={set('volumeType')} placeholder="e.g. standard" aria-invalid={!!errors?.('target.volumeType').length} />
-        <FieldErrors reasons={errors?.('target.volumeType')} />
-      </label>
+      <ChoiceInput
+        label="Target"
+        name="target.name"
+        value={value.name}
+        options={targets?.targets.map((t) => ({ value: t.name, shown: `${t.name} (${t.kind})` }))}
+        empty={targets ? `the default (${targets.defaultTarget})` : "the service's default"}
+        reasons={errors?.('target.name')}
+        onChange={set('name')}
+      />
+      {projects === '*' ? (
+        <ChoiceInput label="Project" name="target.project" value={value.project} required reasons={errors?.('target.project')} onChange={set('project')} />
+      ) : (
+        <ChoiceInput label="Project" name="target.project" value={value.project} required options={projects.map((p) => ({ value: p }))} reasons={errors?.('target.project')} onChange={set('project')} />
+      )}
+      <ChoiceInput
+        label="Volume type"
+        name="target.volumeType"
+        value={value.volumeType}
+        required
+        placeholder="e.g. standard"
+        options={choices?.volumeTypes?.map((t) => ({ value: t.name, shown: t.description ? `${t.name} — ${String(t.description)}` : t.name }))}
+        reasons={errors?.('target.volumeType')}
+        onChange={set('volumeType')}
+      />
+      {props.choicesError !== undefined && <ProblemNotice error={props.choicesError} what="Reading the target's choices" />}
     </fieldset>
   );
 }

@@ -3,11 +3,14 @@ import { saveAssessmentTarget, savedAssessmentTarget, type AssessmentTarget } fr
 import { InventoryTable } from '../components/inventory-table';
 import { TargetFields } from '../components/target-fields';
 import { href } from '../hash-route';
+import { useTargetChoices, useTargets } from '../target-choices';
 import type { Session } from '../session';
 
 /** One source's discovered VMs with their preflight verdicts for the chosen target, and a way into the wizard. */
 export function InventoryPage({ session, sourceId }: { session: Session; sourceId: string }) {
   const [target, setTarget] = useState<AssessmentTarget>(() => savedAssessmentTarget(session.project));
+  const targets = useTargets(session);
+  const choices = useTargetChoices(session, target.name || targets?.defaultTarget, target.project);
   const change = (t: AssessmentTarget) => {
     setTarget(t);
     saveAssessmentTarget(t);
@@ -27,7 +30,7 @@ export function InventoryPage({ session, sourceId }: { session: Session; sourceI
       </div>
       <details open={!target.volumeType}>
         <summary>Assess for</summary>
-        <TargetFields value={target} onChange={change} projects={session.principal.projects} />
+        <TargetFields value={target} onChange={change} projects={session.principal.projects} targets={targets} choices={choices.choices} choicesError={choices.error} />
       </details>
       <InventoryTable session={session} sourceId={sourceId} target={target} />
     </main>

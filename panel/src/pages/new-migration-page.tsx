@@ -6,10 +6,12 @@ import { saveAssessmentTarget, savedAssessmentTarget, targetBody, type Assessmen
 import { FieldErrors } from '../components/field-errors';
 import { InventoryTable } from '../components/inventory-table';
 import { ProblemNotice } from '../components/problem-notice';
+import { ChoiceInput } from '../components/choice-input';
 import { TargetFields } from '../components/target-fields';
 import { blocksSelection, VerdictBadge } from '../components/verdict-badge';
 import { bytes, duration } from '../format';
 import { href } from '../hash-route';
+import { useTargetChoices, useTargets } from '../target-choices';
 import type { Session } from '../session';
 
 const STEPS = ['Migration', 'VMs', 'Instance', 'Networks', 'Options', 'Summary'] as const;
@@ -118,6 +120,8 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
     networks: {},
     options: { startReplication: true, cleanShutdown: false, shutdownTimeoutSeconds: '', syncIntervalSeconds: '', warmShutdownSource: true, startTarget: false, autoDeploy: false, cutoverAt: '', convert: 'auto', bootCheck: false },
   }));
+  const targets = useTargets(session);
+  const { choices, error: choicesError } = useTargetChoices(session, state.target.name || targets?.defaultTarget, state.target.project);
   const [review, setReview] = useState<PreflightAnswer>();
   const [problem, setProblem] = useState<unknown>();
   const [submitting, setSubmitting] = useState(false);
@@ -226,6 +230,9 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
               saveAssessmentTarget(t);
             }}
             projects={session.principal.projects}
+            targets={targets}
+            choices={choices}
+            choicesError={choicesError}
             errors={errorsFor}
           />
         </section>
@@ -262,16 +269,24 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
                 <FieldErrors reasons={errorsFor('target.instanceName')} />
               </label>
             )}
-            <label>
-              Flavor <span class="muted">(empty: the smallest that fits each VM)</span>
-              <input name="target.flavor" value={state.instance.flavor} onInput={(e) => update('instance', { ...state.instance, flavor: (e.target as HTMLInputElement).value })} aria-invalid={!!errorsFor('target.flavor').length} />
-              <FieldErrors reasons={errorsFor('target.flavor')} />
-            </label>
-            <label>
-              Availability zone <span class="muted">(optional)</span>
-              <input name="target.availabilityZone" value={state.instance.availabilityZone} onInput={(e) => update('instance', { ...state.instance, availabilityZone: (e.target as HTMLInputElement).value })} />
-              <FieldErrors reasons={errorsFor('target.availabilityZone')} />
-            </label>
+            <ChoiceInput
+              label="Flavor"
+              name="target.flavor"
+              value={state.instance.flavor}
+              empty="the smallest that fits each VM"
+              options={choices?.flavors.map((f) => ({ value: f.name, shown: `${f.name} — ${f.vcpus} vCPU, ${bytes(f.ramMB * 2 ** 20)}${f.diskGB ? `, ${f.diskGB} GB disk` : ''}` }))}
+              reasons={errorsFor('target.flavor')}
+              onChange={(flavor) => update('instance', { ...state.instance, flavor })}
+            />
+            <ChoiceInput
+              label="Availability zone"
+              name="target.availabilityZone"
+              value={state.instance.availabilityZone}
+              empty="any (the cloud's choice)"
+              options={choices?.availabilityZones?.map((z) => ({ value: z }))}
+              reasons={errorsFor('target.availabilityZone')}
+              onChange={(availabilityZone) => update('instance', { ...state.instance, availabilityZone })}
+            />
             <label>
               Disk bus
               <select name="target.diskBus" value={state.instance.diskBus} onChange={(e) => update('instance', { ...state.instance, diskBus: (e.target as HTMLSelectElement).value })}>
@@ -327,14 +342,21 @@ export function NewMigrationPage({ session, query }: { session: Session; query: 
                   <legend>
                     {vm.name} · {nic.label} <span class="muted">({nic.macAddress}, on {nic.network})</span>
                   </legend>
-                  <label>
-                    Target network
-                    <input name={`network.${nic.macAddress}`} value={n.targetNetwork} onInput={(e) => set({ targetNetwork: (e.target as HTMLInputElement).value })} />
-                  </label>
-                  <label>
-                    Subnet <span class="muted">(optional)</span>
-                    <input value={n.targetSubnet} onInput={(e) => set({ targetSubnet: (e.target as HTMLInputElement).value })} />
-                  </label>
+                  <ChoiceInput
+                    label="Target network"
+                    name={`network.${nic.macAddress}`}
+                    value={n.targetNetwork}
+                    options={choices?.networks?.map((x) => ({ value: x.name, shown: x.external ? `${x.name} (external)` : x.name }))}
+                    onChange={(targetNetwork) => set({ targetNetwork, targetSubnet: '' })}
+                  />
+                  <ChoiceInput
+                    label="Subnet"
+                    name={`subnet.${nic.macAddress}`}
+                    value={n.targetSubnet}
+                    empty="any of the network's (optional)"
+                    options={choices?.networks ? (choices.networks.find((x) => x.name === n.targetNetwork)?.subnets ?? []).map((x) => ({ value: x.name, shown: x.cidr ? `${x.name} (${String(x.cidr)})` : x.name })) : undefined}
+                    onChange={(targetSubnet) => set({ targetSubnet })}
+                  />
                   <label class="inline">
                     <input type="checkbox" checked={n.preserveMac} onChange={(e) => set({ preserveMac: (e.target as HTMLInputElement).checked })} /> Keep the MAC address
                   </label>
