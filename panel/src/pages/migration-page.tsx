@@ -74,8 +74,9 @@ export function MigrationPage({ session, id }: { session: Session; id: string })
     };
   }, [session, id]);
 
-  // What an action answered belongs to the stage it was asked in.
-  useEffect(() => setAction(undefined), [status?.stage]);
+  // A refusal belongs to the stage it was given in (a cutover refused while Queued is no longer true once Ready);
+  // an accepted action stays said.
+  useEffect(() => setAction((a) => (a?.error !== undefined ? undefined : a)), [status?.stage]);
 
   const bars: DiskBar[] = useMemo(() => {
     const disks = (status?.disks ?? []) as DiskStatus[];
