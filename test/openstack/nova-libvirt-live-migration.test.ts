@@ -197,7 +197,15 @@ describe('Nova live migration between the lab libvirt computes', () => {
 
       const counted = watch.lines.filter((l) => /^count \d+$/.test(l.text));
       const counts = parseCounts(counted.map((l) => l.text).join('\n')).counts;
-      for (let i = 1; i < counts.length; i++) expect(counts[i]).toBe(counts[i - 1]! + 1);
+      const broken = counts.findIndex((c, i) => i > 0 && c !== counts[i - 1]! + 1);
+      if (broken > 0) {
+        // What a broken count needs to be understood: the lines around it, by host, and whether the guest booted again.
+        const at = watch.lines.indexOf(counted[broken]!);
+        const around = watch.lines.slice(Math.max(0, at - 8), at + 4).map((l) => `${l.host} +${l.at - watch.lines[0]!.at} ms: ${l.text}`);
+        const boots = watch.lines.filter((l) => /counter-guest: up/.test(l.text)).map((l) => `${l.host}: ${l.text}`);
+        const logged = computeErrorsSince(p.lab, asked);
+        throw new Error(`count ${counts[broken]} followed ${counts[broken - 1]}; boots ${JSON.stringify(boots)}; around it:\n${around.join('\n')}\nthe computes logged ${logged.length ? logged.join('\n') : 'no error'}`);
+      }
       if (forced) {
         // Nova recorded the force-complete, and its libvirt driver paused the guest for the last round (not a
         // migration's own switchover pause); the guest runs on the destination after it, as the checks above say.
