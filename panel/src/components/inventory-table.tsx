@@ -95,9 +95,7 @@ export function InventoryTable({ session, sourceId, target, kind, selection }: {
                     )}
                     <td data-label="VM">
                       <strong>{vm.name}</strong>
-                      <div class="muted">
-                        {vm.moref} · {vm.folder}
-                      </div>
+                      <div class="muted">{[vm.moref, vm.folder].filter(Boolean).join(' · ')}</div>
                     </td>
                     <td data-label="Power">{vm.powerState}</td>
                     <td data-label="Guest">
