@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { HttpProblem } from './problem';
 
 /** Where `npm run build:panel` (and the setup script) put the Migration Panel's built files. */
-export const PANEL_DIST_DIR = path.join(__dirname, '..', 'panel', 'dist');
+const PANEL_DIST_DIR = path.join(__dirname, '..', 'panel', 'dist');
 
 /**
  * The panel runs only its own files: its script and stylesheet from this origin, its calls to this API. No inline

@@ -1,7 +1,3 @@
-import type { components, operations, paths } from './generated/api-types';
-
-export type { components, operations, paths };
-
 /** An RFC 9457 problem as the API answers it, with the fields it names (`errors[].field`, like `body.target.project`). */
 export class ApiProblem extends Error {
   constructor(

@@ -112,7 +112,7 @@ export class OpenStackTargetProvider implements TargetProvider {
     return {
       flavors,
       volumeTypes: volumeTypes.map(({ name, description }) => ({ name, ...(description ? { description } : {}) })),
-      networks: networks.map((n) => ({ name: n.name, id: n.id, external: n.external, subnets: n.subnets })),
+      networks,
       availabilityZones: zones.filter((z) => z.available).map((z) => z.name),
       volumeAvailabilityZones: volumeZones,
     };

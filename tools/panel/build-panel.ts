@@ -7,7 +7,6 @@
  * `npm run build:panel`; the setup script runs it when the panel's or the API's sources changed.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -46,7 +45,6 @@ async function bundle(): Promise<void> {
   const style = outputs.find((f) => /^panel-.*\.css$/.test(f))!;
   const page = readFileSync(path.join(PANEL, 'index.html'), 'utf8').replace('%SCRIPT%', `/panel/${script}`).replace('%STYLE%', `/panel/${style}`);
   writeFileSync(path.join(DIST, 'index.html'), page);
-  writeFileSync(path.join(DIST, 'build.json'), JSON.stringify({ script, style, hash: createHash('sha256').update(page).digest('hex').slice(0, 16) }));
 }
 
 export async function buildPanel(): Promise<void> {
