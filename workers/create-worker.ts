@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { NativeConnection, Worker, type State, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { activityLiveness } from './activity-liveness';
 import { createActivities, type GuestToolHooks } from '../activities';
 import type { VmigrateConfig } from '../config/vmigrate-config';
 import { hostTaskQueue, type WorkerHost } from '../shared/task-queues';
@@ -76,6 +77,7 @@ export async function createVmigrateWorker(opts: VmigrateWorkerOptions): Promise
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 8,
     // Heartbeats carry the resume watermark: send them at least this often even with long heartbeat timeouts.
     maxHeartbeatThrottleInterval: '2s' as const,
+    interceptors: { activity: [activityLiveness()] },
   };
   const shared = await Worker.create({
     ...common,

@@ -1,5 +1,5 @@
 import { ActivityCancellationType, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
+import type { ActivityOptions, Duration } from '@temporalio/common';
 import type { VmigrateActivities } from '../activities';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failure-types';
 
@@ -15,14 +15,20 @@ export interface ActivityPlacement {
   scheduleToStartTimeout: Duration;
 }
 
-/** Short calls against the vSphere API or the target cloud. */
+/**
+ * Short calls against the vSphere API or the target cloud. Their worker heartbeats for them while they run
+ * (workers/activity-liveness.ts): a task lost on its way to a worker that was stopping is tried again after the heartbeat
+ * timeout, not at the end of the five minutes.
+ */
 export function controlActivities(placement?: ActivityPlacement) {
-  return proxyActivities<VmigrateActivities>({
-    ...placement,
-    startToCloseTimeout: '5 minutes',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
+  return proxyActivities<VmigrateActivities>({ ...placement, ...CONTROL_ACTIVITY_OPTIONS });
 }
+
+export const CONTROL_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
+} satisfies ActivityOptions;
 
 /** Long byte transfers (and other long jobs): liveness by heartbeat, so a dead worker is noticed within the timeout. */
 export function transferActivities(heartbeatTimeoutSeconds: number, placement?: ActivityPlacement) {
