@@ -16,6 +16,7 @@ import { waitForPollers, type PollerKind } from '../harness/task-queue-pollers';
 import { useOwnCluster } from '../harness/temporal-cluster';
 import { liveDiskFile, startWarmMigration, waitForWarmState } from '../harness/warm-migration';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process';
+import { whereItIs } from '../harness/workflow-whereabouts';
 
 const MiB = 1024 * 1024;
 const DISK = 64 * MiB;
@@ -60,10 +61,12 @@ describe('a Ready warm migration through a rolling restart of the whole cluster 
     const writer = startGuestWriter(live, DISK, 4242, { burst: 2, pauseMs: 200, maxLength: 64 * 1024 });
     /** One more sync completed after a restart: the migration really carries on, not just survives. */
     const anotherSync = async (what: string) => {
-      const before = (await waitForWarmState(env, id, () => true, 60_000)).totals!.syncs;
-      await waitForWarmState(env, id, (s) => s.totals!.syncs > before, 90_000).catch((err: Error) => {
-        throw new Error(`no sync after restarting ${what}: ${err.message}`);
-      });
+      try {
+        const before = (await waitForWarmState(env, id, () => true, 60_000)).totals!.syncs;
+        await waitForWarmState(env, id, (s) => s.totals!.syncs > before, 90_000);
+      } catch (err) {
+        throw new Error(`no sync after restarting ${what}: ${(err as Error).message}; ${await whereItIs(env, id).catch((e: Error) => `(not described: ${e.message})`)}`);
+      }
     };
     try {
       for (const service of SERVICES) {

@@ -16,6 +16,7 @@ import { randomWrites, seededRandom } from '../harness/guest-writer';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { useOwnCluster } from '../harness/temporal-cluster';
 import { liveDiskFile, startWarmMigration, waitForWarmState } from '../harness/warm-migration';
+import { whereItIs } from '../harness/workflow-whereabouts';
 
 const MiB = 1024 * 1024;
 const DISK = 128 * MiB;
@@ -49,17 +50,6 @@ async function runningCopy(env: MigrationEnv, id: string, type: 'exportDisk' | '
 async function copySpan(env: MigrationEnv, id: string, type: 'exportDisk' | 'syncDisk'): Promise<{ from: number; to: number }> {
   const copy = (await readWorkflowRecord(env.client, id)).activities.find((a) => a.type === type)!;
   return { from: copy.scheduledAt, to: copy.endedAt! };
-}
-
-/** For a failure message: the workflow's last history events and pending activities. */
-async function whereItIs(env: MigrationEnv, id: string): Promise<string> {
-  const handle = env.client.workflow.getHandle(id);
-  const { raw } = await handle.describe();
-  const events = ((await handle.fetchHistory()).events ?? []).slice(-6).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')));
-  const pending = (raw.pendingActivities ?? []).map((a) => `${a.activityType?.name} ${a.state} attempt ${a.attempt} ${a.lastFailure?.message ?? ''}`);
-  const rec = await readWorkflowRecord(env.client, id);
-  const copies = rec.activities.filter((a) => a.type === 'exportDisk' || a.type === 'syncDisk').map((a) => `${a.type} ${a.scheduledAt}→${a.startedAt}→${a.endedAt} attempt ${a.attempt}`);
-  return `${id}: last events ${events.join(', ')}; pending ${pending.join(' | ') || 'none'}; copies ${copies.join(' | ')}; now ${Date.now()}`;
 }
 
 async function inject(fault: Fault): Promise<void> {

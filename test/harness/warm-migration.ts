@@ -41,17 +41,23 @@ export async function waitForWarmState(
 ): Promise<WarmMigrationState> {
   const deadline = Date.now() + timeoutMs;
   let last: WarmMigrationState | undefined;
+  let lastError: unknown;
   for (;;) {
     const handle = env.client.workflow.getHandle(id);
     try {
       last = await handle.query(warmMigrationStateQuery);
+      lastError = undefined;
       if (done(last)) return last;
     } catch (err) {
+      lastError = err;
       // Between runs (continue-as-new) or before the first task a query can fail; a finished workflow cannot recover.
       const { status } = await handle.describe();
       if (status.name !== 'RUNNING' && status.name !== 'CONTINUED_AS_NEW') throw new Error(`migration ${id} ended ${status.name}: ${String(err)}`);
     }
-    if (Date.now() > deadline) throw new Error(`migration ${id}: condition not reached in ${timeoutMs} ms; last state ${JSON.stringify(last)}`);
+    if (Date.now() > deadline) {
+      const queryFailed = lastError ? `; the last query failed: ${describeQueryError(lastError)}` : '';
+      throw new Error(`migration ${id}: condition not reached in ${timeoutMs} ms; last state ${JSON.stringify(last)}${queryFailed}`);
+    }
     await new Promise((r) => setTimeout(r, 150));
   }
 }
@@ -59,4 +65,11 @@ export async function waitForWarmState(
 /** The VM's live disk file in the simulator's datastore (where "guest writes" go). */
 export function liveDiskFile(env: MigrationEnv, vmIndex: number, diskIndex = 0): string {
   return path.join(env.sim.datastoreDir, env.sim.vms[vmIndex].disks[diskIndex].flatPath);
+}
+
+/** A failed query's message with its causes (a gRPC status hides its reason one level down). */
+function describeQueryError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = e.cause) parts.push(`${e.name}: ${e.message}`);
+  return parts.join(' <- ') || String(err);
 }
