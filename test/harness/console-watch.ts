@@ -53,26 +53,29 @@ export function switchoverGaps(lines: ConsoleWatch['lines']): { steadyMs: number
 }
 
 /**
- * libvirt's lifecycle events of the hosts' domains (`virsh event --loop --timestamp`), as they happen: when the source
+ * libvirt's events of the hosts' domains (`virsh event --loop --timestamp --all`), as they happen: when the source
  * paused a migrating guest and when the destination resumed it — the pause as the guest lives it, of which QEMU's
- * reported downtime is the part until the last byte was sent.
+ * reported downtime is the part until the last byte was sent — and, for a failure's message, everything else (a guest
+ * that reset, a block job that ended).
  */
 export class LifecycleEvents {
-  readonly events: Array<{ at: number; host: string; domain: string; event: string }> = [];
+  /** Every domain event of the hosts (lifecycle, reboot, block jobs, …), `kind` being libvirt's name for it. */
+  readonly events: Array<{ at: number; host: string; domain: string; kind: string; event: string }> = [];
   private readonly children: ChildProcess[] = [];
   constructor(private readonly hosts: Array<{ host: string; uri: string }>) {}
   start(): void {
     for (const { host, uri } of this.hosts) {
       // Line-buffered: each event as it is printed, not when the pipe's buffer fills.
-      const child = spawn('stdbuf', ['-oL', 'virsh', '-c', uri, 'event', '--loop', '--timestamp', '--event', 'lifecycle'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn('stdbuf', ['-oL', 'virsh', '-c', uri, 'event', '--loop', '--timestamp', '--all'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let partial = '';
       child.stdout!.on('data', (chunk: Buffer) => {
         const parts = (partial + chunk.toString('utf8')).split('\n');
         partial = parts.pop() ?? '';
         for (const line of parts) {
           // 2026-12-02 19:14:01.123+0000: event 'lifecycle' for domain 'instance-00000001': Suspended Migrated
-          const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)\+0000: event 'lifecycle' for domain '([^']+)': (.+)$/.exec(line.trim());
-          if (m) this.events.push({ at: Date.parse(`${m[1]}T${m[2]}Z`), host, domain: m[3]!, event: m[4]! });
+          // 2026-12-02 19:14:03.456+0000: event 'reboot' for domain 'instance-00000001'
+          const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)\+0000: event '([^']+)' for domain '([^']+)'(?:: (.*))?$/.exec(line.trim());
+          if (m) this.events.push({ at: Date.parse(`${m[1]}T${m[2]}Z`), host, kind: m[3]!, domain: m[4]!, event: m[5] ?? '' });
         }
       });
       this.children.push(child);
@@ -81,10 +84,15 @@ export class LifecycleEvents {
   stop(): void {
     for (const c of this.children) c.kill();
   }
+  /** What happened to `domain` on each host, in order, for a failure's message. */
+  describe(domain: string, since: number): string[] {
+    return this.events.filter((e) => e.domain === domain).map((e) => `${e.host} +${e.at - since} ms: ${e.kind}${e.event ? ` ${e.event}` : ''}`);
+  }
   /** From the source's "Suspended Migrated" to the destination's "Resumed Migrated" of `domain`. */
   pauseMs(domain: string, source: string, destination: string): number | undefined {
-    const paused = this.events.find((e) => e.domain === domain && e.host === source && e.event === 'Suspended Migrated');
-    const resumed = this.events.find((e) => e.domain === domain && e.host === destination && e.event === 'Resumed Migrated' && (!paused || e.at >= paused.at));
+    const lifecycle = this.events.filter((e) => e.domain === domain && e.kind === 'lifecycle');
+    const paused = lifecycle.find((e) => e.host === source && e.event === 'Suspended Migrated');
+    const resumed = lifecycle.find((e) => e.host === destination && e.event === 'Resumed Migrated' && (!paused || e.at >= paused.at));
     return paused && resumed ? resumed.at - paused.at : undefined;
   }
 }

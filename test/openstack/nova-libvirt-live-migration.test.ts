@@ -29,11 +29,12 @@ const COUNTER_OFFSET = 512 * 2 ** 20;
 const TCG_RESUME_ALLOWANCE_MS = 300;
 
 /**
- * Nova Zed's libvirt driver now and then gives up on a migration of the volume-backed guest that QEMU completed: its
- * monitor raises once the domain has left the source, its abort then finds no domain (InstanceNotFound), and Nova
- * records the migration as failed (seen twice in about fifteen runs, both with the machine's two cores busy with
- * other tests). A test is run once more after such a failure; the first failure and what the computes logged are
- * printed before the retry, so a failure that repeats is a failure.
+ * Run once more after a failure, the first failure printed (with what the computes logged and libvirt's events of the
+ * domain) before the retry, so a failure that repeats is a failure. Under load, Nova Zed failed migrations QEMU had
+ * completed: its two concurrent port-binding activations met Neutron's unserialized activate (a 500 for the second);
+ * the lab's libvirt computes now leave out the event path (tools/openstack-lab/nova.ts). In the last two CI runs, with
+ * the guest lane's TCG guests beside it, a guest also booted again on the destination after a migration Nova and
+ * libvirt reported completed, and read an older count from its disk: not explained yet.
  */
 jest.retryTimes(1, { logErrorsBeforeRetry: true });
 
@@ -204,7 +205,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
         const around = watch.lines.slice(Math.max(0, at - 8), at + 4).map((l) => `${l.host} +${l.at - watch.lines[0]!.at} ms: ${l.text}`);
         const boots = watch.lines.filter((l) => /counter-guest: up/.test(l.text)).map((l) => `${l.host}: ${l.text}`);
         const logged = computeErrorsSince(p.lab, asked);
-        throw new Error(`count ${counts[broken]} followed ${counts[broken - 1]}; boots ${JSON.stringify(boots)}; around it:\n${around.join('\n')}\nthe computes logged ${logged.length ? logged.join('\n') : 'no error'}`);
+        throw new Error(`count ${counts[broken]} followed ${counts[broken - 1]}; boots ${JSON.stringify(boots)}; around it:\n${around.join('\n')}\nlibvirt's events of the domain:\n${lifecycle.describe(domain, watch.lines[0]!.at).join('\n')}\nthe computes logged ${logged.length ? logged.join('\n') : 'no error'}`);
       }
       if (forced) {
         // Nova recorded the force-complete, and its libvirt driver paused the guest for the last round (not a

@@ -111,6 +111,13 @@ export function libvirtComputeConf(ctx: LabContext, lv: LibvirtHost, migration: 
       live_migration_inbound_addr: migration.inboundAddress,
       live_migration_uri: migration.peerUri,
     },
+    // Nova Zed activates a live-migrated server's port bindings twice at once: from the libvirt "migration
+    // completed" event and from its post-migration step. Neutron Zed does not serialize the two; when the first takes
+    // long (a loaded machine: about a second here) the second finds the binding gone and fails with a 500 instead of
+    // its 409, and Nova gives up on a migration QEMU had completed, destroying the guest on the destination. Nova's
+    // own workaround option turns the event path off; the post-migration step still activates the bindings, and the
+    // periodic power-state sync stays on.
+    workarounds: { handle_virt_lifecycle_events: false },
     // os-vif creates the port's bridge where libvirtd creates the tap: in the libvirt host's network namespace,
     // which has no interface but lo (see libvirt-host.ts).
     vif_plug_linux_bridge_privileged: { helper_command: `nsenter --net=${lv.netns} ${helper()}` },

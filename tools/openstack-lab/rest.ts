@@ -68,6 +68,15 @@ export class RestError extends Error {
   }
 }
 
+/**
+ * A 503 from keystonemiddleware: it could not validate the token with Keystone in time (Keystone's uwsgi workers busy
+ * while the lab starts on a loaded machine), so the request never reached the service and sending it again is safe.
+ * Seen failing the lab's start at its first flavor while two TCG guests and a Temporal cluster shared the cores.
+ */
+function refusedBeforeTheService(status: number, body: string): boolean {
+  return status === 503 && body.includes('The Keystone service is temporarily unavailable');
+}
+
 /** A JSON call; `expect` lists the acceptable statuses (default: any 2xx). */
 export async function call<T = any>(
   token: string | undefined,
@@ -79,8 +88,14 @@ export async function call<T = any>(
   const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
   if (token) headers['x-auth-token'] = token;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetchAnswered(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
+  let res: Response;
+  let text: string;
+  for (let attempt = 1; ; attempt++) {
+    res = await fetchAnswered(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    text = await res.text();
+    if (attempt >= 5 || !refusedBeforeTheService(res.status, text)) break;
+    await new Promise((r) => setTimeout(r, 1000 * attempt));
+  }
   const ok = opts.expect ? opts.expect.includes(res.status) : res.status >= 200 && res.status < 300;
   if (!ok) throw new RestError(res.status, text, `${method} ${url}`);
   return (text ? JSON.parse(text) : undefined) as T;
