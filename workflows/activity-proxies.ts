@@ -18,7 +18,7 @@ export interface ActivityPlacement {
 /**
  * Short calls against the vSphere API or the target cloud. Their worker heartbeats for them while they run
  * (workers/activity-liveness.ts): a task lost on its way to a worker that was stopping is tried again after the heartbeat
- * timeout, not at the end of the five minutes.
+ * timeout, not at the end of the five minutes; a call that is slow but running is not cut short.
  */
 export function controlActivities(placement?: ActivityPlacement) {
   return proxyActivities<VmigrateActivities>({ ...placement, ...CONTROL_ACTIVITY_OPTIONS });
@@ -32,14 +32,17 @@ export const CONTROL_ACTIVITY_OPTIONS = {
 
 /** Long byte transfers (and other long jobs): liveness by heartbeat, so a dead worker is noticed within the timeout. */
 export function transferActivities(heartbeatTimeoutSeconds: number, placement?: ActivityPlacement) {
-  return proxyActivities<VmigrateActivities>({
-    ...placement,
+  return proxyActivities<VmigrateActivities>({ ...placement, ...transferActivityOptions(heartbeatTimeoutSeconds) });
+}
+
+export function transferActivityOptions(heartbeatTimeoutSeconds: number) {
+  return {
     startToCloseTimeout: '7 days',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
     // On cancel, wait until the copy has really stopped (nbdkit gone, volume closed) before the workflow moves on.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
+  } satisfies ActivityOptions;
 }
 
 /** Activity failures wrap the real reason; an operator wants the innermost message. */

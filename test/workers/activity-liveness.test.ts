@@ -1,9 +1,10 @@
 /**
  * Control calls carry a heartbeat timeout so that a task lost on its way to a stopping worker is retried within it; their
- * worker heartbeats for them while they run (workers/activity-liveness.ts). On the dev server, with real workers: a
- * call quiet for longer than its heartbeat timeout completes in its first attempt (and, without the worker's
- * heartbeats, fails with a heartbeat timeout: what a task nobody runs gets); an activity that heartbeated on its own and
- * then stalls still times out, and its retries start from its last details even after a quiet, vouched attempt.
+ * worker heartbeats for them while they run (workers/activity-liveness.ts). On the dev server, with real workers, the
+ * activities run through the product's own control and transfer options: a call quiet for longer than its heartbeat
+ * timeout completes in its first attempt (and, without the worker's heartbeats, fails with a heartbeat timeout: what a
+ * task nobody runs gets); one that heartbeats now and then is not cut short between, and its retry starts from its
+ * latest details; a long job that stalls after its progress still times out.
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,19 +21,22 @@ const activities: LivenessActivities = {
     await sleep(ms);
     return { attempt: activityInfo().attempt };
   },
-  async stallAfterProgress(quietMs) {
+  async heartbeatNowAndThen(quietMs) {
     const { attempt, heartbeatDetails } = activityInfo();
-    if (attempt === 1) {
-      Context.current().heartbeat({ at: 7 });
-      // Stalled: no more heartbeats, until the server gives up on this attempt and the worker cancels it.
-      await Context.current().cancelled.catch(() => undefined);
-      throw new Error('stalled attempt cancelled');
-    }
-    if (attempt === 2) {
-      await sleep(quietMs);
-      throw new Error('the quiet attempt fails after its heartbeat timeout passed');
-    }
-    return { attempt, startedWith: heartbeatDetails };
+    if (attempt > 1) return { attempt, startedWith: heartbeatDetails };
+    Context.current().heartbeat({ at: 1 });
+    await sleep(quietMs);
+    Context.current().heartbeat({ at: 2 });
+    await sleep(quietMs);
+    throw new Error('the first attempt fails after two quiet spells');
+  },
+  async stallAfterProgress() {
+    const { attempt, heartbeatDetails } = activityInfo();
+    if (attempt > 1) return { attempt, startedWith: heartbeatDetails };
+    Context.current().heartbeat({ at: 7 });
+    // Stalled: no more heartbeats, until the server gives up on this attempt and the worker cancels it.
+    await Context.current().cancelled.catch(() => undefined);
+    throw new Error('stalled attempt cancelled');
   },
 };
 
@@ -72,7 +76,11 @@ describe('activity liveness: the worker heartbeats for calls that do not', () =>
     expect((cause!.cause as TimeoutFailure).timeoutType).toBe(TimeoutType.HEARTBEAT);
   });
 
-  it('an activity that heartbeated and then stalled times out; every retry starts from its last details', async () => {
-    await expect(run('stallAfterProgressWorkflow', [3000, '1s'], true)).resolves.toEqual({ attempt: 3, startedWith: { at: 7 } });
+  it('a control call that heartbeats now and then, quiet longer than its heartbeat timeout, runs on; its retry starts from its latest details', async () => {
+    await expect(run('heartbeatNowAndThenWorkflow', [3000, '1s'], true)).resolves.toEqual({ attempt: 2, startedWith: { at: 2 } });
+  });
+
+  it('a long job that heartbeated and then stalled still times out (its worker does not heartbeat for it); its retry starts from its last details', async () => {
+    await expect(run('stallAfterProgressWorkflow', [1], true)).resolves.toEqual({ attempt: 2, startedWith: { at: 7 } });
   });
 });
