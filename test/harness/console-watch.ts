@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 /**
  * The serial consoles of a guest that moves between hosts (each host writes its own file), read as they grow: every
@@ -23,8 +23,14 @@ export class ConsoleWatch {
   private poll(): void {
     const now = Date.now();
     for (const { host, file } of this.files) {
-      if (!existsSync(file)) continue;
-      const fd = openSync(file, 'r');
+      let fd: number;
+      try {
+        fd = openSync(file, 'r');
+      } catch (err) {
+        // Not there yet, or gone: Nova removes the source's instance directory once the guest has left it.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
       try {
         const buf = Buffer.alloc(65536);
         let off = this.offsets.get(file) ?? 0;
