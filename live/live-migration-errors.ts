@@ -2,7 +2,9 @@
  * Why a live migration did not happen, as types an operator can act on: the failures of the troubleshooting table
  * (guest CPU does not match, no valid host, connection timeout, block migration disk copy failed) and the checks
  * before it (the destination's compute down or disabled, the server not ACTIVE). Nova's and libvirt's texts are
- * matched here; each error says what to do. In every case the instance stays ACTIVE on its source.
+ * matched here; each error says what to do. A failure before the switchover leaves the instance ACTIVE on its source;
+ * one Nova records after QEMU switched over (Nova Zed's port-binding race with Neutron) can leave it stopped, so the
+ * error without a known cause does not say where the instance is.
  */
 
 export class LiveMigrationError extends Error {
@@ -103,5 +105,5 @@ const RULES: Rule[] = [
 /** The typed error for a failure text of Nova or libvirt; an unknown text is a LiveMigrationError with it. */
 export function liveMigrationFailure(cause: string): LiveMigrationError {
   const rule = RULES.find((r) => r.test.test(cause));
-  return rule ? rule.make(cause) : new LiveMigrationError('the live migration failed', 'See the cause; the instance stays ACTIVE on its source', cause);
+  return rule ? rule.make(cause) : new LiveMigrationError('the live migration failed', "See the cause, and check the server's status and host before migrating it again: a failure after the switchover can leave it stopped", cause);
 }

@@ -31,7 +31,7 @@ export const NON_RETRYABLE_FAILURES = {
   EncryptedGuestError: 'the guest disks are encrypted',
   InsufficientGuestSpaceError: 'the guest file systems lack the space conversion needs',
   FirmwareMismatchError: "vSphere's firmware setting (BIOS or EFI) is not how the guest's boot disk boots",
-  // Live migration between target hosts: the instance stays ACTIVE on its source; trying again needs a change first.
+  // Live migration between target hosts: trying again needs a change first (or a look at where the instance is).
   LiveMigrationError: 'the live migration failed; its cause is in the message',
   CpuIncompatibleError: 'the guest CPU does not match the destination host',
   NoValidHostError: 'no destination has the capacity or meets the flavor',

@@ -39,7 +39,7 @@ describe('live migration failures, typed with what to do', () => {
   it('an unknown text is still a live migration failure, with the text', () => {
     const err = liveMigrationFailure('something new went wrong');
     expect(err.constructor).toBe(LiveMigrationError);
-    expect(err.message).toBe('the live migration failed (something new went wrong). See the cause; the instance stays ACTIVE on its source');
+    expect(err.message).toBe("the live migration failed (something new went wrong). See the cause, and check the server's status and host before migrating it again: a failure after the switchover can leave it stopped");
   });
 });
 
