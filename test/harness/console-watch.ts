@@ -64,7 +64,7 @@ export function switchoverGaps(lines: ConsoleWatch['lines']): { steadyMs: number
  * reported downtime is the part until the last byte was sent — and, for a failure's message, everything else (a guest
  * that reset, a block job that ended).
  */
-export class LifecycleEvents {
+export class DomainEvents {
   /** Every domain event of the hosts (lifecycle, reboot, block jobs, …), `kind` being libvirt's name for it. */
   readonly events: Array<{ at: number; host: string; domain: string; kind: string; event: string }> = [];
   private readonly children: ChildProcess[] = [];

@@ -19,7 +19,7 @@ import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
 import { counterDomainXml, ensureCounterGuest, parseCounts } from '../../tools/live-guest/counter-guest';
 import { MIGRATION_BRIDGE, startLibvirtPair, type LibvirtPair, type PairHost } from '../../tools/libvirt-lab/libvirt-pair';
 import { startApi, type TestApi } from '../harness/api-server';
-import { ConsoleWatch, LifecycleEvents, switchoverGaps } from '../harness/console-watch';
+import { ConsoleWatch, DomainEvents, switchoverGaps } from '../harness/console-watch';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { recordRunHistories } from '../harness/record-histories';
 import { until } from '../harness/until';
@@ -144,8 +144,8 @@ describe('live migration between the hosts of a libvirt target', () => {
     const { watch } = await startCounter('counter-pc', a, { dirtyMiB: 8 });
     // 1 MiB/s: slower than the guest dirties its memory, so pre-copy alone would never end.
     virsh(a, 'migrate-setspeed', 'counter-pc', '1');
-    const lifecycle = new LifecycleEvents(pair.hosts.map((h) => ({ host: h.hostname, uri: h.uri })));
-    lifecycle.start();
+    const domainEvents = new DomainEvents(pair.hosts.map((h) => ({ host: h.hostname, uri: h.uri })));
+    domainEvents.start();
     let result;
     try {
       result = await env.client.workflow.execute(liveMigration, {
@@ -156,11 +156,11 @@ describe('live migration between the hosts of a libvirt target', () => {
       await new Promise((r) => setTimeout(r, 1500)); // counts on the destination after it
     } finally {
       watch.stop();
-      lifecycle.stop();
+      domainEvents.stop();
     }
     expect(result.record).toMatchObject({ status: 'completed', postCopy: true, sourceCompute: a.hostname, destCompute: b.hostname });
     // libvirt's own account: the guest was resumed on the destination in post-copy, not after a full pre-copy.
-    expect(lifecycle.events.filter((e) => e.domain === 'counter-pc').map((e) => `${e.host} ${e.event}`)).toContain(`${b.hostname} Resumed Post-copy`);
+    expect(domainEvents.events.filter((e) => e.domain === 'counter-pc').map((e) => `${e.host} ${e.event}`)).toContain(`${b.hostname} Resumed Post-copy`);
     expect(virsh(b, 'domstate', 'counter-pc')).toBe('running');
     expect(() => virsh(a, 'domstate', 'counter-pc')).toThrow(/failed to get domain/);
     const counted = watch.lines.filter((l) => /^count \d+$/.test(l.text));

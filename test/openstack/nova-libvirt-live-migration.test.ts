@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ensureCounterGuestDisk, parseCounts } from '../../tools/live-guest/counter-guest';
 import { vmigrateCacheDir } from '../../tools/test-guest/test-guest-paths';
 import { liveMigration } from '../../workflows/live-migration';
-import { ConsoleWatch, LifecycleEvents, switchoverGaps } from '../harness/console-watch';
+import { ConsoleWatch, DomainEvents, switchoverGaps } from '../harness/console-watch';
 import { createMigrationEnv, type MigrationEnv } from '../harness/migration-env';
 import { computeErrorsSince, createLabProject, type LabProject } from '../harness/openstack-lab';
 import { KeystoneSession } from '../../targets/openstack/keystone-session';
@@ -140,8 +140,8 @@ describe('Nova live migration between the lab libvirt computes', () => {
     const domain = booted['OS-EXT-SRV-ATTR:instance_name'] as string;
     const watch = new ConsoleWatch(p.lab.libvirtHosts.map((h) => ({ host: h.host, file: path.join(h.instancesDir, server.id, 'console.log') })));
     watch.start();
-    const lifecycle = new LifecycleEvents(p.lab.libvirtHosts);
-    lifecycle.start();
+    const domainEvents = new DomainEvents(p.lab.libvirtHosts);
+    domainEvents.start();
     try {
       await until('the guest counting', () => (watch.lines.filter((l) => /^disk \d+$/.test(l.text)).length >= 3 ? true : undefined), 240_000);
       // Slower than the guest's memory can be sent within the limit: Nova is asked to force it to complete.
@@ -185,7 +185,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
         throw new Error(`${(err as Error).message}; source ${from.host}: ${state(from)}, printed ${tail(from)}; destination ${to.host}: ${state(to)}, printed ${tail(to)}; its console ${console_}`);
       });
       watch.stop();
-      lifecycle.stop();
+      domainEvents.stop();
 
       expect(result.stages.map((s) => s.stage)).toEqual(['Checks', 'Migrating', 'Verify', 'Completed']);
       expect(result).toMatchObject({ mode: expectedMode, source: from.host, candidates: [to.host], destination: to.host, record: { status: 'completed', sourceCompute: from.host, destCompute: to.host } });
@@ -205,7 +205,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
         const around = watch.lines.slice(Math.max(0, at - 8), at + 4).map((l) => `${l.host} +${l.at - watch.lines[0]!.at} ms: ${l.text}`);
         const boots = watch.lines.filter((l) => /counter-guest: up/.test(l.text)).map((l) => `${l.host}: ${l.text}`);
         const logged = computeErrorsSince(p.lab, asked);
-        throw new Error(`count ${counts[broken]} followed ${counts[broken - 1]}; boots ${JSON.stringify(boots)}; around it:\n${around.join('\n')}\nlibvirt's events of the domain:\n${lifecycle.describe(domain, watch.lines[0]!.at).join('\n')}\nthe computes logged ${logged.length ? logged.join('\n') : 'no error'}`);
+        throw new Error(`count ${counts[broken]} followed ${counts[broken - 1]}; boots ${JSON.stringify(boots)}; around it:\n${around.join('\n')}\nlibvirt's events of the domain:\n${domainEvents.describe(domain, watch.lines[0]!.at).join('\n')}\nthe computes logged ${logged.length ? logged.join('\n') : 'no error'}`);
       }
       if (forced) {
         // Nova recorded the force-complete, and its libvirt driver paused the guest for the last round (not a
@@ -214,7 +214,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
         expect(actions.map((a: { action: string }) => a.action)).toContain('live_migration_force_complete');
         // A pre-copy switchover pauses the guest for a tenth of a second; forced, it stays paused from the force until
         // the copy at 2 MiB/s has sent the rest.
-        const pausedMs = lifecycle.pauseMs(domain, from.host, to.host)!;
+        const pausedMs = domainEvents.pauseMs(domain, from.host, to.host)!;
         console.log(`[nova libvirt forced] paused ${pausedMs} ms from the force-complete to the end of the copy`);
         expect(pausedMs).toBeGreaterThan(2000);
         return;
@@ -225,7 +225,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
       const { steadyMs, switchoverMs } = switchoverGaps(counted);
       // The pause as libvirt saw it: from the source suspending the guest to the destination resuming it. QEMU's
       // downtime ends when the last byte is sent, within it; the destination's libvirt resumes the guest after that.
-      const pauseMs = lifecycle.pauseMs(domain, from.host, to.host);
+      const pauseMs = domainEvents.pauseMs(domain, from.host, to.host);
       console.log(`[nova libvirt ${expectedMode}] downtime ${downtime} ms, paused ${pauseMs} ms, console silent ${switchoverMs} ms at the switchover, longest steady interval ${steadyMs} ms`);
       expect(downtime).toBeGreaterThan(0);
       // The guest prints once per interval: the console's silence is at most the pause and one interval, plus the
@@ -241,7 +241,7 @@ describe('Nova live migration between the lab libvirt computes', () => {
       expect(Number(buf.toString('latin1').replace(/\D/g, ''))).toBeGreaterThanOrEqual(lastDiskOnSource);
     } finally {
       watch.stop();
-      lifecycle.stop();
+      domainEvents.stop();
     }
   }
 
